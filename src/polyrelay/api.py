@@ -1,0 +1,160 @@
+"""completion / text_completion / embedding / moderation: the async core
+that the SDK, the Router and the gateway all run, and its sync wrappers.
+
+One path for every call: plan it (params.py), pick a bridge if the
+provider serves another endpoint (bridge.py), send it with retries through
+the transport, parse with the provider's adapter, then settle usage and
+the hidden params in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import orjson
+
+from . import _sync, transport
+from . import usage as usage_mod
+from .bridge import bridge_for
+from .errors import BadRequestError, PolyrelayError, Timeout, retry_after_seconds, should_retry
+from .params import Plan, package_setting, plan
+from .providers.base import CHAT, EMBEDDING, MODERATION, TEXT
+from .streaming import CompletionStream
+from .types import EmbeddingResponse, ModelResponse, ModerationResponse, TextCompletionResponse
+
+RESPONSE_TYPES = {
+    CHAT: ModelResponse,
+    TEXT: TextCompletionResponse,
+    EMBEDDING: EmbeddingResponse,
+    MODERATION: ModerationResponse,
+}
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 8.0
+DEFAULT_MODERATION_MODEL = "openai/omni-moderation-latest"
+
+
+async def _attempts(p: Plan, send_once):
+    """Run ``send_once`` up to 1 + num_retries times, backing off between
+    retryable failures (honouring the provider's retry-after)."""
+    for attempt in range(p.num_retries + 1):
+        try:
+            return await send_once()
+        except transport.UpstreamStatus as upstream:
+            reply = upstream.reply
+            exc: PolyrelayError = p.adapter.map_error(p.call, reply.status, reply.body, reply.headers)
+            exc.llm_provider = p.call.provider
+        except PolyrelayError as failure:
+            exc = failure
+        exc.num_retries = attempt
+        if attempt >= p.num_retries or not should_retry(exc):
+            raise exc from None
+        wait = retry_after_seconds(exc)
+        if wait is None:
+            wait = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) * (0.5 + random.random() / 2)
+        await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
+    started = time.perf_counter()
+    p = plan(kind, model, payload, kwargs)
+    if isinstance(p.mock_response, BaseException):
+        raise p.mock_response
+    adapter, call = p.adapter, p.call
+    bridge = bridge_for(kind, adapter.kinds)
+    if bridge is not None:
+        drop = bool(kwargs.get("drop_params", package_setting("drop_params", False)))
+        call = bridge.request(call, drop)
+        p.call = call
+    elif kind not in adapter.kinds:
+        raise BadRequestError(f"{call.provider} does not serve {kind} requests", llm_provider=call.provider,
+                              model=call.model)
+    request = adapter.build_request(call)
+    hidden = {"custom_llm_provider": call.provider, "api_base": request.url.rsplit("/", 1)[0] if request.local is None
+              else "mock://local", "model_id": kwargs.get("model_id"), "response_cost": None}
+
+    async def send_once():
+        try:
+            async with asyncio.timeout(p.timeout):
+                if call.stream:
+                    return await transport.open_stream(request, timeout=p.timeout, provider=call.provider,
+                                                       model=call.model)
+                return await transport.send(request, timeout=p.timeout, provider=call.provider, model=call.model)
+        except TimeoutError as exc:
+            raise Timeout(f"{call.provider} did not answer within {p.timeout}s", llm_provider=call.provider,
+                          model=call.model) from exc
+
+    reply = await _attempts(p, send_once)
+    if call.stream:
+        return CompletionStream(reply.events, adapter, call, bridge=bridge, kind=kind,
+                                include_usage=p.caller_wants_usage, hidden=hidden, started=started)
+    try:
+        data = adapter.parse_response(call, orjson.loads(reply.body))
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"{call.provider} answered with a body that is not JSON", llm_provider=call.provider,
+                              model=call.model, status_code=502) from exc
+    if bridge is not None:
+        data = bridge.response(data)
+    measured = usage_mod.normalize(data.get("usage"))
+    if measured is None and kind != MODERATION:
+        measured = usage_mod.estimate(call, usage_mod.output_text(call.kind, data))
+        hidden["usage_estimated"] = True
+    if measured is not None:
+        data["usage"] = measured
+    response = RESPONSE_TYPES[kind].from_dict(data)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    hidden["_response_ms"] = elapsed_ms
+    response._hidden_params = hidden
+    response._response_ms = elapsed_ms
+    return response
+
+
+async def acompletion(model: str, messages: list[dict[str, Any]] | None = None, **kwargs: Any):
+    """Chat completion: a ``ModelResponse``, or with ``stream=True`` an async iterator of chunks."""
+    if messages is None:
+        raise BadRequestError("messages is required", model=model, param="messages")
+    return await _execute(CHAT, model, {"messages": messages}, kwargs)
+
+
+async def atext_completion(model: str, prompt: Any = None, **kwargs: Any):
+    """Legacy completion: a ``TextCompletionResponse`` (``choices[i].text``)."""
+    if prompt is None:
+        raise BadRequestError("prompt is required", model=model, param="prompt")
+    return await _execute(TEXT, model, {"prompt": prompt}, kwargs)
+
+
+async def aembedding(model: str, input: Any = None, **kwargs: Any) -> EmbeddingResponse:
+    if input is None:
+        raise BadRequestError("input is required", model=model, param="input")
+    kwargs.pop("stream", None)
+    return await _execute(EMBEDDING, model, {"input": input}, kwargs)
+
+
+async def amoderation(input: Any, model: str | None = None, **kwargs: Any) -> ModerationResponse:
+    kwargs.pop("stream", None)
+    model = model or DEFAULT_MODERATION_MODEL
+    payload = {"input": input}
+    return await _execute(MODERATION, model, payload, kwargs)
+
+
+def _sync_result(result: Any) -> Any:
+    return _sync.iterate(result) if isinstance(result, CompletionStream) else result
+
+
+def completion(model: str, messages: list[dict[str, Any]] | None = None, **kwargs: Any):
+    return _sync_result(_sync.run(acompletion(model, messages, **kwargs)))
+
+
+def text_completion(model: str, prompt: Any = None, **kwargs: Any):
+    return _sync_result(_sync.run(atext_completion(model, prompt, **kwargs)))
+
+
+def embedding(model: str, input: Any = None, **kwargs: Any) -> EmbeddingResponse:
+    return _sync.run(aembedding(model, input, **kwargs))
+
+
+def moderation(input: Any, model: str | None = None, **kwargs: Any) -> ModerationResponse:
+    return _sync.run(amoderation(input, model, **kwargs))

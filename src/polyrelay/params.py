@@ -1,0 +1,126 @@
+"""From a caller's keyword arguments to a ``Call``: which arguments are
+OpenAI request fields, which are ours (credentials, retries, mock
+settings), which a provider cannot take, and where credentials come from.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UnsupportedParamsError
+from .providers import get_adapter, resolve
+from .providers.base import CHAT, EMBEDDING, MODERATION, TEXT, Adapter, Call, Credentials
+from .providers.mock import MOCK_OPTIONS
+
+CHAT_PARAMS = frozenset({
+    "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
+    "frequency_penalty", "logit_bias", "user", "seed", "tools", "tool_choice", "parallel_tool_calls",
+    "response_format", "logprobs", "top_logprobs", "functions", "function_call", "modalities", "audio",
+    "prediction", "reasoning_effort", "store", "service_tier", "web_search_options", "verbosity",
+})
+TEXT_PARAMS = frozenset({
+    "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs", "max_tokens", "n", "presence_penalty",
+    "seed", "stop", "suffix", "temperature", "top_p", "user",
+})
+EMBEDDING_PARAMS = frozenset({"encoding_format", "dimensions", "user"})
+MODERATION_PARAMS: frozenset[str] = frozenset()
+OPENAI_PARAMS = {CHAT: CHAT_PARAMS, TEXT: TEXT_PARAMS, EMBEDDING: EMBEDDING_PARAMS, MODERATION: MODERATION_PARAMS}
+
+# Arguments polyrelay itself consumes: never sent to a provider.
+CORE_ARGS = frozenset({
+    "api_key", "api_base", "base_url", "api_version", "timeout", "request_timeout", "num_retries",
+    "max_retries", "extra_headers", "headers", "drop_params", "custom_llm_provider", "metadata",
+    "stream", "stream_options", "litellm_call_id", "logger_fn", "model_info", "litellm_metadata",
+    "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
+    "context_window_fallbacks", "input_cost_per_token", "output_cost_per_token", "verbose",
+    *MOCK_OPTIONS,
+})
+
+
+@dataclass(slots=True)
+class Plan:
+    """A call ready to send, with the settings that govern sending it."""
+
+    adapter: Adapter
+    call: Call
+    requested_model: str
+    timeout: float | None
+    num_retries: int
+    caller_wants_usage: bool
+    mock_response: Any = None
+    metadata: dict[str, Any] | None = None
+
+
+def package_setting(name: str, default: Any = None) -> Any:
+    """Module-level settings LiteLLM users set (``polyrelay.drop_params = True``)."""
+    package = sys.modules.get("polyrelay")
+    return getattr(package, name, default) if package is not None else default
+
+
+def _first_env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def credentials(adapter: Adapter, kwargs: dict[str, Any]) -> Credentials:
+    api_key = kwargs.get("api_key") or _first_env(adapter.api_key_env)
+    api_base = kwargs.get("api_base") or kwargs.get("base_url") or _first_env(adapter.api_base_env)
+    prefix = adapter.name.upper().replace("-", "_")
+    api_version = kwargs.get("api_version") or os.environ.get(f"{prefix}_API_VERSION")
+    headers = {**(kwargs.get("headers") or {}), **(kwargs.get("extra_headers") or {})}
+    return Credentials(api_key=api_key, api_base=api_base, api_version=api_version,
+                       extra_headers={str(k): str(v) for k, v in headers.items()})
+
+
+def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]) -> Plan:
+    """Resolve the provider, split and check the arguments, find credentials."""
+    mock_response = kwargs.get("mock_response")
+    try:
+        provider, provider_model = resolve(model, kwargs.get("custom_llm_provider"))
+    except Exception:
+        if mock_response is None:
+            raise
+        provider, provider_model = "mock", model  # a mocked call needs no real provider
+    adapter = get_adapter(provider)
+    drop = bool(kwargs.get("drop_params", package_setting("drop_params", False)))
+    body = dict(payload)
+    known = OPENAI_PARAMS[kind]
+    for key, value in kwargs.items():
+        if key in CORE_ARGS or value is None:
+            continue
+        if key in known and key in adapter.unsupported_params:
+            if drop:
+                continue
+            raise UnsupportedParamsError(
+                f"{provider} does not support parameter {key!r}. Pass drop_params=True "
+                f"(or set polyrelay.drop_params = True) to drop it instead.",
+                llm_provider=provider, model=provider_model, param=key,
+            )
+        body[key] = value  # OpenAI params, and provider-specific ones passed through as given
+    stream = bool(kwargs.get("stream"))
+    stream_options = kwargs.get("stream_options") or {}
+    options = {k: kwargs[k] for k in MOCK_OPTIONS if kwargs.get(k) is not None}
+    if mock_response is not None:
+        # mock_response answers locally whatever the model, under the model's provider name.
+        options["mock_response"] = mock_response
+        call_adapter = get_adapter("mock")
+    else:
+        call_adapter = adapter
+    call = Call(kind=kind, provider=provider, model=provider_model, params=body,
+                creds=credentials(adapter, kwargs), stream=stream,
+                include_usage=bool(stream_options.get("include_usage")), options=options)
+    timeout = kwargs.get("timeout") or kwargs.get("request_timeout") or package_setting("request_timeout")
+    retries = kwargs.get("num_retries")
+    if retries is None:
+        retries = kwargs.get("max_retries")
+    if retries is None:
+        retries = package_setting("num_retries") or 0
+    return Plan(adapter=call_adapter, call=call, requested_model=model, timeout=timeout,
+                num_retries=int(retries), caller_wants_usage=call.include_usage,
+                mock_response=mock_response, metadata=kwargs.get("metadata"))

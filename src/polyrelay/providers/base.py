@@ -1,0 +1,137 @@
+"""What every provider adapter is made of.
+
+An adapter turns a ``Call`` (an OpenAI-format request, already resolved to a
+provider and a model) into an ``HTTPRequest``, and the provider's answer,
+stream events and error bodies back into OpenAI-format dicts. It does no I/O:
+the transport sends what it builds. ``Adapter`` gives the defaults; a
+provider overrides what its protocol does differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from ..errors import PolyrelayError, error_for_status
+
+CHAT, TEXT, EMBEDDING, MODERATION = "chat", "text", "embedding", "moderation"
+
+
+@dataclass(slots=True)
+class Credentials:
+    api_key: str | None = None
+    api_base: str | None = None
+    api_version: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key,) if self.api_key else ()
+
+
+@dataclass(slots=True)
+class Call:
+    """One request to one provider, in OpenAI terms."""
+
+    kind: str  # CHAT | TEXT | EMBEDDING | MODERATION
+    provider: str
+    model: str  # the provider's own model name
+    params: dict[str, Any]  # the OpenAI request body, minus model/stream
+    creds: Credentials
+    stream: bool = False
+    include_usage: bool = False
+    # Settings for local providers (mock/): not sent anywhere.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class HTTPRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: Any = None
+    stream: bool = False
+    framing: str = "sse"  # "sse" or "ndjson", for streams
+    # An in-process handler that answers instead of the network (mock/).
+    local: Callable[["HTTPRequest"], Awaitable[Any]] | None = None
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One SSE event (``event`` may be None) or one NDJSON line (in ``data``)."""
+
+    data: str
+    event: str | None = None
+
+
+class StreamState:
+    """Per-stream memory an adapter keeps between events."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.finished = False  # the provider said the answer is complete
+        self.id: str | None = None
+        self.created: int | None = None
+        self.model: str | None = None
+        self.usage: dict[str, Any] | None = None  # provider-reported usage
+        self.extra: dict[str, Any] = {}
+
+
+class Adapter:
+    """Defaults shared by every protocol; subclasses override the parts that differ."""
+
+    name: str = ""
+    kinds: frozenset[str] = frozenset({CHAT})
+    default_api_base: str = ""
+    api_key_env: tuple[str, ...] = ()
+    api_base_env: tuple[str, ...] = ()
+    # Chat params this provider rejects (the rest of OpenAI's set is accepted).
+    unsupported_params: frozenset[str] = frozenset()
+    # Whether the provider reports usage at the end of a stream when asked.
+    streams_usage: bool = True
+
+    def build_request(self, call: Call) -> HTTPRequest:
+        raise NotImplementedError(f"{self.name} does not serve {call.kind} requests")
+
+    def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        raise NotImplementedError(f"{self.name} does not serve {call.kind} requests")
+
+    def parse_stream_event(self, state: StreamState, event: StreamEvent) -> list[dict[str, Any]]:
+        raise NotImplementedError(f"{self.name} does not stream {state.call.kind} requests")
+
+    def map_error(self, call: Call, status: int, body: bytes, headers: dict[str, str]) -> PolyrelayError:
+        message, code, param, parsed = error_message_from_body(body)
+        return error_for_status(
+            status,
+            message or f"{self.name} answered HTTP {status}",
+            llm_provider=self.name,
+            model=call.model,
+            body=parsed,
+            headers=headers,
+            code=code,
+            param=param,
+            secrets=call.creds.secrets(),
+        )
+
+
+def error_message_from_body(body: bytes) -> tuple[str, str | None, str | None, Any]:
+    """(message, code, param, parsed body) from the usual ``{"error": ...}`` shapes."""
+    import orjson
+
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")[:2000], None, None, None
+    if not isinstance(parsed, dict):
+        return str(parsed)[:2000], None, None, parsed
+    err = parsed.get("error", parsed)
+    if isinstance(err, str):
+        return err, None, None, parsed
+    if isinstance(err, dict):
+        code = err.get("code")
+        return (
+            str(err.get("message") or err.get("detail") or parsed),
+            str(code) if code is not None else None,
+            err.get("param"),
+            parsed,
+        )
+    return str(parsed)[:2000], None, None, parsed

@@ -1,0 +1,37 @@
+"""Keep secrets out of messages: errors and logs pass through ``scrub``.
+
+Known secrets (the call's own api_key) are replaced wherever they appear;
+anything shaped like a provider key or a bearer token is masked as well,
+because an upstream error body may echo a key we never saw.
+"""
+
+from __future__ import annotations
+
+import re
+
+_KEY_PATTERNS = re.compile(
+    r"(?:sk|pk|rk|gsk|xai|sk-ant|sk-proj)-[A-Za-z0-9_\-]{8,}"  # OpenAI-style keys
+    r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
+    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}"  # bearer tokens
+    r"|(?i:api[-_]?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,}"  # key=... in URLs/bodies
+)
+
+
+def mask(secret: str) -> str:
+    return "****" + secret[-4:] if len(secret) > 8 else "****"
+
+
+def scrub(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, mask(secret))
+    return _KEY_PATTERNS.sub(lambda m: _mask_match(m.group(0)), text)
+
+
+def _mask_match(found: str) -> str:
+    # Keep the label of "Bearer x" / "api_key=x" so the message still reads.
+    for sep in (" ", "=", ":"):
+        if sep in found:
+            label, _, value = found.rpartition(sep)
+            return f"{label}{sep}{mask(value.strip(chr(34) + chr(39)))}"
+    return mask(found)

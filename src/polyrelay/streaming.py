@@ -1,0 +1,177 @@
+"""A provider's stream as OpenAI chunks, relayed as they arrive.
+
+The wrapper parses each event with the adapter, tracks what was generated,
+and takes the provider's usage (asked for on every stream, so cost is exact
+even when the caller did not ask). With ``stream_options.include_usage``
+the caller gets OpenAI's extra last chunk: ``choices: []`` and the whole
+request's usage; every other chunk then has ``usage: null``. A stream that
+ends before the provider finished it raises, rather than passing for a
+short answer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, AsyncIterator
+
+from . import usage as usage_mod
+from .errors import APIConnectionError
+from .providers.base import TEXT, Adapter, Call, StreamEvent, StreamState
+from .types import ModelResponse, ModelResponseStream, TextCompletionResponse, Usage, new_id, now
+
+
+class CompletionStream:
+    """Async iterator of ``ModelResponseStream`` (or text-completion) chunks."""
+
+    def __init__(self, events: AsyncIterator[StreamEvent], adapter: Adapter, call: Call, *,
+                 bridge: Any, kind: str, include_usage: bool, hidden: dict[str, Any], started: float) -> None:
+        self._events = events
+        self._adapter = adapter
+        self._call = call  # the call as sent (after any bridge)
+        self._bridge = bridge
+        self._kind = kind  # what the caller asked for
+        self._include_usage = include_usage
+        self._started = started
+        self._hidden_params = hidden
+        self._gen = self._run()
+        self.usage: Usage | None = None  # the whole request's usage, once the stream ends
+        self.first_chunk_ms: float | None = None
+
+    def __aiter__(self) -> "CompletionStream":
+        return self
+
+    async def __anext__(self):
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    @property
+    def response_cost(self) -> float | None:
+        return self._hidden_params.get("response_cost")
+
+    def _make(self, chunk: dict[str, Any]):
+        obj = (TextCompletionResponse if self._kind == TEXT else ModelResponseStream).from_dict(chunk)
+        obj._hidden_params = self._hidden_params
+        return obj
+
+    async def _run(self):
+        state = StreamState(self._call)
+        generated: list[str] = []
+        saw_finish = False
+        last: dict[str, Any] = {}
+        try:
+            async for event in self._events:
+                for chunk in self._adapter.parse_stream_event(state, event):
+                    if self._bridge is not None:
+                        chunk = self._bridge.chunk(chunk)
+                    if chunk.get("usage"):
+                        state.usage = chunk["usage"]
+                    choices = chunk.get("choices")
+                    if not choices:
+                        continue  # the provider's usage-only chunk: re-sent at the end if asked for
+                    for choice in choices:
+                        saw_finish = saw_finish or bool(choice.get("finish_reason"))
+                        generated.append(_choice_text(choice))
+                    last = chunk
+                    chunk["usage"] = None
+                    if self.first_chunk_ms is None:
+                        self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
+                    yield self._make(chunk)
+                if state.finished:
+                    break
+        finally:
+            await _close(self._events)
+        if not (state.finished or saw_finish):
+            raise APIConnectionError(
+                f"the stream from {self._call.provider} ended before the answer was complete",
+                llm_provider=self._call.provider, model=self._call.model)
+        measured = usage_mod.normalize(state.usage)
+        if measured is None:
+            measured = usage_mod.estimate(self._call, "".join(generated))
+            self._hidden_params["usage_estimated"] = True
+        self.usage = Usage.from_dict(measured)
+        self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
+        if self._include_usage:
+            yield self._make({
+                "id": last.get("id") or new_id("chatcmpl"),
+                "object": "text_completion" if self._kind == TEXT else "chat.completion.chunk",
+                "created": last.get("created") or now(),
+                "model": last.get("model") or self._call.model,
+                "choices": [],
+                "usage": measured,
+            })
+
+
+async def _close(events: Any) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _choice_text(choice: dict[str, Any]) -> str:
+    if "text" in choice:
+        return choice.get("text") or ""
+    delta = choice.get("delta") or {}
+    parts = [delta.get("content") or ""]
+    for tool_call in delta.get("tool_calls") or []:
+        function = tool_call.get("function") or {}
+        parts.append((function.get("name") or "") + (function.get("arguments") or ""))
+    return "".join(parts)
+
+
+def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | None = None):
+    """LiteLLM's ``stream_chunk_builder``: one full response from its chunks."""
+    if not chunks:
+        return None
+    dicts = [c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in chunks]
+    first = dicts[0]
+    text_kind = first.get("object") == "text_completion"
+    by_index: dict[int, dict[str, Any]] = {}
+    found_usage = None
+    for chunk in dicts:
+        if chunk.get("usage"):
+            found_usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            slot = by_index.setdefault(choice.get("index", 0), {"content": [], "role": None, "tools": {},
+                                                                 "finish_reason": None})
+            if choice.get("finish_reason"):
+                slot["finish_reason"] = choice["finish_reason"]
+            if text_kind:
+                slot["content"].append(choice.get("text") or "")
+                continue
+            delta = choice.get("delta") or {}
+            slot["role"] = slot["role"] or delta.get("role")
+            if delta.get("content"):
+                slot["content"].append(delta["content"])
+            for piece in delta.get("tool_calls") or []:
+                tool = slot["tools"].setdefault(piece.get("index", 0), {"id": None, "type": "function",
+                                                                        "function": {"name": "", "arguments": ""}})
+                tool["id"] = tool["id"] or piece.get("id")
+                function = piece.get("function") or {}
+                tool["function"]["name"] += function.get("name") or ""
+                tool["function"]["arguments"] += function.get("arguments") or ""
+    choices = []
+    for index in sorted(by_index):
+        slot = by_index[index]
+        text = "".join(slot["content"])
+        if text_kind:
+            choices.append({"index": index, "text": text, "logprobs": None, "finish_reason": slot["finish_reason"]})
+            continue
+        tools = [slot["tools"][i] for i in sorted(slot["tools"])] or None
+        message = {"role": slot["role"] or "assistant", "content": text if (text or not tools) else None,
+                   "tool_calls": tools}
+        choices.append({"index": index, "message": message, "finish_reason": slot["finish_reason"] or "stop"})
+    if found_usage is None:
+        from . import tokens
+
+        model = first.get("model")
+        prompt = tokens.count_messages(messages, model) if messages else 0
+        completion = sum(tokens.count_text(
+            c.get("text") if text_kind else (c["message"].get("content") or ""), model) for c in choices)
+        found_usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    body = {"id": first.get("id"), "created": first.get("created") or now(), "model": first.get("model"),
+            "choices": choices, "usage": found_usage, "system_fingerprint": first.get("system_fingerprint")}
+    if text_kind:
+        return TextCompletionResponse.from_dict({**body, "object": "text_completion"})
+    return ModelResponse.from_dict({**body, "object": "chat.completion"})

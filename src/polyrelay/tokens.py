@@ -1,0 +1,119 @@
+"""Token counting with OpenAI's BPE tables, offline.
+
+The two tables (cl100k_base, o200k_base) ship inside the package as gzip
+files and are checked against the SHA-256 sums tiktoken itself expects, so
+no tokenizer is ever fetched at run time. Chat messages are counted the way
+OpenAI's cookbook counts them: a fixed overhead per message and per name,
+plus three tokens that prime the reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+from importlib import resources
+from typing import Any, Iterable
+
+import tiktoken
+
+# From tiktoken_ext/openai_public.py: the sums of the published files.
+_TABLES = {
+    "cl100k_base": (
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+        {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+         "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},
+    ),
+    "o200k_base": (
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        "|".join([
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]),
+        {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+    ),
+}
+
+# Model-name prefixes on the newer table; everything else OpenAI-like uses cl100k.
+_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "gpt-oss", "omni-")
+
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3
+
+
+@functools.lru_cache(maxsize=None)
+def get_encoding(name: str) -> tiktoken.Encoding:
+    expected_sha256, pattern, special = _TABLES[name]
+    raw = gzip.decompress(
+        resources.files("polyrelay.catalog.tokenizers").joinpath(f"{name}.tiktoken.gz").read_bytes()
+    )
+    if hashlib.sha256(raw).hexdigest() != expected_sha256:
+        raise RuntimeError(f"tokenizer table {name} is damaged (checksum mismatch); reinstall polyrelay")
+    ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
+    return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=special)
+
+
+def encoding_name_for(model: str | None) -> str:
+    bare = (model or "").rsplit("/", 1)[-1].lower()
+    return "o200k_base" if bare.startswith(_O200K_PREFIXES) else "cl100k_base"
+
+
+def encoding_for(model: str | None) -> tiktoken.Encoding:
+    return get_encoding(encoding_name_for(model))
+
+
+def count_text(text: str, model: str | None = None) -> int:
+    if not text:
+        return 0
+    return len(encoding_for(model).encode(text, disallowed_special=()))
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string or a list of content parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def count_messages(messages: Iterable[dict[str, Any]], model: str | None = None) -> int:
+    enc = encoding_for(model)
+    total = REPLY_PRIMING_TOKENS
+    for message in messages:
+        total += TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            if key == "content":
+                text = content_text(value)
+            elif key == "tool_calls" and value:
+                text = "".join(
+                    (call.get("function") or {}).get("name", "") + (call.get("function") or {}).get("arguments", "")
+                    for call in value
+                )
+            elif isinstance(value, str):
+                text = value
+            else:
+                continue
+            total += len(enc.encode(text, disallowed_special=()))
+            if key == "name":
+                total += TOKENS_PER_NAME
+    return total
+
+
+def token_counter(model: str = "", messages: list[dict[str, Any]] | None = None, text: str | list[str] | None = None, **_: Any) -> int:
+    """LiteLLM's ``token_counter``: tokens in ``messages`` (chat format) or in ``text``."""
+    if messages is not None:
+        return count_messages(messages, model)
+    if isinstance(text, list):
+        return sum(count_text(t, model) for t in text)
+    return count_text(text or "", model)
