@@ -73,8 +73,8 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
         raise BadRequestError(f"{call.provider} does not serve {kind} requests", llm_provider=call.provider,
                               model=call.model)
     request = adapter.build_request(call)
-    hidden = {"custom_llm_provider": call.provider, "api_base": request.url.rsplit("/", 1)[0] if request.local is None
-              else "mock://local", "model_id": kwargs.get("model_id"), "response_cost": None}
+    hidden = {"custom_llm_provider": call.provider, "api_base": call.creds.api_base or adapter.default_api_base,
+              "model_id": kwargs.get("model_id"), "response_cost": None}
 
     async def send_once():
         try:

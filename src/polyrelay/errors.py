@@ -34,8 +34,8 @@ import openai
 from .redact import scrub
 
 
-class PolyrelayError:
-    """Mixin holding the fields every polyrelay exception has."""
+class PolyrelayError(Exception):
+    """Base of every polyrelay exception: the fields they all carry."""
 
     status_code: int = 500
     openai_type: str = "api_error"

@@ -31,7 +31,7 @@ OPENAI_PARAMS = {CHAT: CHAT_PARAMS, TEXT: TEXT_PARAMS, EMBEDDING: EMBEDDING_PARA
 
 # Arguments polyrelay itself consumes: never sent to a provider.
 CORE_ARGS = frozenset({
-    "api_key", "api_base", "base_url", "api_version", "timeout", "request_timeout", "num_retries",
+    "api_key", "azure_ad_token", "api_base", "base_url", "api_version", "timeout", "request_timeout", "num_retries",
     "max_retries", "extra_headers", "headers", "drop_params", "custom_llm_provider", "metadata",
     "stream", "stream_options", "litellm_call_id", "logger_fn", "model_info", "litellm_metadata",
     "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
@@ -75,7 +75,8 @@ def credentials(adapter: Adapter, kwargs: dict[str, Any]) -> Credentials:
     api_version = kwargs.get("api_version") or os.environ.get(f"{prefix}_API_VERSION")
     headers = {**(kwargs.get("headers") or {}), **(kwargs.get("extra_headers") or {})}
     return Credentials(api_key=api_key, api_base=api_base, api_version=api_version,
-                       extra_headers={str(k): str(v) for k, v in headers.items()})
+                       extra_headers={str(k): str(v) for k, v in headers.items()},
+                       ad_token=kwargs.get("azure_ad_token") or _first_env(adapter.ad_token_env))
 
 
 def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]) -> Plan:

@@ -1,8 +1,9 @@
 """The only module that does network I/O.
 
 One pooled ``httpx.AsyncClient`` per event loop (a client is bound to the
-loop it was made on), SSE and NDJSON framing, and network failures turned
-into polyrelay's exceptions at this boundary (``raise ... from exc``).
+loop it was made on), SSE, NDJSON and AWS event-stream framing, and
+network failures turned into polyrelay's exceptions at this boundary
+(``raise ... from exc``).
 Providers never see a socket: they build an ``HTTPRequest`` and get back
 bytes or ``StreamEvent``s. A request with ``local`` set is answered by that
 in-process handler instead (the ``mock/`` provider).
@@ -124,7 +125,7 @@ async def open_stream(request: HTTPRequest, *, timeout: float | httpx.Timeout | 
         finally:
             await response.aclose()
         raise UpstreamStatus(Reply(response.status_code, dict(response.headers), body))
-    decode = iter_sse if request.framing == "sse" else iter_ndjson
+    decode = _DECODERS[request.framing]
     return Reply(response.status_code, dict(response.headers),
                  events=_guarded(decode(response.aiter_bytes()), response, provider, model))
 
@@ -201,3 +202,31 @@ async def iter_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent
     async for line in _lines(chunks):
         if line.strip():
             yield StreamEvent(line)
+
+
+async def iter_aws_eventstream(chunks: AsyncIterator[bytes]) -> AsyncIterator[StreamEvent]:
+    """AWS's binary event-stream (Bedrock's ConverseStream): each frame's
+    payload with its ``:event-type``; an exception or error frame comes out
+    with ``event`` set to its exception type, for the adapter to raise.
+    botocore splits and CRC-checks the frames; it is imported here, not at
+    the top, so that only Bedrock users need it."""
+    from botocore.eventstream import EventStreamBuffer
+
+    frames = EventStreamBuffer()
+    async for chunk in chunks:
+        frames.add_data(chunk)
+        for message in frames:
+            headers = message.headers
+            kind = headers.get(":message-type", "event")
+            if kind == "event":
+                name = headers.get(":event-type")
+            elif kind == "exception":
+                name = headers.get(":exception-type") or "UnknownException"
+            else:  # "error": code and message travel in headers, not the payload
+                name = headers.get(":error-code") or "InternalServerException"
+                if not message.payload:
+                    message.payload = orjson.dumps({"message": headers.get(":error-message", "")})
+            yield StreamEvent(message.payload.decode("utf-8"), name)
+
+
+_DECODERS = {"sse": iter_sse, "ndjson": iter_ndjson, "aws-eventstream": iter_aws_eventstream}

@@ -7,11 +7,26 @@ Dispatch is a dict lookup: a new provider is one more entry here, never an
 from __future__ import annotations
 
 from ..errors import BadRequestError
+from .anthropic import AnthropicAdapter
+from .azure import AzureAdapter
 from .base import Adapter
+from .bedrock import BedrockAdapter
+from .cohere import CohereAdapter
+from .gemini import GeminiAdapter
 from .mock import MockAdapter
+from .ollama import OllamaAdapter
 from .openai_compatible import ADAPTERS as _COMPATIBLE
 
-ADAPTERS: dict[str, Adapter] = {**_COMPATIBLE, "mock": MockAdapter()}
+ADAPTERS: dict[str, Adapter] = {
+    **_COMPATIBLE,
+    "mock": MockAdapter(),
+    "anthropic": AnthropicAdapter(),
+    "azure": AzureAdapter(),
+    "gemini": GeminiAdapter(),
+    "cohere": CohereAdapter(),
+    "ollama": OllamaAdapter(),
+    "bedrock": BedrockAdapter(),
+}
 
 # Bare model names people use without a provider prefix, by prefix.
 # (The model catalogue refines this; these are the families that never move.)
@@ -54,13 +69,22 @@ def resolve(model: str, custom_llm_provider: str | None = None) -> tuple[str, st
         return custom_llm_provider, model[len(prefix):] if model.startswith(prefix) else model
     head, sep, rest = model.partition("/")
     if sep and head in ADAPTERS:
+        if head == "openai" and _bare_provider(rest) == "text-completion-openai":
+            return "text-completion-openai", rest  # openai/gpt-3.5-turbo-instruct: legacy endpoint
         return head, rest
-    lowered = model.lower()
-    for prefix, provider in _BARE_PREFIXES:
-        if lowered.startswith(prefix) and provider in ADAPTERS:
-            return provider, model
+    provider = _bare_provider(model)
+    if provider is not None:
+        return provider, model
     raise BadRequestError(
         f"LLM Provider NOT provided for model {model!r}: name it as provider/model "
         f"(e.g. openai/gpt-4o, mock/any) or pass custom_llm_provider. Known providers: {', '.join(sorted(ADAPTERS))}",
         model=model,
     )
+
+
+def _bare_provider(model: str) -> str | None:
+    lowered = model.lower()
+    for prefix, provider in _BARE_PREFIXES:
+        if lowered.startswith(prefix) and provider in ADAPTERS:
+            return provider
+    return None

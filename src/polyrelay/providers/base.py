@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from ..errors import PolyrelayError, error_for_status
+from ..redact import scrub
 
 CHAT, TEXT, EMBEDDING, MODERATION = "chat", "text", "embedding", "moderation"
 
@@ -23,9 +24,11 @@ class Credentials:
     api_base: str | None = None
     api_version: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # A bearer token used instead of a key (Azure AD / Entra ID).
+    ad_token: str | None = None
 
     def secrets(self) -> tuple[str, ...]:
-        return (self.api_key,) if self.api_key else ()
+        return tuple(s for s in (self.api_key, self.ad_token) if s)
 
 
 @dataclass(slots=True)
@@ -50,7 +53,7 @@ class HTTPRequest:
     headers: dict[str, str]
     json: Any = None
     stream: bool = False
-    framing: str = "sse"  # "sse" or "ndjson", for streams
+    framing: str = "sse"  # "sse", "ndjson" or "aws-eventstream", for streams
     # An in-process handler that answers instead of the network (mock/).
     local: Callable[["HTTPRequest"], Awaitable[Any]] | None = None
 
@@ -84,6 +87,7 @@ class Adapter:
     default_api_base: str = ""
     api_key_env: tuple[str, ...] = ()
     api_base_env: tuple[str, ...] = ()
+    ad_token_env: tuple[str, ...] = ()
     # Chat params this provider rejects (the rest of OpenAI's set is accepted).
     unsupported_params: frozenset[str] = frozenset()
     # Whether the provider reports usage at the end of a stream when asked.
@@ -99,6 +103,9 @@ class Adapter:
         raise NotImplementedError(f"{self.name} does not stream {state.call.kind} requests")
 
     def map_error(self, call: Call, status: int, body: bytes, headers: dict[str, str]) -> PolyrelayError:
+        # Scrub before parsing: the body is kept on the exception, and an
+        # upstream may echo the credential it was sent.
+        body = scrub(body.decode("utf-8", "replace"), call.creds.secrets()).encode()
         message, code, param, parsed = error_message_from_body(body)
         return error_for_status(
             status,

@@ -11,13 +11,14 @@ from __future__ import annotations
 from .base import CHAT, EMBEDDING, MODERATION, TEXT
 from .openai import OpenAIAdapter, OpenAICompatible
 
-_ALL = frozenset({CHAT, TEXT, EMBEDDING, MODERATION})
 _CHAT_EMBED = frozenset({CHAT, EMBEDDING})
 _NO_LOGPROBS = frozenset({"logprobs", "top_logprobs", "logit_bias"})
 
 ROWS: tuple[OpenAICompatible, ...] = (
+    # Chat models only: text_completion on them is bridged over chat, as
+    # LiteLLM does; the legacy endpoint is the next row's.
     OpenAICompatible("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
-                     ("OPENAI_API_BASE", "OPENAI_BASE_URL"), kinds=_ALL),
+                     ("OPENAI_API_BASE", "OPENAI_BASE_URL"), kinds=frozenset({CHAT, EMBEDDING, MODERATION})),
     # Legacy /v1/completions models (gpt-3.5-turbo-instruct, davinci-002, ...).
     OpenAICompatible("text-completion-openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",),
                      ("OPENAI_API_BASE", "OPENAI_BASE_URL"), kinds=frozenset({TEXT})),
