@@ -14,6 +14,7 @@ from .api import (
     moderation,
     text_completion,
 )
+from .cost import completion_cost, cost_per_token, get_model_info, register_model
 from .errors import (
     APIConnectionError,
     APIError,
@@ -61,6 +62,7 @@ __all__ = [
     "InternalServerError", "Message", "ModelResponse", "ModelResponseStream", "ModerationResponse",
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ServiceUnavailableError", "StreamingChoices",
     "TextChoices", "TextCompletionResponse", "Timeout", "UnprocessableEntityError", "UnsupportedParamsError",
-    "Usage", "acompletion", "aembedding", "amoderation", "atext_completion", "completion", "embedding",
-    "moderation", "stream_chunk_builder", "text_completion", "token_counter",
+    "Usage", "acompletion", "aembedding", "amoderation", "atext_completion", "completion", "completion_cost",
+    "cost_per_token", "embedding", "get_model_info", "moderation", "register_model", "stream_chunk_builder",
+    "text_completion", "token_counter",
 ]

@@ -104,6 +104,9 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
         hidden["usage_estimated"] = True
     if measured is not None:
         data["usage"] = measured
+    from .cost import response_cost
+
+    hidden["response_cost"] = response_cost(call, measured, kwargs, hidden)
     response = RESPONSE_TYPES[kind].from_dict(data)
     elapsed_ms = (time.perf_counter() - started) * 1000
     hidden["_response_ms"] = elapsed_ms

@@ -76,7 +76,8 @@ def credentials(adapter: Adapter, kwargs: dict[str, Any]) -> Credentials:
     headers = {**(kwargs.get("headers") or {}), **(kwargs.get("extra_headers") or {})}
     return Credentials(api_key=api_key, api_base=api_base, api_version=api_version,
                        extra_headers={str(k): str(v) for k, v in headers.items()},
-                       ad_token=kwargs.get("azure_ad_token") or _first_env(adapter.ad_token_env))
+                       ad_token=kwargs.get("azure_ad_token") or _first_env(adapter.ad_token_env),
+                       extra={k: str(kwargs[k]) for k in adapter.credential_args if kwargs.get(k)})
 
 
 def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]) -> Plan:
@@ -93,7 +94,7 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
     body = dict(payload)
     known = OPENAI_PARAMS[kind]
     for key, value in kwargs.items():
-        if key in CORE_ARGS or value is None:
+        if key in CORE_ARGS or value is None or key in adapter.credential_args:
             continue
         if key in known and key in adapter.unsupported_params:
             if drop:

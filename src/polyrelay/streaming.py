@@ -91,6 +91,9 @@ class CompletionStream:
             measured = usage_mod.estimate(self._call, "".join(generated))
             self._hidden_params["usage_estimated"] = True
         self.usage = Usage.from_dict(measured)
+        from .cost import response_cost
+
+        self._hidden_params["response_cost"] = response_cost(self._call, measured, hidden=self._hidden_params)
         self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
         if self._include_usage:
             yield self._make({

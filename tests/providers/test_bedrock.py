@@ -126,8 +126,9 @@ def test_default_endpoint_from_region(monkeypatch):
 
     monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)
     call = Call("chat", "bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0",
-                {"messages": MESSAGES, "aws_region_name": "ap-south-1", "aws_access_key_id": ACCESS,
-                 "aws_secret_access_key": SECRET}, Credentials())
+                {"messages": MESSAGES},
+                Credentials(extra={"aws_region_name": "ap-south-1", "aws_access_key_id": ACCESS,
+                                   "aws_secret_access_key": SECRET}))
     request = ADAPTERS["bedrock"].build_request(call)
     assert request.url == f"https://bedrock-runtime.ap-south-1.amazonaws.com{MODEL_PATH}/converse"
 
@@ -287,3 +288,12 @@ def test_titan_embedding(fake):
     assert_signed(fake, sent, region="us-east-1")
     assert response.data[0].embedding[0] == pytest.approx(0.0213623)
     assert response.usage.prompt_tokens == 7
+
+
+def test_aws_credentials_never_travel_in_params(monkeypatch):
+    from polyrelay.params import plan
+
+    planned = plan("chat", "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", {"messages": MESSAGES},
+                   {"aws_access_key_id": ACCESS, "aws_secret_access_key": SECRET, "aws_region_name": "eu-west-1"})
+    assert not any(k.startswith("aws_") for k in planned.call.params)
+    assert SECRET in planned.call.creds.secrets() and "eu-west-1" not in planned.call.creds.secrets()

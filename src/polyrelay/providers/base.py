@@ -26,9 +26,13 @@ class Credentials:
     extra_headers: dict[str, str] = field(default_factory=dict)
     # A bearer token used instead of a key (Azure AD / Entra ID).
     ad_token: str | None = None
+    # Provider-specific credential arguments (aws_secret_access_key, ...),
+    # kept out of the request params so nothing logs or forwards them.
+    extra: dict[str, str] = field(default_factory=dict)
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.api_key, self.ad_token) if s)
+        found = [self.api_key, self.ad_token, *(v for k, v in self.extra.items() if "region" not in k)]
+        return tuple(s for s in found if s)
 
 
 @dataclass(slots=True)
@@ -88,6 +92,8 @@ class Adapter:
     api_key_env: tuple[str, ...] = ()
     api_base_env: tuple[str, ...] = ()
     ad_token_env: tuple[str, ...] = ()
+    # Keyword arguments that are credentials for this provider (see Credentials.extra).
+    credential_args: tuple[str, ...] = ()
     # Chat params this provider rejects (the rest of OpenAI's set is accepted).
     unsupported_params: frozenset[str] = frozenset()
     # Whether the provider reports usage at the end of a stream when asked.

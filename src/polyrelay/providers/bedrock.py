@@ -65,7 +65,7 @@ _ERRORS: dict[str, tuple[type[PolyrelayError], int]] = {
 _CONTEXT_MARKERS = ("too long", "input is too long", "too many input tokens", "context window")
 _AWS_ARGS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name")
 _CONSUMED = frozenset({
-    *_AWS_ARGS, "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
+    "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
     "tool_choice",
     # The end-user id: Converse has no field for it, and it is ours to track.
     "user",
@@ -79,6 +79,7 @@ class BedrockAdapter(Adapter):
     kinds = frozenset({CHAT, EMBEDDING})
     api_key_env = ("AWS_BEARER_TOKEN_BEDROCK",)
     api_base_env = ("BEDROCK_API_BASE",)
+    credential_args = _AWS_ARGS
     unsupported_params = frozenset({
         "n", "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
         "response_format", "parallel_tool_calls", "functions", "function_call", "modalities", "audio",
@@ -86,8 +87,7 @@ class BedrockAdapter(Adapter):
     })
 
     def build_request(self, call: Call) -> HTTPRequest:
-        params = call.params
-        region = params.get("aws_region_name") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        region = call.creds.extra.get("aws_region_name") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         base = (call.creds.api_base or "").rstrip("/")
         if not base:
             if not region:
@@ -104,16 +104,17 @@ class BedrockAdapter(Adapter):
         headers = {"Content-Type": "application/json",
                    "Accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
         headers.update(call.creds.extra_headers)
+        # With an api_base override and no region, sign for us-east-1 (a proxy or test server).
         headers = self._authorize(call, region or "us-east-1", url, headers, body)
         return HTTPRequest("POST", url, headers, body, stream=call.stream, framing="aws-eventstream")
 
     def _authorize(self, call: Call, region: str, url: str, headers: dict[str, str], body: Any) -> dict[str, str]:
         if call.creds.api_key:
             return {**headers, "Authorization": f"Bearer {call.creds.api_key}"}
-        params = call.params
-        access = params.get("aws_access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID")
-        secret = params.get("aws_secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
-        token = params.get("aws_session_token") or os.environ.get("AWS_SESSION_TOKEN")
+        given = call.creds.extra
+        access = given.get("aws_access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID")
+        secret = given.get("aws_secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
+        token = given.get("aws_session_token") or os.environ.get("AWS_SESSION_TOKEN")
         if not (access and secret):
             raise AuthenticationError(
                 "No AWS credentials for bedrock: pass aws_access_key_id= and aws_secret_access_key= "
@@ -219,8 +220,7 @@ class BedrockAdapter(Adapter):
 
 
 def _secrets(call: Call) -> tuple[str, ...]:
-    found = [call.creds.api_key, call.params.get("aws_secret_access_key"), call.params.get("aws_session_token"),
-             os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")]
+    found = [*call.creds.secrets(), os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")]
     return tuple(s for s in found if s)
 
 

@@ -1,0 +1,287 @@
+"""What a call cost, from its usage and the model catalogue.
+
+One formula for every provider, because usage is normalised first
+(usage.py): ``prompt_tokens`` counts every input token, cached ones
+included (OpenAI's definition), ``prompt_tokens_details.cached_tokens``
+says how many were read from the provider's cache, and Anthropic-style
+``cache_creation_input_tokens`` how many were written to it::
+
+    prompt cost     = (prompt - cache reads - cache writes) * input price
+                      + cache reads * cache read price + cache writes * cache write price
+    completion cost = completion tokens * output price
+
+A model with no published cache price has its cache reads (and writes)
+priced as ordinary input. Prices come from the catalogue, then from a
+deployment's registered entry (Router ``model_id``), then from per-call
+arguments (``input_cost_per_token=...`` or the same keys in
+``model_info``), each overriding the one before. Arithmetic is decimal on
+the published per-token figures, rounded once to a float at the end.
+
+On the request path (``response_cost``) accounting never fails a call: a
+model the catalogue does not know costs 0.0 and is reported once, as a
+warning on the ``polyrelay`` logger. The public functions a caller uses
+directly (``cost_per_token``, ``completion_cost``, ``get_model_info``)
+raise ``NotFoundError`` for such a model instead, as LiteLLM's do.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from decimal import Decimal
+from typing import Any, Mapping
+
+from . import tokens
+from .catalog import CATALOG, ENV_VAR
+from .errors import NotFoundError
+from .providers.base import Call
+
+logger = logging.getLogger("polyrelay")
+
+PRICE_FIELDS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "input_cost_per_request",
+)
+# Keys every get_model_info() answer has (None when the catalogue does not say).
+INFO_FIELDS = (
+    "litellm_provider", "mode", "max_tokens", "max_input_tokens", "max_output_tokens",
+    "input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
+    "cache_creation_input_token_cost", "input_cost_per_request", "deprecation_date",
+)
+# Prompt sizes past which some providers bill the whole request at other rates
+# (Gemini 1.5 above 128K, Gemini 2.5 Pro and Claude Sonnet 4 above 200K), largest first.
+LONG_CONTEXT_LIMITS = (200_000, 128_000)
+MOCK_PROVIDER = "mock"
+_ZERO = Decimal(0)
+
+
+# ------------------------------------------------------------------ catalogue
+def get_model_info(model: str, custom_llm_provider: str | None = None) -> dict[str, Any]:
+    """LiteLLM's ``get_model_info``: provider, mode, context window, output limit and prices.
+
+    Raises ``NotFoundError`` for a model the catalogue does not list.
+    """
+    if _is_mock(model, custom_llm_provider):
+        entry: dict[str, Any] = {"litellm_provider": MOCK_PROVIDER, "mode": "chat",
+                                 **{field: 0.0 for field in PRICE_FIELDS}}
+        key = model if model.startswith(MOCK_PROVIDER + "/") else f"{MOCK_PROVIDER}/{model}"
+    else:
+        key, entry = _require(model, custom_llm_provider)
+    info = {field: entry.get(field) for field in INFO_FIELDS}
+    info.update(entry)
+    info["key"] = key
+    info["provider"] = info.get("litellm_provider") or key.partition("/")[0]
+    return info
+
+
+def register_model(model_cost: Mapping[str, Any] | str) -> list[str]:
+    """LiteLLM's ``register_model``: add models or change prices, e.g.
+    ``register_model({"my-model": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
+    "litellm_provider": "openai", "mode": "chat"}})``.
+
+    Fields merge into an existing entry the name resolves to (so
+    ``{"gpt-4o": {"input_cost_per_token": ...}}`` reprices OpenAI's gpt-4o);
+    other names become new entries. A string is a path to a JSON file of the
+    same shape. Returns the catalogue keys that changed.
+    """
+    if isinstance(model_cost, str):
+        return CATALOG.load_file(model_cost)
+    return CATALOG.merge(model_cost)
+
+
+def _is_mock(model: str | None, provider: str | None) -> bool:
+    return provider == MOCK_PROVIDER or (provider is None and (model or "").startswith(MOCK_PROVIDER + "/"))
+
+
+def _require(model: str, provider: str | None) -> tuple[str, dict[str, Any]]:
+    found = CATALOG.find(model, provider)
+    if found is None:
+        raise NotFoundError(
+            f"This model isn't mapped yet. model={model}, custom_llm_provider={provider}. Add it with "
+            f"polyrelay.register_model({{...}}) or a catalogue file named in {ENV_VAR}.",
+            model=model or "", llm_provider=provider or "",
+        )
+    return found
+
+
+# ------------------------------------------------------------------ usage
+def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def usage_counts(usage: Any) -> tuple[int, int, int, int]:
+    """``(prompt, completion, cache_read, cache_write)`` tokens from a usage dict or object."""
+    prompt = int(_field(usage, "prompt_tokens") or 0)
+    completion = int(_field(usage, "completion_tokens") or 0)
+    details = _field(usage, "prompt_tokens_details")
+    cache_read = _field(details, "cached_tokens")
+    if cache_read is None:
+        cache_read = _field(usage, "cache_read_input_tokens") or _field(usage, "_cache_read_input_tokens")
+    cache_write = (_field(usage, "cache_creation_input_tokens") or _field(usage, "_cache_creation_input_tokens")
+                   or _field(details, "cache_creation_tokens"))
+    return prompt, completion, int(cache_read or 0), int(cache_write or 0)
+
+
+# ------------------------------------------------------------------ pricing
+def _dec(value: Any) -> Decimal:
+    # str() first: the catalogue's 2.5e-06 means exactly 0.0000025, not the nearest binary float.
+    return Decimal(str(value)) if value is not None else _ZERO
+
+
+def _rates(prices: Mapping[str, Any], prompt_tokens: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(input, output, cache read, cache write) per-token rates for a prompt of this size."""
+    names = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
+             "cache_creation_input_token_cost")
+    chosen = {name: prices.get(name) for name in names}
+    for limit in LONG_CONTEXT_LIMITS:
+        suffix = f"_above_{limit // 1000}k_tokens"
+        if prompt_tokens > limit and prices.get("input_cost_per_token" + suffix) is not None:
+            for name in names:
+                if prices.get(name + suffix) is not None:
+                    chosen[name] = prices[name + suffix]
+            break
+    inp = _dec(chosen["input_cost_per_token"])
+    read = chosen["cache_read_input_token_cost"]
+    write = chosen["cache_creation_input_token_cost"]
+    return inp, _dec(chosen["output_cost_per_token"]), inp if read is None else _dec(read), \
+        inp if write is None else _dec(write)
+
+
+def _price(prices: Mapping[str, Any], prompt: int, completion: int, cache_read: int,
+           cache_write: int) -> tuple[Decimal, Decimal]:
+    inp, out, read, write = _rates(prices, prompt)
+    uncached = max(prompt - cache_read - cache_write, 0)
+    prompt_cost = uncached * inp + cache_read * read + cache_write * write + _dec(prices.get("input_cost_per_request"))
+    return prompt_cost, completion * out
+
+
+def price_overrides(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-call prices: the price keys in ``model_info`` / ``litellm_params``, then top-level arguments."""
+    found: dict[str, Any] = {}
+    for source in (kwargs.get("model_info"), kwargs.get("litellm_params"), kwargs):
+        if isinstance(source, Mapping):
+            found.update({k: source[k] for k in PRICE_FIELDS if source.get(k) is not None})
+    return found
+
+
+def cost_per_token(
+    model: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cache_read_input_tokens: int = 0,
+    cache_creation_input_tokens: int = 0,
+    custom_llm_provider: str | None = None,
+    custom_cost_per_token: Mapping[str, Any] | None = None,
+    usage_object: Any = None,
+    **_: Any,
+) -> tuple[float, float]:
+    """LiteLLM's ``cost_per_token``: ``(prompt_cost_usd, completion_cost_usd)``.
+
+    ``prompt_tokens`` includes the cache reads and writes given beside it.
+    ``usage_object`` (a usage dict or ``Usage``) may stand in for the counts.
+    """
+    if usage_object is not None:
+        prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens = \
+            usage_counts(usage_object)
+    prices = _prices_for(model, custom_llm_provider, dict(custom_cost_per_token or {}))
+    prompt_cost, completion_cost = _price(prices, prompt_tokens, completion_tokens,
+                                          cache_read_input_tokens, cache_creation_input_tokens)
+    return float(prompt_cost), float(completion_cost)
+
+
+def _prices_for(model: str, provider: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Catalogue prices with overrides on top; raises for an unknown model unless overrides price it."""
+    if _is_mock(model, provider):
+        return {**dict.fromkeys(PRICE_FIELDS, 0.0), **overrides}
+    found = CATALOG.find(model, provider)
+    if found is None and overrides:
+        return overrides  # a model the catalogue lacks, priced by the caller
+    _, entry = found if found is not None else _require(model, provider)
+    return {**entry, **overrides}
+
+
+def completion_cost(
+    completion_response: Any = None,
+    model: str | None = None,
+    custom_llm_provider: str | None = None,
+    prompt: str = "",
+    messages: list[dict[str, Any]] | None = None,
+    completion: str = "",
+    custom_cost_per_token: Mapping[str, Any] | None = None,
+    base_model: str | None = None,
+    **_: Any,
+) -> float:
+    """LiteLLM's ``completion_cost``: the USD cost of a response (chat, text completion,
+    embedding, moderation, or one rebuilt by ``stream_chunk_builder``), or of
+    ``prompt``/``messages`` and ``completion`` text counted with the model's tokenizer.
+
+    A response polyrelay returned already carries its cost (with any per-call
+    prices) in ``_hidden_params["response_cost"]``; that is the answer unless a
+    model or prices are given here.
+    """
+    overrides = dict(custom_cost_per_token or {})
+    if completion_response is not None:
+        hidden = getattr(completion_response, "_hidden_params", None) or {}
+        if not (model or base_model or overrides) and hidden.get("response_cost") is not None:
+            return float(hidden["response_cost"])
+        # The provider the call went to is known only for the response's own model name.
+        provider = custom_llm_provider or (None if (model or base_model) else hidden.get("custom_llm_provider"))
+        model = base_model or model or _field(completion_response, "model") or ""
+        counts = usage_counts(_field(completion_response, "usage"))
+    else:
+        model = base_model or model or ""
+        provider = custom_llm_provider
+        prompt_tokens = tokens.count_messages(messages, model) if messages else tokens.count_text(prompt, model)
+        counts = (prompt_tokens, tokens.count_text(completion, model), 0, 0)
+    prompt_cost, completion_cost_ = _price(_prices_for(model, provider, overrides), *counts)
+    return float(prompt_cost + completion_cost_)
+
+
+# ------------------------------------------------------------------ request path
+def response_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[str, Any] | None = None,
+                  hidden: Mapping[str, Any] | None = None) -> float:
+    """The cost of one finished call, for ``_hidden_params["response_cost"]``. Never raises."""
+    try:
+        return _request_cost(call, usage, kwargs or {}, hidden or {})
+    except Exception:  # accounting must not fail a call that succeeded; the log says what broke
+        logger.exception("polyrelay: could not price a call to %s/%s; recording cost 0.0", call.provider, call.model)
+        return 0.0
+
+
+def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[str, Any],
+                  hidden: Mapping[str, Any]) -> float:
+    overrides = price_overrides(kwargs)
+    # A Router deployment may have its own prices, registered under its model_id.
+    model_id = hidden.get("model_id") or kwargs.get("model_id")
+    deployment = CATALOG.get(str(model_id)) if model_id else None
+    if deployment:
+        overrides = {**{k: deployment[k] for k in PRICE_FIELDS if deployment.get(k) is not None}, **overrides}
+    if call.provider == MOCK_PROVIDER:
+        prices: dict[str, Any] = overrides  # mock/ models are free unless priced per call
+    else:
+        model_info = kwargs.get("model_info") if isinstance(kwargs.get("model_info"), Mapping) else {}
+        base_model = kwargs.get("base_model") or model_info.get("base_model")  # type: ignore[union-attr]
+        found = CATALOG.find(base_model) if base_model else CATALOG.find(call.model, call.provider)
+        if found is None and not overrides:
+            _warn_unknown(f"{call.provider}/{base_model or call.model}")
+            return 0.0
+        prices = {**(found[1] if found else {}), **overrides}
+    if not prices or usage is None:
+        return 0.0
+    prompt_cost, completion_cost_ = _price(prices, *usage_counts(usage))
+    return float(prompt_cost + completion_cost_)
+
+
+@functools.lru_cache(maxsize=4096)
+def _warn_unknown(model: str) -> None:
+    # Memoised, so each unknown model is reported once per process, not on every call.
+    logger.warning(
+        "polyrelay: no price for model %s; recording its cost as 0.0. Add it with polyrelay.register_model() "
+        "or a catalogue file named in %s, or pass input_cost_per_token/output_cost_per_token.", model, ENV_VAR)
