@@ -31,6 +31,7 @@ from .errors import (
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
+from .router import Router
 from .streaming import stream_chunk_builder
 from .tokens import token_counter
 from .types import (
@@ -60,7 +61,7 @@ __all__ = [
     "APIConnectionError", "APIError", "AuthenticationError", "BadRequestError", "Choices",
     "ContentPolicyViolationError", "ContextWindowExceededError", "Delta", "EmbeddingResponse",
     "InternalServerError", "Message", "ModelResponse", "ModelResponseStream", "ModerationResponse",
-    "NotFoundError", "PermissionDeniedError", "RateLimitError", "ServiceUnavailableError", "StreamingChoices",
+    "NotFoundError", "PermissionDeniedError", "RateLimitError", "Router", "ServiceUnavailableError", "StreamingChoices",
     "TextChoices", "TextCompletionResponse", "Timeout", "UnprocessableEntityError", "UnsupportedParamsError",
     "Usage", "acompletion", "aembedding", "amoderation", "atext_completion", "completion", "completion_cost",
     "cost_per_token", "embedding", "get_model_info", "moderation", "register_model", "stream_chunk_builder",

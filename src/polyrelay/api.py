@@ -143,16 +143,18 @@ async def amoderation(input: Any, model: str | None = None, **kwargs: Any) -> Mo
     return await _execute(MODERATION, model, payload, kwargs)
 
 
-def _sync_result(result: Any) -> Any:
+def sync_result(result: Any) -> Any:
+    """A stream as a sync iterator; anything else as it is."""
     return _sync.iterate(result) if isinstance(result, CompletionStream) else result
 
 
+
 def completion(model: str, messages: list[dict[str, Any]] | None = None, **kwargs: Any):
-    return _sync_result(_sync.run(acompletion(model, messages, **kwargs)))
+    return sync_result(_sync.run(acompletion(model, messages, **kwargs)))
 
 
 def text_completion(model: str, prompt: Any = None, **kwargs: Any):
-    return _sync_result(_sync.run(atext_completion(model, prompt, **kwargs)))
+    return sync_result(_sync.run(atext_completion(model, prompt, **kwargs)))
 
 
 def embedding(model: str, input: Any = None, **kwargs: Any) -> EmbeddingResponse:

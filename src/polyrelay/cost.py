@@ -11,7 +11,8 @@ says how many were read from the provider's cache, and Anthropic-style
     completion cost = completion tokens * output price
 
 A model with no published cache price has its cache reads (and writes)
-priced as ordinary input. Prices come from the catalogue, then from a
+priced as ordinary input. Anthropic's 1-hour cache writes (reported in
+``usage.cache_creation``) use ``cache_creation_input_token_cost_above_1hr``. Prices come from the catalogue, then from a
 deployment's registered entry (Router ``model_id``), then from per-call
 arguments (``input_cost_per_token=...`` or the same keys in
 ``model_info``), each overriding the one before. Arithmetic is decimal on
@@ -29,7 +30,7 @@ from __future__ import annotations
 import functools
 import logging
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from . import tokens
 from .catalog import CATALOG, ENV_VAR
@@ -116,17 +117,27 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def usage_counts(usage: Any) -> tuple[int, int, int, int]:
-    """``(prompt, completion, cache_read, cache_write)`` tokens from a usage dict or object."""
-    prompt = int(_field(usage, "prompt_tokens") or 0)
-    completion = int(_field(usage, "completion_tokens") or 0)
+class Counts(NamedTuple):
+    """The token classes a call is billed by; cache reads and writes are part of ``prompt``."""
+
+    prompt: int
+    completion: int
+    cache_read: int = 0
+    cache_write: int = 0
+    cache_write_1h: int = 0  # of cache_write: Anthropic's 1-hour cache, dearer than the 5-minute one
+
+
+def usage_counts(usage: Any) -> Counts:
+    """The billable token counts in a usage dict or ``Usage`` object."""
     details = _field(usage, "prompt_tokens_details")
     cache_read = _field(details, "cached_tokens")
     if cache_read is None:
         cache_read = _field(usage, "cache_read_input_tokens") or _field(usage, "_cache_read_input_tokens")
     cache_write = (_field(usage, "cache_creation_input_tokens") or _field(usage, "_cache_creation_input_tokens")
                    or _field(details, "cache_creation_tokens"))
-    return prompt, completion, int(cache_read or 0), int(cache_write or 0)
+    one_hour = _field(_field(usage, "cache_creation"), "ephemeral_1h_input_tokens")
+    return Counts(int(_field(usage, "prompt_tokens") or 0), int(_field(usage, "completion_tokens") or 0),
+                  int(cache_read or 0), int(cache_write or 0), int(one_hour or 0))
 
 
 # ------------------------------------------------------------------ pricing
@@ -154,12 +165,15 @@ def _rates(prices: Mapping[str, Any], prompt_tokens: int) -> tuple[Decimal, Deci
         inp if write is None else _dec(write)
 
 
-def _price(prices: Mapping[str, Any], prompt: int, completion: int, cache_read: int,
-           cache_write: int) -> tuple[Decimal, Decimal]:
-    inp, out, read, write = _rates(prices, prompt)
-    uncached = max(prompt - cache_read - cache_write, 0)
-    prompt_cost = uncached * inp + cache_read * read + cache_write * write + _dec(prices.get("input_cost_per_request"))
-    return prompt_cost, completion * out
+def _price(prices: Mapping[str, Any], counts: Counts) -> tuple[Decimal, Decimal]:
+    inp, out, read, write = _rates(prices, counts.prompt)
+    write_1h_rate = prices.get("cache_creation_input_token_cost_above_1hr")
+    write_1h = min(counts.cache_write_1h, counts.cache_write)
+    uncached = max(counts.prompt - counts.cache_read - counts.cache_write, 0)
+    prompt_cost = (uncached * inp + counts.cache_read * read + (counts.cache_write - write_1h) * write
+                   + write_1h * (write if write_1h_rate is None else _dec(write_1h_rate))
+                   + _dec(prices.get("input_cost_per_request")))
+    return prompt_cost, counts.completion * out
 
 
 def price_overrides(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,13 +201,11 @@ def cost_per_token(
     ``prompt_tokens`` includes the cache reads and writes given beside it.
     ``usage_object`` (a usage dict or ``Usage``) may stand in for the counts.
     """
-    if usage_object is not None:
-        prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens = \
-            usage_counts(usage_object)
+    counts = usage_counts(usage_object) if usage_object is not None else Counts(
+        prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens)
     prices = _prices_for(model, custom_llm_provider, dict(custom_cost_per_token or {}))
-    prompt_cost, completion_cost = _price(prices, prompt_tokens, completion_tokens,
-                                          cache_read_input_tokens, cache_creation_input_tokens)
-    return float(prompt_cost), float(completion_cost)
+    prompt_cost, completion_cost_ = _price(prices, counts)
+    return float(prompt_cost), float(completion_cost_)
 
 
 def _prices_for(model: str, provider: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -239,8 +251,8 @@ def completion_cost(
         model = base_model or model or ""
         provider = custom_llm_provider
         prompt_tokens = tokens.count_messages(messages, model) if messages else tokens.count_text(prompt, model)
-        counts = (prompt_tokens, tokens.count_text(completion, model), 0, 0)
-    prompt_cost, completion_cost_ = _price(_prices_for(model, provider, overrides), *counts)
+        counts = Counts(prompt_tokens, tokens.count_text(completion, model))
+    prompt_cost, completion_cost_ = _price(_prices_for(model, provider, overrides), counts)
     return float(prompt_cost + completion_cost_)
 
 
@@ -275,7 +287,7 @@ def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[s
         prices = {**(found[1] if found else {}), **overrides}
     if not prices or usage is None:
         return 0.0
-    prompt_cost, completion_cost_ = _price(prices, *usage_counts(usage))
+    prompt_cost, completion_cost_ = _price(prices, usage_counts(usage))
     return float(prompt_cost + completion_cost_)
 
 

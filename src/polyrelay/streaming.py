@@ -12,7 +12,7 @@ short answer.
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from . import usage as usage_mod
 from .errors import APIConnectionError
@@ -33,7 +33,9 @@ class CompletionStream:
         self._include_usage = include_usage
         self._started = started
         self._hidden_params = hidden
-        self._gen = self._run()
+        self._gen = self._run_and_report()
+        self._buffered: list[Any] = []
+        self._done_callbacks: list[Callable[["CompletionStream", BaseException | None], None]] = []
         self.usage: Usage | None = None  # the whole request's usage, once the stream ends
         self.first_chunk_ms: float | None = None
 
@@ -41,10 +43,38 @@ class CompletionStream:
         return self
 
     async def __anext__(self):
+        if self._buffered:
+            return self._buffered.pop(0)
         return await self._gen.__anext__()
 
     async def aclose(self) -> None:
         await self._gen.aclose()
+
+    async def prefetch(self) -> None:
+        """Read the first chunk now (it is still returned first). The router
+        uses it so that a stream failing before its first chunk can be
+        retried or fall back like any other failed call."""
+        try:
+            self._buffered.append(await self._gen.__anext__())
+        except StopAsyncIteration:
+            pass
+
+    def add_done_callback(self, callback: Callable[["CompletionStream", BaseException | None], None]) -> None:
+        """``callback(stream, error)`` once the stream ends: finished (error
+        None), failed, or closed early by the consumer (GeneratorExit)."""
+        self._done_callbacks.append(callback)
+
+    async def _run_and_report(self):
+        error: BaseException | None = None
+        try:
+            async for chunk in self._run():
+                yield chunk
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            for callback in self._done_callbacks:
+                callback(self, error)
 
     @property
     def response_cost(self) -> float | None:

@@ -4,7 +4,15 @@ The two tables (cl100k_base, o200k_base) ship inside the package as gzip
 files and are checked against the SHA-256 sums tiktoken itself expects, so
 no tokenizer is ever fetched at run time. Chat messages are counted the way
 OpenAI's cookbook counts them: a fixed overhead per message and per name,
-plus three tokens that prime the reply.
+plus three tokens that prime the reply. Tool definitions are counted with
+the overheads the same cookbook measured for OpenAI's tool format; that is
+exact for flat parameter lists on the models it was measured on and an
+estimate elsewhere (nested schemas, other models).
+
+Only OpenAI publishes its tokenizers. For every other provider (Claude,
+Gemini, Llama, Mistral, ...) counts use cl100k_base as an approximation:
+close for English text, often 10-20% off elsewhere. Use the provider's own
+usage (which polyrelay reports whenever the provider does) for billing.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import functools
 import gzip
 import hashlib
 from importlib import resources
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import tiktoken
@@ -47,6 +56,29 @@ _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "c
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING_TOKENS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOverheads:
+    """Tokens OpenAI's tool format adds around the text of tool definitions."""
+
+    per_function: int
+    properties_block: int
+    per_property: int
+    enum_block: int
+    per_enum_value: int
+    closing: int
+
+
+# Measured against the API in OpenAI's cookbook ("How to count tokens with
+# tiktoken", section 7): gpt-4o / gpt-4o-mini (o200k_base) and gpt-3.5-turbo /
+# gpt-4 (cl100k_base). Other models reuse the figures of their table.
+TOOL_OVERHEADS = {
+    "o200k_base": ToolOverheads(per_function=7, properties_block=3, per_property=3, enum_block=-3,
+                                per_enum_value=3, closing=12),
+    "cl100k_base": ToolOverheads(per_function=10, properties_block=3, per_property=3, enum_block=-3,
+                                 per_enum_value=3, closing=12),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,9 +119,10 @@ def content_text(content: Any) -> str:
     return str(content)
 
 
-def count_messages(messages: Iterable[dict[str, Any]], model: str | None = None) -> int:
+def count_messages(messages: Iterable[dict[str, Any]], model: str | None = None,
+                   tools: list[dict[str, Any]] | None = None) -> int:
     enc = encoding_for(model)
-    total = REPLY_PRIMING_TOKENS
+    total = REPLY_PRIMING_TOKENS + count_tools(tools, model)
     for message in messages:
         total += TOKENS_PER_MESSAGE
         for key, value in message.items():
@@ -110,10 +143,53 @@ def count_messages(messages: Iterable[dict[str, Any]], model: str | None = None)
     return total
 
 
-def token_counter(model: str = "", messages: list[dict[str, Any]] | None = None, text: str | list[str] | None = None, **_: Any) -> int:
-    """LiteLLM's ``token_counter``: tokens in ``messages`` (chat format) or in ``text``."""
+def _strip_period(text: str) -> str:
+    # OpenAI's rendering drops one trailing full stop from descriptions.
+    return text[:-1] if text.endswith(".") else text
+
+
+def _count_properties(enc: tiktoken.Encoding, properties: dict[str, Any], costs: ToolOverheads) -> int:
+    total = costs.properties_block
+    for name, spec in properties.items():
+        spec = spec if isinstance(spec, dict) else {}
+        total += costs.per_property
+        if "enum" in spec:
+            total += costs.enum_block
+            for value in spec.get("enum") or []:
+                total += costs.per_enum_value + len(enc.encode(str(value), disallowed_special=()))
+        kind = spec.get("type", "")
+        kind = ",".join(map(str, kind)) if isinstance(kind, list) else str(kind)
+        line = f"{name}:{kind}:{_strip_period(str(spec.get('description', '')))}"
+        total += len(enc.encode(line, disallowed_special=()))
+        # Nested objects (directly or as array items): counted by the same rule, an estimate.
+        nested = spec.get("properties") or (spec.get("items") or {}).get("properties")
+        if isinstance(nested, dict) and nested:
+            total += _count_properties(enc, nested, costs)
+    return total
+
+
+def count_tools(tools: list[dict[str, Any]] | None, model: str | None = None) -> int:
+    """Tokens that tool definitions (``tools=``, or legacy ``functions=``) add to the prompt."""
+    if not tools:
+        return 0
+    name = encoding_name_for(model)
+    enc, costs = get_encoding(name), TOOL_OVERHEADS[name]
+    total = costs.closing
+    for tool in tools:
+        function = tool.get("function", tool) if isinstance(tool, dict) else {}
+        line = f"{function.get('name', '')}:{_strip_period(str(function.get('description', '')))}"
+        total += costs.per_function + len(enc.encode(line, disallowed_special=()))
+        properties = (function.get("parameters") or {}).get("properties")
+        if isinstance(properties, dict) and properties:
+            total += _count_properties(enc, properties, costs)
+    return total
+
+
+def token_counter(model: str = "", messages: list[dict[str, Any]] | None = None, text: str | list[str] | None = None,
+                  tools: list[dict[str, Any]] | None = None, **_: Any) -> int:
+    """LiteLLM's ``token_counter``: tokens in ``messages`` (chat format, with any ``tools``) or in ``text``."""
     if messages is not None:
-        return count_messages(messages, model)
+        return count_messages(messages, model, tools=tools)
     if isinstance(text, list):
-        return sum(count_text(t, model) for t in text)
-    return count_text(text or "", model)
+        return sum(count_text(t, model) for t in text) + count_tools(tools, model)
+    return count_text(text or "", model) + count_tools(tools, model)

@@ -101,9 +101,7 @@ class Catalog:
             return self._merge(data, source)
 
     def _merge(self, data: Mapping[str, Any], source: str) -> list[str]:
-        meta = {k: v for k, v in data.items() if k.startswith("_")}
-        if meta:
-            self._sources[source] = meta
+        self._sources[source] = {k: v for k, v in data.items() if k.startswith("_")}
         touched = []
         for raw_key, fields in data.items():
             if raw_key.startswith("_") or raw_key == "sample_spec" or not isinstance(fields, Mapping):
@@ -154,7 +152,7 @@ class Catalog:
         return list(self._entries)
 
     def sources(self) -> dict[str, dict[str, Any]]:
-        """Each loaded file's ``_source`` / ``_as_of`` notes."""
+        """What was merged, in order: each file (or ``register_model``) with its ``_source`` / ``_as_of``."""
         self._ensure_loaded()
         return dict(self._sources)
 

@@ -1,0 +1,195 @@
+"""Router state behind one small interface: counters with a time-to-live,
+and plain values with one. In-process by default; Redis when configured, so
+several processes share rpm/tpm counts, in-flight counts, latencies and
+cooldowns.
+
+If Redis fails, ``RedisState`` answers from a local ``MemoryState`` and logs
+a warning (once per outage): shared limits then hold per process only, but no
+request fails because of the state store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import Any, Protocol
+
+log = logging.getLogger("polyrelay.router")
+REDIS_RETRY_SECONDS = 5.0
+
+
+class State(Protocol):
+    async def incr(self, key: str, amount: float, ttl: float) -> float: ...
+
+    async def get_many(self, keys: list[str]) -> list[float | None]: ...
+
+    async def set(self, key: str, value: float, ttl: float) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class MemoryState:
+    """A dict of (value, expires_at). Single event loop: no locks needed."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._values: dict[str, tuple[float, float]] = {}
+        self._clock = clock
+        self._next_sweep = 0.0
+
+    def _live(self, key: str, now: float) -> float | None:
+        found = self._values.get(key)
+        if found is None:
+            return None
+        if found[1] <= now:
+            del self._values[key]
+            return None
+        return found[0]
+
+    def _sweep(self, now: float) -> None:
+        # Drop expired keys now and then, so per-minute counters don't pile up.
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 30
+        for key in [k for k, (_, expires) in self._values.items() if expires <= now]:
+            del self._values[key]
+
+    async def incr(self, key: str, amount: float, ttl: float) -> float:
+        now = self._clock()
+        self._sweep(now)
+        current = self._live(key, now)
+        if current is None:
+            value, expires = amount, now + ttl
+        else:
+            value, expires = current + amount, self._values[key][1]
+        self._values[key] = (value, expires)
+        return value
+
+    async def get_many(self, keys: list[str]) -> list[float | None]:
+        now = self._clock()
+        return [self._live(k, now) for k in keys]
+
+    async def set(self, key: str, value: float, ttl: float) -> None:
+        self._values[key] = (value, self._clock() + ttl)
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+
+
+class RedisState:
+    """The same interface over Redis (INCRBYFLOAT + EXPIRE in one round trip)."""
+
+    def __init__(self, *, url: str | None = None, host: str | None = None, port: int | None = None,
+                 password: str | None = None, prefix: str = "polyrelay:") -> None:
+        import redis.asyncio as redis  # optional dependency: only routers that share state need it
+
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        self._module = redis
+        self._errors = (redis.RedisError, OSError)
+        # No client-side retries: a request must not wait on a dead Redis.
+        self._options = dict(socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        self._url = url
+        self._address = dict(host=host or "localhost", port=int(port or 6379), password=password)
+        # A redis.asyncio client is bound to the loop it was made on: one per loop.
+        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
+        self._prefix = prefix
+        self._local = MemoryState()
+        self._degraded = False
+        self._retry_at = 0.0  # while degraded, Redis is tried again only after this
+
+    @property
+    def _redis(self):
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            if self._url:
+                client = self._module.Redis.from_url(self._url, **self._options)
+            else:
+                client = self._module.Redis(**self._address, **self._options)
+            self._clients[loop] = client
+        return client
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._degraded:
+            log.warning("router state: Redis unavailable (%s); using in-process state until it is back",
+                        exc.__class__.__name__)
+        self._degraded = True
+        self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
+
+    def _skip(self) -> bool:
+        """While Redis is down, go straight to local state between probes."""
+        return self._degraded and time.monotonic() < self._retry_at
+
+    def _recovered(self) -> None:
+        if self._degraded:
+            log.warning("router state: Redis is back; sharing state again")
+        self._degraded = False
+
+    async def incr(self, key: str, amount: float, ttl: float) -> float:
+        if self._skip():
+            return await self._local.incr(key, amount, ttl)
+        name = self._prefix + key
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.incrbyfloat(name, amount)
+                pipe.expire(name, max(1, int(ttl + 0.999)), nx=True)
+                value, _ = await pipe.execute()
+        except self._errors as exc:
+            self._failed(exc)
+            return await self._local.incr(key, amount, ttl)
+        self._recovered()
+        return float(value)
+
+    async def get_many(self, keys: list[str]) -> list[float | None]:
+        if not keys:
+            return []
+        if self._skip():
+            return await self._local.get_many(keys)
+        try:
+            values = await self._redis.mget([self._prefix + k for k in keys])
+        except self._errors as exc:
+            self._failed(exc)
+            return await self._local.get_many(keys)
+        self._recovered()
+        return [None if v is None else float(v) for v in values]
+
+    async def set(self, key: str, value: float, ttl: float) -> None:
+        if self._skip():
+            return await self._local.set(key, value, ttl)
+        try:
+            await self._redis.set(self._prefix + key, value, px=max(1, int(ttl * 1000)))
+        except self._errors as exc:
+            self._failed(exc)
+            await self._local.set(key, value, ttl)
+            return
+        self._recovered()
+
+    async def delete(self, key: str) -> None:
+        if self._skip():
+            return await self._local.delete(key)
+        try:
+            await self._redis.delete(self._prefix + key)
+        except self._errors as exc:
+            self._failed(exc)
+            await self._local.delete(key)
+
+    async def aclose(self) -> None:
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+def make_state(settings: dict[str, Any]) -> State:
+    """Redis when the settings (or REDIS_* variables) name one, else in-process."""
+    import os
+
+    url = settings.get("redis_url") or os.environ.get("REDIS_URL")
+    host = settings.get("redis_host") or os.environ.get("REDIS_HOST")
+    if url or host:
+        return RedisState(url=url, host=host,
+                          port=settings.get("redis_port") or os.environ.get("REDIS_PORT"),
+                          password=settings.get("redis_password") or os.environ.get("REDIS_PASSWORD"))
+    return MemoryState()

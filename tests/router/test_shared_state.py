@@ -1,0 +1,118 @@
+"""Two Router processes sharing one real Redis: rpm counters and cooldowns
+are seen by both. And Redis going away degrades to local state, never a
+failed request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+import polyrelay
+from polyrelay.router import MemoryState, RedisState, Router
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+WORKER = r"""
+import collections, json, sys
+import polyrelay
+config, calls = json.loads(sys.argv[1]), int(sys.argv[2])
+router = polyrelay.Router(**config)
+served, refused = collections.Counter(), 0
+for _ in range(calls):
+    try:
+        served[router.completion(model="g", messages=[{"role": "user", "content": "hi"}])._hidden_params["model_id"]] += 1
+    except polyrelay.RateLimitError:
+        refused += 1
+print(json.dumps({"served": served, "refused": refused}))
+"""
+
+
+def run_worker(config: dict, calls: int) -> dict:
+    done = subprocess.run([sys.executable, "-c", WORKER, json.dumps(config), str(calls)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def away_from_minute_edge() -> None:
+    # rpm counters are per calendar minute: don't straddle a boundary.
+    if time.time() % 60 > 55:
+        time.sleep(60 - time.time() % 60 + 0.1)
+
+
+def test_two_processes_share_one_rpm_limit(redis_url):
+    away_from_minute_edge()
+    ident = uuid.uuid4().hex
+    config = {"model_list": [{"model_name": "g", "litellm_params": {"model": "mock/a", "rpm": 5},
+                              "model_info": {"id": ident}}], "redis_url": redis_url, "num_retries": 0}
+    first, second = run_worker(config, 3), run_worker(config, 3)
+    assert first == {"served": {ident: 3}, "refused": 0}
+    assert second == {"served": {ident: 2}, "refused": 1}
+
+
+def test_two_processes_share_cooldowns(redis_url):
+    bad, good = uuid.uuid4().hex, uuid.uuid4().hex
+    entries = [{"model_name": "g", "litellm_params": {"model": "mock/x", "mock_status": 429}, "model_info": {"id": bad}},
+               {"model_name": "g", "litellm_params": {"model": "mock/y"}, "model_info": {"id": good}}]
+    config = {"model_list": entries, "redis_url": redis_url, "num_retries": 1, "cooldown_time": 30, "seed": 1}
+    run_worker(config, 5)  # somewhere in these, the 429 deployment is picked and cooled down
+    # The second process's copy of "x" is healthy, but Redis says it is cooling: it gets nothing.
+    healthy = {**config, "model_list": [{**entries[0], "litellm_params": {"model": "mock/x"}}, entries[1]]}
+    assert run_worker(healthy, 10) == {"served": {good: 10}, "refused": 0}
+
+
+def test_redis_state_round_trips(redis_url):
+    import asyncio
+
+    state = RedisState(url=redis_url, prefix=f"t{uuid.uuid4().hex}:")
+
+    async def go():
+        assert await state.incr("k", 2, 10) == 2
+        assert await state.incr("k", 1.5, 10) == 3.5
+        await state.set("v", 0.25, 10)
+        await state.set("gone", 1, 0.05)
+        await asyncio.sleep(0.1)
+        values = await state.get_many(["k", "v", "gone", "missing"])
+        await state.aclose()
+        return values
+
+    assert asyncio.run(go()) == [3.5, 0.25, None, None]
+
+
+def test_redis_down_degrades_to_local_state(caplog):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    router = Router(model_list=[{"model_name": "g", "litellm_params": {"model": "mock/a", "rpm": 2}}],
+                    redis_host="127.0.0.1", redis_port=port, num_retries=0)
+    with caplog.at_level(logging.WARNING, logger="polyrelay.router"):
+        assert router.completion(model="g", messages=MESSAGES).choices[0].message.content
+        assert router.completion(model="g", messages=MESSAGES).choices[0].message.content
+        with pytest.raises(polyrelay.RateLimitError):  # limits still hold, per process
+            router.completion(model="g", messages=MESSAGES)
+    warnings = [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not per request
+
+
+def test_memory_state_expires():
+    import asyncio
+
+    clock = [0.0]
+    state = MemoryState(clock=lambda: clock[0])
+
+    async def go():
+        await state.incr("a", 1, 10)
+        clock[0] = 9.9
+        first = await state.get_many(["a"])
+        clock[0] = 10.1
+        return first, await state.get_many(["a"])
+
+    assert asyncio.run(go()) == ([1], [None])
