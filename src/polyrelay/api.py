@@ -19,6 +19,7 @@ import orjson
 from . import _sync, transport
 from . import usage as usage_mod
 from .bridge import bridge_for
+from .cost import pricing_args, response_cost
 from .errors import BadRequestError, PolyrelayError, Timeout, retry_after_seconds, should_retry
 from .params import Plan, package_setting, plan
 from .providers.base import CHAT, EMBEDDING, MODERATION, TEXT
@@ -90,7 +91,8 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
     reply = await _attempts(p, send_once)
     if call.stream:
         return CompletionStream(reply.events, adapter, call, bridge=bridge, kind=kind,
-                                include_usage=p.caller_wants_usage, hidden=hidden, started=started)
+                                include_usage=p.caller_wants_usage, hidden=hidden, started=started,
+                                pricing=pricing_args(kwargs))
     try:
         data = adapter.parse_response(call, orjson.loads(reply.body))
     except orjson.JSONDecodeError as exc:
@@ -104,8 +106,6 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
         hidden["usage_estimated"] = True
     if measured is not None:
         data["usage"] = measured
-    from .cost import response_cost
-
     hidden["response_cost"] = response_cost(call, measured, kwargs, hidden)
     response = RESPONSE_TYPES[kind].from_dict(data)
     elapsed_ms = (time.perf_counter() - started) * 1000

@@ -176,6 +176,14 @@ def _price(prices: Mapping[str, Any], counts: Counts) -> tuple[Decimal, Decimal]
     return prompt_cost, counts.completion * out
 
 
+PRICING_ARGS = frozenset({*PRICE_FIELDS, "model_info", "litellm_params", "base_model", "model_id"})
+
+
+def pricing_args(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The call arguments the cost step reads, kept for a stream's end."""
+    return {k: kwargs[k] for k in PRICING_ARGS if k in kwargs}
+
+
 def price_overrides(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Per-call prices: the price keys in ``model_info`` / ``litellm_params``, then top-level arguments."""
     found: dict[str, Any] = {}

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from .cost import PRICE_FIELDS
 from .errors import UnsupportedParamsError
 from .providers import get_adapter, resolve
 from .providers.base import CHAT, EMBEDDING, MODERATION, TEXT, Adapter, Call, Credentials
@@ -35,7 +36,7 @@ CORE_ARGS = frozenset({
     "max_retries", "extra_headers", "headers", "drop_params", "custom_llm_provider", "metadata",
     "stream", "stream_options", "litellm_call_id", "logger_fn", "model_info", "litellm_metadata",
     "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
-    "context_window_fallbacks", "model_id", "input_cost_per_token", "output_cost_per_token", "verbose",
+    "context_window_fallbacks", "model_id", "verbose", "base_model", *PRICE_FIELDS,
     *MOCK_OPTIONS,
 })
 

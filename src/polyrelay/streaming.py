@@ -15,6 +15,7 @@ import time
 from typing import Any, AsyncIterator, Callable
 
 from . import usage as usage_mod
+from .cost import response_cost
 from .errors import APIConnectionError
 from .providers.base import TEXT, Adapter, Call, StreamEvent, StreamState
 from .types import ModelResponse, ModelResponseStream, TextCompletionResponse, Usage, new_id, now
@@ -24,7 +25,8 @@ class CompletionStream:
     """Async iterator of ``ModelResponseStream`` (or text-completion) chunks."""
 
     def __init__(self, events: AsyncIterator[StreamEvent], adapter: Adapter, call: Call, *,
-                 bridge: Any, kind: str, include_usage: bool, hidden: dict[str, Any], started: float) -> None:
+                 bridge: Any, kind: str, include_usage: bool, hidden: dict[str, Any], started: float,
+                 pricing: dict[str, Any] | None = None) -> None:
         self._events = events
         self._adapter = adapter
         self._call = call  # the call as sent (after any bridge)
@@ -33,6 +35,7 @@ class CompletionStream:
         self._include_usage = include_usage
         self._started = started
         self._hidden_params = hidden
+        self._pricing = pricing or {}  # per-call price arguments, for the cost at the end
         self._gen = self._run_and_report()
         self._buffered: list[Any] = []
         self._done_callbacks: list[Callable[["CompletionStream", BaseException | None], None]] = []
@@ -121,9 +124,7 @@ class CompletionStream:
             measured = usage_mod.estimate(self._call, "".join(generated))
             self._hidden_params["usage_estimated"] = True
         self.usage = Usage.from_dict(measured)
-        from .cost import response_cost
-
-        self._hidden_params["response_cost"] = response_cost(self._call, measured, hidden=self._hidden_params)
+        self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params)
         self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
         if self._include_usage:
             yield self._make({

@@ -292,3 +292,15 @@ def test_anthropic_wire_cache_usage(fake):
     assert response.usage.prompt_tokens == 3000
     assert response._hidden_params["response_cost"] == pytest.approx(
         per_m((1000, 3.00), (1500, 3.75), (500, 0.30), (200, 15.00)), rel=1e-12)
+
+
+def test_per_call_prices_apply_to_streams_too():
+    import polyrelay
+
+    stream = polyrelay.completion(model="mock/priced", messages=[{"role": "user", "content": "hi"}], stream=True,
+                                  stream_options={"include_usage": True}, input_cost_per_token=1e-6,
+                                  output_cost_per_token=2e-6, cache_read_input_token_cost=5e-7)
+    chunks = list(stream)
+    usage = chunks[-1].usage
+    expected = usage.prompt_tokens * 1e-6 + usage.completion_tokens * 2e-6
+    assert stream._hidden_params["response_cost"] == pytest.approx(expected)
