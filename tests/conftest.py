@@ -1,5 +1,6 @@
 import pytest
 
+import services
 from fakeserver import FakeServer
 
 
@@ -13,3 +14,17 @@ def fake():
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url, stop = services.start_redis()
+    yield url
+    stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    url, stop = services.start_postgres()
+    yield url
+    stop()

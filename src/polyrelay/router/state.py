@@ -29,6 +29,10 @@ class State(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def seed(self, key: str, value: float, ttl: float) -> float:
+        """Set ``key`` to ``value`` unless it exists; return what it holds."""
+        ...
+
 
 class MemoryState:
     """A dict of (value, expires_at). Single event loop: no locks needed."""
@@ -75,6 +79,14 @@ class MemoryState:
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
+
+    async def seed(self, key: str, value: float, ttl: float) -> float:
+        now = self._clock()
+        current = self._live(key, now)
+        if current is None:
+            self._values[key] = (value, now + ttl)
+            return value
+        return current
 
 
 class RedisState:
@@ -175,6 +187,21 @@ class RedisState:
         except self._errors as exc:
             self._failed(exc)
             await self._local.delete(key)
+
+    async def seed(self, key: str, value: float, ttl: float) -> float:
+        if self._skip():
+            return await self._local.seed(key, value, ttl)
+        name = self._prefix + key
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(name, value, px=max(1, int(ttl * 1000)), nx=True)
+                pipe.get(name)
+                _, current = await pipe.execute()
+        except self._errors as exc:
+            self._failed(exc)
+            return await self._local.seed(key, value, ttl)
+        self._recovered()
+        return float(current)
 
     async def aclose(self) -> None:
         client = self._clients.pop(asyncio.get_running_loop(), None)

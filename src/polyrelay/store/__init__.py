@@ -1,0 +1,1 @@
+"""Records the gateway keeps: keys, users, teams, end users, spend."""

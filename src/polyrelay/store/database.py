@@ -1,0 +1,81 @@
+"""One database layer: SQLite by default (a file in the working directory),
+PostgreSQL with ``database_url`` / ``DATABASE_URL``. The schema is created
+and migrated (Alembic, versioned) when the gateway starts.
+
+Calls are plain SQLAlchemy Core on a thread (``await db.run(fn)``): they are
+off the request path (key lookups are cached, spend is written in batches),
+so a synchronous driver costs nothing a user can feel and keeps one code
+path for both databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from importlib import resources
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+T = TypeVar("T")
+DEFAULT_URL = "sqlite:///polyrelay.db"
+
+
+def normalize_url(url: str | None) -> str:
+    url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(connection, _record) -> None:
+        cursor = connection.cursor()
+        # WAL: readers never wait for the spend writer; NORMAL sync is durable
+        # against process crashes (the spool covers the rest).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+class Database:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.is_sqlite:
+            options["connect_args"] = {"check_same_thread": False}
+        else:
+            options.update(pool_size=5, max_overflow=10)
+        self.engine = create_engine(self.url, **options)
+        if self.is_sqlite:
+            _tune_sqlite(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest version (creates it on a new database)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(resources.files("polyrelay.store") / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def safe_url(self) -> str:
+        """The URL without its password, for logs."""
+        return self.engine.url.render_as_string(hide_password=True)

@@ -1,0 +1,95 @@
+"""The gateway's records: keys, users, teams, end users (customers), spend.
+
+SQLAlchemy Core tables, one definition for SQLite and PostgreSQL. The
+migrations in ``migrations/versions`` create exactly these; a change here
+comes with a new migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table
+
+metadata = MetaData()
+
+
+def _budget_columns() -> list[Column]:
+    return [
+        Column("max_budget", Float),
+        Column("budget_duration", String(32)),  # "30d", "7d", "24h", "30m", ...
+        Column("budget_reset_at", DateTime(timezone=True)),
+        Column("spend", Float, nullable=False, default=0.0),
+        Column("models", JSON),
+        Column("rpm_limit", Integer),
+        Column("tpm_limit", Integer),
+        Column("metadata", JSON),
+        Column("blocked", Boolean, nullable=False, default=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
+keys = Table(
+    "keys", metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the key; the key itself is never stored
+    Column("key_name", String(32), nullable=False),  # "sk-...abcd": enough to recognise, not to use
+    Column("key_alias", String(255)),
+    Column("user_id", String(255), index=True),
+    Column("team_id", String(255), index=True),
+    Column("max_parallel_requests", Integer),
+    Column("expires", DateTime(timezone=True)),
+    *_budget_columns(),
+)
+
+users = Table(
+    "users", metadata,
+    Column("user_id", String(255), primary_key=True),
+    Column("user_email", String(255)),
+    Column("user_role", String(64)),
+    *_budget_columns(),
+)
+
+teams = Table(
+    "teams", metadata,
+    Column("team_id", String(255), primary_key=True),
+    Column("team_alias", String(255)),
+    Column("members", JSON),
+    *_budget_columns(),
+)
+
+customers = Table(
+    "customers", metadata,
+    Column("user_id", String(255), primary_key=True),  # the `user` field of requests
+    Column("alias", String(255)),
+    *_budget_columns(),
+)
+
+spend_logs = Table(
+    "spend_logs", metadata,
+    Column("request_id", String(64), primary_key=True),  # = the x-polyrelay-call-id header
+    Column("call_type", String(32), nullable=False),
+    Column("api_key", String(64)),  # key hash
+    Column("user_id", String(255)),
+    Column("team_id", String(255)),
+    Column("end_user", String(255)),
+    Column("model_group", String(255)),
+    Column("model", String(255)),
+    Column("model_id", String(255)),
+    Column("provider", String(64)),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("cached_tokens", Integer, nullable=False, default=0),
+    Column("total_tokens", Integer, nullable=False, default=0),
+    Column("spend", Float, nullable=False, default=0.0),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Column("end_time", DateTime(timezone=True), nullable=False),
+    Column("latency_ms", Float),
+    Column("status", String(16), nullable=False),
+    Column("metadata", JSON),
+    Index("ix_spend_logs_start_time", "start_time"),
+    Index("ix_spend_logs_key_time", "api_key", "start_time"),
+    Index("ix_spend_logs_user_time", "user_id", "start_time"),
+    Index("ix_spend_logs_team_time", "team_id", "start_time"),
+    Index("ix_spend_logs_end_user_time", "end_user", "start_time"),
+)
+
+# Tables whose rows carry a spend total and a budget, by the spend-log column naming their id.
+BUDGETED = {"api_key": keys, "user_id": users, "team_id": teams, "end_user": customers}
