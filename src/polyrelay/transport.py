@@ -12,6 +12,7 @@ in-process handler instead (the ``mock/`` provider).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -69,24 +70,36 @@ def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, 10.0))
 
 
+def _outgoing(http: httpx.AsyncClient, request: HTTPRequest, timeout: float | httpx.Timeout | None) -> httpx.Request:
+    return http.build_request(
+        request.method, request.url, headers=request.headers,
+        content=orjson.dumps(request.json) if request.json is not None else None,
+        timeout=_timeout(timeout),
+    )
+
+
+@contextlib.contextmanager
+def _network_errors(provider: str, model: str):
+    """httpx's failures as ours, once, at the boundary."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise Timeout(f"{provider} did not answer in time ({exc.__class__.__name__})",
+                      llm_provider=provider, model=model) from exc
+    except httpx.HTTPError as exc:
+        raise APIConnectionError(f"could not reach {provider}: {exc.__class__.__name__}: {exc}",
+                                 llm_provider=provider, model=model) from exc
+
+
 async def send(request: HTTPRequest, *, timeout: float | httpx.Timeout | None, provider: str, model: str) -> Reply:
     """Send and read the whole answer. Raises ``UpstreamStatus`` for non-2xx."""
     if request.local is not None:
         local = await request.local(request)
         reply = Reply(local.status, local.headers, local.body, local.events)
     else:
-        try:
-            response = await client().request(
-                request.method, request.url, headers=request.headers,
-                content=orjson.dumps(request.json) if request.json is not None else None,
-                timeout=_timeout(timeout),
-            )
-        except httpx.TimeoutException as exc:
-            raise Timeout(f"{provider} did not answer in time ({exc.__class__.__name__})",
-                          llm_provider=provider, model=model) from exc
-        except httpx.HTTPError as exc:
-            raise APIConnectionError(f"could not reach {provider}: {exc.__class__.__name__}: {exc}",
-                                     llm_provider=provider, model=model) from exc
+        http = client()
+        with _network_errors(provider, model):
+            response = await http.send(_outgoing(http, request, timeout))
         reply = Reply(response.status_code, dict(response.headers), response.content)
     if reply.status >= 400:
         raise UpstreamStatus(reply)
@@ -104,19 +117,8 @@ async def open_stream(request: HTTPRequest, *, timeout: float | httpx.Timeout | 
             raise UpstreamStatus(reply)
         return reply
     http = client()
-    outgoing = http.build_request(
-        request.method, request.url, headers=request.headers,
-        content=orjson.dumps(request.json) if request.json is not None else None,
-        timeout=_timeout(timeout),
-    )
-    try:
-        response = await http.send(outgoing, stream=True)
-    except httpx.TimeoutException as exc:
-        raise Timeout(f"{provider} did not answer in time ({exc.__class__.__name__})",
-                      llm_provider=provider, model=model) from exc
-    except httpx.HTTPError as exc:
-        raise APIConnectionError(f"could not reach {provider}: {exc.__class__.__name__}: {exc}",
-                                 llm_provider=provider, model=model) from exc
+    with _network_errors(provider, model):
+        response = await http.send(_outgoing(http, request, timeout), stream=True)
     if response.status_code >= 400:
         try:
             body = await response.aread()
