@@ -46,6 +46,12 @@ class CompletionStream:
         return self
 
     async def __anext__(self):
+        return self._make(await self.next_dict())
+
+    async def next_dict(self) -> dict[str, Any]:
+        """The next chunk as the plain dict in OpenAI's wire shape, with no
+        object built: for relaying it (the gateway serialises it once).
+        Raises ``StopAsyncIteration`` at the end, like ``__anext__``."""
         if self._buffered:
             return self._buffered.pop(0)
         return await self._gen.__anext__()
@@ -110,7 +116,7 @@ class CompletionStream:
                     chunk["usage"] = None
                     if self.first_chunk_ms is None:
                         self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
-                    yield self._make(chunk)
+                    yield chunk
                 if state.finished:
                     break
         finally:
@@ -127,14 +133,14 @@ class CompletionStream:
         self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params)
         self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
         if self._include_usage:
-            yield self._make({
+            yield {
                 "id": last.get("id") or new_id("chatcmpl"),
                 "object": "text_completion" if self._kind == TEXT else "chat.completion.chunk",
                 "created": last.get("created") or now(),
                 "model": last.get("model") or self._call.model,
                 "choices": [],
                 "usage": measured,
-            })
+            }
 
 
 async def _close(events: Any) -> None:

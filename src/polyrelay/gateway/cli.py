@@ -1,0 +1,119 @@
+"""``polyrelay``: start the gateway.
+
+    polyrelay                         the embedded default (mock/ models, no keys, no network)
+    polyrelay --config config.yaml    a LiteLLM proxy config, unchanged
+    polyrelay --model gpt-4o          quick start with one model
+
+The config is loaded and checked before the server starts; a bad config
+exits with status 2 and a message naming the key. The server is uvicorn
+on uvloop with the httptools parser: the fastest HTTP/1.1 stack for an
+ASGI app in Python, and the one LiteLLM users already run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import copy
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+import polyrelay
+
+from .config import ConfigError, load
+from .runtime import check_router
+
+log = logging.getLogger("polyrelay.gateway")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="polyrelay",
+        description="polyrelay gateway: an OpenAI-compatible API over every LLM provider. "
+                    "With no --config and no --model it serves an embedded default with mock/ models.")
+    p.add_argument("--config", "-c", help="LiteLLM-format config.yaml (model_list, router_settings, "
+                                          "litellm_settings, general_settings, environment_variables)")
+    p.add_argument("--model", "-m", help="serve this one model (e.g. gpt-4o, anthropic/claude-3-5-sonnet-20240620)")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    p.add_argument("--port", "-p", type=int, default=4000, help="port to listen on (default: 4000)")
+    p.add_argument("--num_workers", "--num-workers", type=int, default=1,
+                   help="worker processes sharing the port (default: 1)")
+    p.add_argument("--debug", action="store_true", help="debug logging and per-request access logs")
+    p.add_argument("--version", "-v", action="version", version=f"polyrelay {polyrelay.__version__}")
+    return p
+
+
+def _fast_stack() -> dict[str, str]:
+    """uvloop and httptools when installed (the proxy extra installs both)."""
+    options = {"loop": "asyncio", "http": "h11"}
+    try:
+        import uvloop  # noqa: F401
+
+        options["loop"] = "uvloop"
+    except ImportError:
+        log.warning("uvloop is not installed: serving on the default asyncio loop (slower)")
+    try:
+        import httptools  # noqa: F401
+
+        options["http"] = "httptools"
+    except ImportError:
+        log.warning("httptools is not installed: serving with the h11 parser (slower)")
+    return options
+
+
+def _log_config(debug: bool) -> dict:
+    """uvicorn's logging setup plus our loggers, applied in every worker."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["polyrelay"] = {"handlers": ["default"], "level": "DEBUG" if debug else "INFO",
+                                      "propagate": False}
+    config["loggers"]["uvicorn"]["level"] = "DEBUG" if debug else "INFO"
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.num_workers < 1:
+        print("polyrelay: --num_workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        config = load(args.config, args.model)
+        check_router(config)
+    except ConfigError as exc:
+        print(f"polyrelay: cannot start: {exc}", file=sys.stderr)
+        return 2
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+
+    import uvicorn
+
+    options = dict(host=args.host, port=args.port, log_config=_log_config(args.debug),
+                   access_log=args.debug, timeout_keep_alive=30, **_fast_stack())
+    if args.num_workers > 1:
+        # Workers are separate processes: they rebuild the app from the same
+        # arguments, passed through the environment, and share metrics
+        # through files (see metrics.py).
+        from .app import ENV_CONFIG, ENV_MODEL
+
+        os.environ[ENV_CONFIG] = os.path.abspath(args.config) if args.config else ""
+        os.environ[ENV_MODEL] = args.model or ""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            metrics_dir = tempfile.mkdtemp(prefix="polyrelay-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+            atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+        uvicorn.run("polyrelay.gateway.app:app_from_env", factory=True, workers=args.num_workers, **options)
+        return 0
+    from .app import create_app
+
+    uvicorn.run(create_app(config), **options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

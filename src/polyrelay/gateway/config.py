@@ -1,0 +1,399 @@
+"""The gateway's configuration: LiteLLM's proxy ``config.yaml`` format, read
+once at start-up.
+
+An existing LiteLLM config must run unchanged, so the rules are:
+
+- ``environment_variables`` are exported first, then every string of the
+  form ``os.environ/NAME`` anywhere in the file is replaced by that
+  variable. A missing variable stops start-up, naming it and where it is
+  used: better than a 401 at the first request.
+- A value of the wrong type or out of range stops start-up, naming the key
+  (``general_settings.max_request_size_mb``).
+- A key polyrelay does not know is a warning naming it, never an error:
+  LiteLLM configs carry many settings for features of its own.
+
+Everything is checked and converted here, so nothing on the request path
+parses configuration again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger("polyrelay.gateway")
+
+ENV_PREFIX = "os.environ/"
+DEFAULT_MAX_REQUEST_SIZE_MB = 32.0
+
+# With no --config and no --model: a gateway that answers with no keys and no
+# network. The OpenAI-style names let unchanged OpenAI client code run on it.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "model_list": [
+        {"model_name": "mock", "litellm_params": {"model": "mock/demo"}},
+        {"model_name": "gpt-3.5-turbo", "litellm_params": {"model": "mock/gpt-3.5-turbo"}},
+        {"model_name": "gpt-4o", "litellm_params": {"model": "mock/gpt-4o"}},
+        {"model_name": "gpt-3.5-turbo-instruct", "litellm_params": {"model": "mock/gpt-3.5-turbo-instruct"}},
+        {"model_name": "text-embedding-ada-002", "litellm_params": {"model": "mock/text-embedding-ada-002"},
+         "model_info": {"mode": "embedding"}},
+        {"model_name": "text-moderation-stable", "litellm_params": {"model": "mock/text-moderation-stable"},
+         "model_info": {"mode": "moderation"}},
+    ],
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be served; the message names the key."""
+
+
+# --- value checkers: each returns the converted value or raises ConfigError ---
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _str(path: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path} must be a string, got {_type_name(value)} {value!r}")
+    return value
+
+
+def _bool(path: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    # os.environ/ values arrive as strings.
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ConfigError(f"{path} must be true or false, got {value!r}")
+
+
+def _number(minimum: float = 0.0, strict: bool = False) -> Callable[[str, Any], float]:
+    def check(path: str, value: Any) -> float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{path} must be a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path} must be a number, got {value!r}") from None
+        if not math.isfinite(number) or number < minimum or (strict and number == minimum):
+            bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+            raise ConfigError(f"{path} must be {bound}, got {value!r}")
+        return int(number) if isinstance(value, int) else number
+    return check
+
+
+def _int(minimum: int = 0) -> Callable[[str, Any], int]:
+    def check(path: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{path} must be a whole number, got {value!r}")
+        try:
+            number = int(value) if not isinstance(value, float) or value.is_integer() else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise ConfigError(f"{path} must be a whole number, got {value!r}")
+        if number < minimum:
+            raise ConfigError(f"{path} must be at least {minimum}, got {value!r}")
+        return number
+    return check
+
+
+def _list(path: str, value: Any) -> list:
+    if not isinstance(value, list):
+        raise ConfigError(f"{path} must be a list, got {_type_name(value)}")
+    return value
+
+
+def _dict(path: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path} must be a mapping, got {_type_name(value)}")
+    return value
+
+
+def _str_or_list(path: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [_str(f"{path}[{i}]", v) for i, v in enumerate(_list(path, value))]
+
+
+def _one_of(*choices: str) -> Callable[[str, Any], str]:
+    def check(path: str, value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{path} must be one of {', '.join(choices)}; got {value!r}")
+        return value
+    return check
+
+
+def _fallbacks(path: str, value: Any) -> list:
+    for i, entry in enumerate(_list(path, value)):
+        for group, targets in _dict(f"{path}[{i}]", entry).items():
+            _str_or_list(f"{path}[{i}].{group}", targets)
+    return value
+
+
+def _routing_strategy(path: str, value: Any) -> str:
+    from ..router.strategies import STRATEGIES  # what the Router implements, not a copy of the list
+
+    return _one_of(*STRATEGIES)(path, value)
+
+
+# Known keys per section, each with its checker. Keys outside these tables
+# are warned about and otherwise ignored.
+GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "master_key": _str,
+    "database_url": _str,
+    "max_request_size_mb": _number(0, strict=True),
+    "allow_client_side_credentials": _bool,
+}
+ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "routing_strategy": _routing_strategy,
+    "num_retries": _int(0),
+    "timeout": _number(0, strict=True),
+    "stream_timeout": _number(0, strict=True),
+    "allowed_fails": _int(0),
+    "cooldown_time": _number(0),
+    "retry_after": _number(0),
+    "fallbacks": _fallbacks,
+    "context_window_fallbacks": _fallbacks,
+    "content_policy_fallbacks": _fallbacks,
+    "default_fallbacks": _str_or_list,
+    "redis_host": _str,
+    "redis_port": _int(1),
+    "redis_password": _str,
+    "redis_url": _str,
+    "enable_pre_call_checks": _bool,
+    "model_group_alias": _dict,
+    "routing_strategy_args": _dict,
+    "set_verbose": _bool,
+    "debug_level": _str,
+}
+# litellm_settings that polyrelay applies as module settings (``polyrelay.X = value``).
+LITELLM_MODULE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "drop_params": _bool,
+    "num_retries": _int(0),
+    "request_timeout": _number(0, strict=True),
+    "set_verbose": _bool,
+}
+# litellm_settings that are the Router's in LiteLLM's proxy: handed to the Router.
+LITELLM_ROUTER_SETTINGS = ("default_fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
+                           "fallbacks", "allowed_fails", "cooldown_time", "num_retries")
+# Recognised, kept in ``Config.litellm_settings`` for the features that read
+# them (logging callbacks, caching); checked for shape only.
+LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "callbacks": _str_or_list,
+    "success_callback": _str_or_list,
+    "failure_callback": _str_or_list,
+    "cache": _bool,
+    "cache_params": _dict,
+    "turn_off_message_logging": _bool,
+    "json_logs": _bool,
+}
+# Recognised but not acted on by this version: said at start-up, so a switch
+# from LiteLLM never loses logging or caching silently. A feature that
+# starts reading one of these removes it from here.
+NOT_YET_ACTIVE = frozenset({"litellm_settings.callbacks", "litellm_settings.success_callback",
+                            "litellm_settings.failure_callback", "litellm_settings.cache",
+                            "litellm_settings.cache_params", "litellm_settings.turn_off_message_logging",
+                            "litellm_settings.json_logs", "guardrails"})
+LITELLM_PARAMS: dict[str, Callable[[str, Any], Any]] = {
+    "model": _str,
+    "api_key": _str,
+    "api_base": _str,
+    "api_version": _str,
+    "timeout": _number(0, strict=True),
+    "stream_timeout": _number(0, strict=True),
+    "max_retries": _int(0),
+    "num_retries": _int(0),
+    "rpm": _int(0),
+    "tpm": _int(0),
+    "weight": _number(0),
+    "input_cost_per_token": _number(0),
+    "output_cost_per_token": _number(0),
+    "configurable_clientside_auth_params": _list,
+}
+TOP_LEVEL = ("model_list", "router_settings", "litellm_settings", "general_settings", "environment_variables",
+             "guardrails")
+
+
+@dataclass
+class Config:
+    """A checked configuration, ready to serve."""
+
+    model_list: list[dict[str, Any]]
+    router_settings: dict[str, Any] = field(default_factory=dict)
+    litellm_settings: dict[str, Any] = field(default_factory=dict)
+    general_settings: dict[str, Any] = field(default_factory=dict)
+    guardrails: list[Any] = field(default_factory=list)
+    source: str = "embedded default"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def master_key(self) -> str | None:
+        return self.general_settings.get("master_key") or None
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.general_settings.get("max_request_size_mb", DEFAULT_MAX_REQUEST_SIZE_MB) * 1024 * 1024)
+
+    @property
+    def allow_client_side_credentials(self) -> bool:
+        return bool(self.general_settings.get("allow_client_side_credentials", False))
+
+    def router_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``Router(...)``: router_settings, plus the
+        Router-level litellm_settings LiteLLM reads from there."""
+        settings = {k: v for k, v in self.litellm_settings.items() if k in LITELLM_ROUTER_SETTINGS}
+        settings.update(self.router_settings)
+        return settings
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential in the config, to scrub from anything we send back."""
+        found = [self.master_key]
+        for deployment in self.model_list:
+            for key, value in deployment.get("litellm_params", {}).items():
+                if isinstance(value, str) and is_secret_name(key):
+                    found.append(value)
+                elif key in ("extra_headers", "headers") and isinstance(value, dict):
+                    found.extend(str(v) for v in value.values())
+        found.append(self.router_settings.get("redis_password"))
+        return tuple(s for s in found if s and len(s) >= 4)
+
+
+_SECRET_MARKERS = ("key", "secret", "token", "password", "credential")
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
+def resolve_environment(node: Any, path: str, missing: list[str]) -> Any:
+    """Replace ``os.environ/NAME`` strings, recording the ones that are unset."""
+    if isinstance(node, str):
+        if node.startswith(ENV_PREFIX):
+            name = node[len(ENV_PREFIX):]
+            value = os.environ.get(name)
+            if value is None:
+                missing.append(f"{name} (used by {path})")
+            return value
+        return node
+    if isinstance(node, dict):
+        return {k: resolve_environment(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve_environment(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    return node
+
+
+def _check_section(section: str, values: dict[str, Any], known: dict[str, Callable[[str, Any], Any]],
+                   warnings: list[str], warn_unknown: bool = True) -> dict[str, Any]:
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        check = known.get(key)
+        if check is None:
+            if warn_unknown:
+                warnings.append(f"{section}.{key} is not a setting polyrelay knows; ignored")
+            continue
+        checked[key] = value if value is None else check(f"{section}.{key}", value)
+    return checked
+
+
+def _check_deployment(index: int, entry: Any) -> dict[str, Any]:
+    path = f"model_list[{index}]"
+    entry = dict(_dict(path, entry))
+    name = entry.get("model_name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path}.model_name is required and must be a non-empty string")
+    params = dict(_dict(f"{path}.litellm_params", entry.get("litellm_params")))
+    if not isinstance(params.get("model"), str) or not params["model"]:
+        raise ConfigError(f"{path}.litellm_params.model is required and must be a non-empty string")
+    for key, value in params.items():
+        check = LITELLM_PARAMS.get(key)
+        # Other litellm_params are provider-specific and pass through as given.
+        if check is not None and value is not None:
+            params[key] = check(f"{path}.litellm_params.{key}", value)
+    entry["litellm_params"] = params
+    entry["model_info"] = dict(_dict(f"{path}.model_info", entry.get("model_info") or {}))
+    return entry
+
+
+def build(raw: Any, source: str = "config") -> Config:
+    """Check a parsed config (a dict as YAML gives it) and make a ``Config``.
+    Exports ``environment_variables`` into this process's environment."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {_type_name(raw)}")
+    warnings: list[str] = []
+    for key in raw:
+        if key not in TOP_LEVEL:
+            warnings.append(f"{key} is not a section polyrelay knows; ignored")
+    env_vars = _dict("environment_variables", raw.get("environment_variables") or {})
+    missing: list[str] = []
+    for name, value in resolve_environment(env_vars, "environment_variables", missing).items():
+        if value is not None:
+            os.environ[str(name)] = str(value)
+    body = {k: raw.get(k) for k in TOP_LEVEL if k != "environment_variables"}
+    body = resolve_environment(body, "", missing)
+    if missing:
+        raise ConfigError("environment variables referenced with os.environ/ are not set: " + "; ".join(missing))
+
+    model_list = [_check_deployment(i, e) for i, e in enumerate(_list("model_list", body["model_list"] or []))]
+    general = _check_section("general_settings", _dict("general_settings", body["general_settings"] or {}),
+                             GENERAL_SETTINGS, warnings)
+    # router_settings are the Router's keyword arguments: the ones checked
+    # here are converted, the rest go to the Router as given, which warns
+    # about the ones it does not know.
+    router = dict(_dict("router_settings", body["router_settings"] or {}))
+    router.update(_check_section("router_settings", router, ROUTER_SETTINGS, warnings, warn_unknown=False))
+    litellm_raw = _dict("litellm_settings", body["litellm_settings"] or {})
+    litellm: dict[str, Any] = {}
+    for key, value in litellm_raw.items():
+        check = LITELLM_MODULE_SETTINGS.get(key) or LITELLM_KEPT_SETTINGS.get(key)
+        if check is None and key in LITELLM_ROUTER_SETTINGS:
+            check = ROUTER_SETTINGS[key]
+        if check is None:
+            warnings.append(f"litellm_settings.{key} is not a setting polyrelay knows; ignored")
+            continue
+        litellm[key] = value if value is None else check(f"litellm_settings.{key}", value)
+        if f"litellm_settings.{key}" in NOT_YET_ACTIVE:
+            warnings.append(f"litellm_settings.{key} is recognised but not active in this version; ignored")
+    guardrails = _list("guardrails", body["guardrails"] or [])
+    if guardrails and "guardrails" in NOT_YET_ACTIVE:
+        warnings.append("guardrails are recognised but not active in this version; ignored")
+    return Config(model_list=model_list, router_settings=router, litellm_settings=litellm,
+                  general_settings=general, guardrails=guardrails, source=source, warnings=warnings)
+
+
+def load(path: str | os.PathLike[str] | None = None, model: str | None = None) -> Config:
+    """The config to serve: a file, a one-model quick start, or the embedded default.
+    ``--model`` with ``--config`` adds that model to the file's list."""
+    if path is None:
+        raw: dict[str, Any] = {"model_list": []} if model else dict(DEFAULT_CONFIG)
+        source = f"--model {model}" if model else "embedded default"
+    else:
+        raw, source = _read_yaml(Path(path)), str(path)
+    if model:
+        raw = dict(raw)
+        raw["model_list"] = list(raw.get("model_list") or []) + [
+            {"model_name": model, "litellm_params": {"model": model}}]
+    config = build(raw, source)
+    if not config.model_list:
+        config.warnings.append("model_list is empty: every model request will answer 400 (unknown model)")
+    return config
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml  # the proxy extra; the SDK alone never imports this module
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc

@@ -1,0 +1,104 @@
+"""Virtual keys on the request path: who a key belongs to, what it may
+call, and the budgets and limits that apply — answered from memory.
+
+A key's record, and its user's and team's, are read from the database once
+and kept for ``cache_seconds``; management calls on this instance drop the
+cached entry at once, other instances see a change within that time. Live
+spend and limit counters are not cached here: they are in the Ledger's
+state (in-process or Redis), so they are exact across instances.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import AuthenticationError, PermissionDeniedError
+from ..store.database import Database
+from ..store.ledger import Subject
+from ..store.records import Records, hash_key
+
+CACHE_SECONDS = 10.0
+
+
+@dataclass(slots=True)
+class KeyEntry:
+    """A key's record with its user's and team's, as one cached unit."""
+
+    key: dict[str, Any]
+    user: dict[str, Any] | None
+    team: dict[str, Any] | None
+
+    def subjects(self) -> list[Subject]:
+        found = [Subject.from_row("key", self.key["token_hash"], self.key)]
+        if self.user is not None:
+            found.append(Subject.from_row("user", self.user["user_id"], self.user))
+        if self.team is not None:
+            found.append(Subject.from_row("team", self.team["team_id"], self.team))
+        return found
+
+    def allowed_models(self) -> tuple[str, ...] | None:
+        """The key's models, narrowed by its team's; None means every group."""
+        allowed: set[str] | None = None
+        for row in (self.key, self.team):
+            models = (row or {}).get("models")
+            if models and "all-proxy-models" not in models:
+                allowed = set(models) if allowed is None else allowed & set(models)
+        return tuple(sorted(allowed)) if allowed is not None else None
+
+
+class VirtualKeys:
+    def __init__(self, db: Database, cache_seconds: float = CACHE_SECONDS) -> None:
+        self.db = db
+        self.records = Records(db)
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, KeyEntry | None]] = {}
+        self._customers: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    def forget(self, token_hash: str | None = None) -> None:
+        """Drop cached records (one key, or all after a user/team change)."""
+        if token_hash is None:
+            self._cache.clear()
+            self._customers.clear()
+        else:
+            self._cache.pop(token_hash, None)
+
+    async def entry(self, key: str) -> KeyEntry | None:
+        token_hash = hash_key(key)
+        cached = self._cache.get(token_hash)
+        if cached is not None and cached[0] > time.monotonic():
+            entry = cached[1]
+        else:
+            entry = await self.db.run(self._load, token_hash)
+            self._cache[token_hash] = (time.monotonic() + self.cache_seconds, entry)
+        if entry is None:
+            return None
+        row = entry.key
+        if row.get("blocked") or (entry.team or {}).get("blocked"):
+            raise PermissionDeniedError("This key is blocked.", code="key_blocked")
+        expires = row.get("expires")
+        if expires is not None and expires <= datetime.now(timezone.utc):
+            raise AuthenticationError(f"This key expired at {expires.isoformat()}.", code="key_expired")
+        return entry
+
+    def _load(self, token_hash: str) -> KeyEntry | None:
+        row = self.records.get("key", token_hash)
+        if row is None:
+            return None
+        user = self.records.get("user", row["user_id"]) if row.get("user_id") else None
+        team = self.records.get("team", row["team_id"]) if row.get("team_id") else None
+        return KeyEntry(row, user, team)
+
+    async def customer(self, end_user: str) -> Subject:
+        """The end user named by a request's ``user`` field, with their budget if one was set."""
+        cached = self._customers.get(end_user)
+        if cached is not None and cached[0] > time.monotonic():
+            row = cached[1]
+        else:
+            row = await self.db.run(self.records.get, "customer", end_user)
+            self._customers[end_user] = (time.monotonic() + self.cache_seconds, row)
+        if row is not None and row.get("blocked"):
+            raise PermissionDeniedError(f"End user {end_user!r} is blocked.", code="end_user_blocked")
+        return Subject.from_row("customer", end_user, row or {})

@@ -1,0 +1,36 @@
+"""Authentication: a request to anything but the public routes must carry
+the master key or a virtual key (see ``gateway/auth.py``). The caller's
+``Principal`` is left on the request context for the routes' own checks
+(allowed models, budgets)."""
+
+from __future__ import annotations
+
+from ...errors import PolyrelayError
+from ..auth import Authenticator, token_from_headers
+from ..http import context, send_error
+
+# Health probes, metrics scrapes and the API description need no key, as in LiteLLM.
+PUBLIC_PATHS = frozenset({
+    "/health/liveliness", "/health/liveness", "/health/readiness", "/metrics", "/openapi.json", "/docs",
+    "/v1/health/liveliness", "/v1/health/liveness", "/v1/health/readiness", "/v1/metrics",
+})
+
+
+class AuthMiddleware:
+    def __init__(self, app, authenticator: Authenticator, secrets: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.auth = authenticator
+        self.secrets = secrets
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        token = token_from_headers(scope["headers"]) if self.auth.required else None
+        try:
+            principal = await self.auth.authenticate(token)
+        except PolyrelayError as exc:
+            await send_error(send, exc, scope, self.secrets + ((token,) if token else ()))
+            return
+        context(scope).principal = principal
+        await self.app(scope, receive, send)

@@ -1,0 +1,64 @@
+"""The route table: every endpoint, each also under /v1.
+
+The hot LLM routes come first (Starlette matches in order) and are raw ASGI
+endpoints (``llm.LLMEndpoint``); the rest are small Starlette functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import Route
+
+from .chat import CHAT
+from .completions import COMPLETIONS
+from .docs import make_docs_routes
+from .embeddings import EMBEDDINGS
+from .health import make_health_routes
+from .llm import LLMEndpoint
+from .metrics import make_metrics_route
+from .models import make_model_routes
+from .moderations import MODERATIONS
+
+
+def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
+    """(path, endpoint, methods, summary) for every documented route."""
+    list_models, retrieve_model, model_info = make_model_routes(gateway)
+    liveliness, readiness, health = make_health_routes(gateway)
+    return [
+        ("/chat/completions", LLMEndpoint(gateway, CHAT), ["POST"], "Chat completion (streams with stream=true)"),
+        ("/completions", LLMEndpoint(gateway, COMPLETIONS), ["POST"], "Legacy text completion"),
+        ("/embeddings", LLMEndpoint(gateway, EMBEDDINGS), ["POST"], "Embeddings"),
+        ("/moderations", LLMEndpoint(gateway, MODERATIONS), ["POST"], "Moderation"),
+        ("/models", list_models, ["GET"], "Model groups this key may call"),
+        ("/models/{model:path}", retrieve_model, ["GET"], "One model group"),
+        ("/model/info", model_info, ["GET"], "Deployments and their settings (no credentials)"),
+        ("/health/liveliness", liveliness, ["GET"], "The process is up (no key needed)"),
+        ("/health/liveness", liveliness, ["GET"], "Alias of /health/liveliness"),
+        ("/health/readiness", readiness, ["GET"], "The gateway is ready to serve (no key needed)"),
+        ("/health", health, ["GET"], "Calls every deployment once and reports which answered"),
+        ("/metrics", make_metrics_route(gateway), ["GET"], "Prometheus metrics (no key needed)"),
+    ]
+
+
+# Azure OpenAI clients put the deployment in the path and send an api-key header.
+AZURE_ROUTES = (
+    ("/openai/deployments/{model}/chat/completions", CHAT, "Chat completion, Azure OpenAI path"),
+    ("/openai/deployments/{model}/completions", COMPLETIONS, "Text completion, Azure OpenAI path"),
+    ("/openai/deployments/{model}/embeddings", EMBEDDINGS, "Embeddings, Azure OpenAI path"),
+)
+
+
+def build_routes(gateway) -> list[Route]:
+    table = route_table(gateway)
+    table += [(path, LLMEndpoint(gateway, spec, model_from_path=True), ["POST"], summary)
+              for path, spec, summary in AZURE_ROUTES]
+    openapi, docs = make_docs_routes(table)
+    routes: list[Route] = []
+    for path, endpoint, methods, _summary in table:
+        routes.append(Route(path, endpoint, methods=methods))
+        if not path.startswith("/openai/"):
+            routes.append(Route("/v1" + path, endpoint, methods=methods))
+    routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
+    routes.append(Route("/docs", docs, methods=["GET"], include_in_schema=False))
+    return routes

@@ -1,0 +1,82 @@
+"""Health: liveliness (the process answers), readiness (the Router is up),
+and GET /health, which calls every deployment once with a tiny request and
+reports which answered, as LiteLLM's does. /health costs a few tokens per
+deployment, so it needs a key; the probes do not."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+import polyrelay
+
+from ...errors import PolyrelayError
+from ...redact import scrub
+from ..metrics import HEALTHY, OUTAGE
+from .models import public_params
+from .responses import json_response
+
+HEALTH_CHECK_TIMEOUT = 30.0
+# litellm_params the Router reads itself; they must not reach a provider.
+_ROUTER_ONLY = frozenset({"rpm", "tpm", "weight", "max_parallel_requests", "configurable_clientside_auth_params",
+                          "order", "model_info", "stream_timeout"})
+
+
+def make_health_routes(gateway):
+    async def liveliness(request: Request) -> Response:
+        return json_response("I'm alive!")
+
+    async def readiness(request: Request) -> Response:
+        ready = gateway.ready
+        body = {"status": "healthy" if ready else "starting", "db": "Not connected", "cache": None,
+                "polyrelay_version": polyrelay.__version__}
+        return json_response(body, status=200 if ready else 503)
+
+    async def health(request: Request) -> Response:
+        wanted = request.query_params.get("model")
+        deployments = [d for d in gateway.router.get_model_list() if not wanted or d.get("model_name") == wanted]
+        results = await asyncio.gather(*(check_deployment(d) for d in deployments))
+        healthy, unhealthy = [], []
+        for deployment, error in zip(deployments, results):
+            entry = public_params(deployment.get("litellm_params") or {}, gateway.secrets)
+            entry["model_name"] = deployment.get("model_name")
+            model_id = (deployment.get("model_info") or {}).get("id")
+            entry["model_id"] = model_id
+            if model_id:
+                gateway.metrics.set_deployment_state(entry["model_name"], str(model_id),
+                                                     HEALTHY if error is None else OUTAGE)
+            if error is None:
+                healthy.append(entry)
+            else:
+                entry["error"] = scrub(error, gateway.secrets)
+                unhealthy.append(entry)
+        return json_response({"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
+                              "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)})
+
+    return liveliness, readiness, health
+
+
+async def check_deployment(deployment: dict[str, Any]) -> str | None:
+    """None if the deployment answered a minimal request, else the error message."""
+    params = {k: v for k, v in (deployment.get("litellm_params") or {}).items() if k not in _ROUTER_ONLY}
+    model = params.pop("model", "")
+    params["num_retries"] = 0
+    params["timeout"] = min(float(params.get("timeout") or HEALTH_CHECK_TIMEOUT), HEALTH_CHECK_TIMEOUT)
+    mode = (deployment.get("model_info") or {}).get("mode", "chat")
+    try:
+        if mode == "embedding":
+            await polyrelay.aembedding(model, input=["health check"], **params)
+        elif mode == "moderation":
+            await polyrelay.amoderation("health check", model, **params)
+        elif mode == "completion":
+            await polyrelay.atext_completion(model, prompt="ping", max_tokens=1, **params)
+        else:
+            await polyrelay.acompletion(model, [{"role": "user", "content": "ping"}], max_tokens=1, **params)
+    except PolyrelayError as exc:
+        return exc.message
+    except Exception as exc:  # a deployment that fails oddly is unhealthy, not a crash of /health
+        return f"{type(exc).__name__}: {exc}"
+    return None

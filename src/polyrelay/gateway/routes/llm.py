@@ -1,0 +1,265 @@
+"""The endpoint behind /chat/completions, /completions, /embeddings and
+/moderations: parse, check, call the Router, answer.
+
+One ASGI class serves all four; an ``EndpointSpec`` says what differs
+(the Router method, the required field, the field types, whether it
+streams). Per request: one JSON parse of the body, plain type checks on
+the fields present, one Router call, one ``model_dump`` + ``orjson.dumps``
+of the answer. Nothing is re-validated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+
+from ...errors import BadRequestError, ServiceUnavailableError
+from .. import extras
+from ..http import (
+    ClientGone,
+    as_polyrelay_error,
+    context,
+    error_dict,
+    overhead_header,
+    parse_json_object,
+    read_body,
+    response_headers,
+    send_bytes,
+    send_error,
+)
+from .sse import relay_stream
+
+Check = Callable[[Any], bool]
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, list)
+
+
+def _is_dict(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def is_str_or_list(v: Any) -> bool:
+    return isinstance(v, (str, list))
+
+
+def is_str_or_dict(v: Any) -> bool:
+    return isinstance(v, (str, dict))
+
+
+def is_messages(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(m, dict) for m in v)
+
+
+STR, INT, NUM, BOOL = (_is_str, "a string"), (_is_int, "an integer"), (_is_num, "a number"), (_is_bool, "a boolean")
+LIST, OBJECT = (_is_list, "an array"), (_is_dict, "an object")
+STR_OR_LIST, STR_OR_OBJECT = (is_str_or_list, "a string or an array"), (is_str_or_dict, "a string or an object")
+
+# Fields every kind shares: the request extras (see extras.py).
+COMMON_FIELDS: dict[str, tuple[Check, str]] = {
+    "model": STR, "user": STR, "metadata": OBJECT, "fallbacks": LIST, "num_retries": INT, "timeout": NUM,
+    "user_config": OBJECT, "api_key": STR, "api_base": STR, "base_url": STR, "api_version": STR,
+    "mock_response": STR_OR_OBJECT, "stream": BOOL,
+}
+SAMPLING_FIELDS: dict[str, tuple[Check, str]] = {
+    "temperature": NUM, "top_p": NUM, "n": INT, "stop": STR_OR_LIST, "max_tokens": INT,
+    "presence_penalty": NUM, "frequency_penalty": NUM, "logit_bias": OBJECT, "seed": INT,
+    "stream_options": OBJECT,
+}
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    name: str
+    router_method: str  # Router coroutine to call
+    input_field: str  # the required payload field (messages / prompt / input)
+    input_check: tuple[Check, str]
+    fields: dict[str, tuple[Check, str]] = field(default_factory=dict)
+    streams: bool = False
+    model_required: bool = True
+    batchable: bool = False
+
+
+class LLMEndpoint:
+    """ASGI endpoint for one kind of model call. ``model_from_path`` serves the
+    Azure-style routes, where the deployment name is in the URL."""
+
+    def __init__(self, gateway, spec: EndpointSpec, model_from_path: bool = False) -> None:
+        self.gateway = gateway
+        self.spec = spec
+        self.model_from_path = model_from_path
+        self.fields = {**COMMON_FIELDS, **spec.fields}
+        self.__name__ = spec.name  # Starlette names routes after their endpoint
+
+    async def __call__(self, scope, receive, send) -> None:
+        ctx = context(scope)
+        try:
+            raw = await read_body(receive)
+        except ClientGone:  # the client left while sending: no one to answer
+            ctx.status, ctx.error_type = 499, "client_disconnected"
+            return
+        gateway = self.gateway
+        try:
+            body = parse_json_object(raw)
+            if self.model_from_path:
+                body["model"] = scope["path_params"]["model"]
+            model, payload = self._check(body)
+            if gateway.router is None:
+                raise ServiceUnavailableError("The gateway is still starting; retry in a moment.")
+            ctx.model = metrics_label(gateway.router, model, body)
+            if model is not None and (batch := extras.split_batch(gateway.router, model)) is not None:
+                await self._batch(ctx, send, batch, payload, body)
+                return
+            self._authorize(ctx, model, body)
+            body["litellm_call_id"] = ctx.call_id
+            started = time.perf_counter()
+            try:
+                result = await self._call(model, payload, body)
+            finally:
+                ctx.upstream_s += time.perf_counter() - started
+        except Exception as exc:
+            self._record_failure(ctx, exc)
+            await send_error(send, exc, scope, gateway.secrets)
+            return
+        if body.get("stream") and self.spec.streams:
+            await relay_stream(gateway, ctx, result, scope, receive, send)
+            return
+        data = result.model_dump()
+        hidden = getattr(result, "_hidden_params", None) or {}
+        response_ms = getattr(result, "_response_ms", None)
+        data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
+        out = orjson.dumps(data)
+        gateway.record_success(ctx.model or "", hidden, data.get("usage"))
+        await send_bytes(send, 200, out, response_headers(ctx, hidden))
+
+    # --- steps ------------------------------------------------------------
+
+    def _check(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """Type-check the fields present; pull out model and the payload field."""
+        fields = self.fields
+        for key, value in body.items():
+            rule = fields.get(key)
+            if rule is not None and value is not None and not rule[0](value):
+                raise BadRequestError(f"Invalid type for {key!r}: expected {rule[1]}, got {_json_type(value)}.",
+                                      param=key, code="invalid_type")
+        extras.check_refused(body)
+        spec = self.spec
+        model = body.pop("model", None)
+        if model is None and spec.model_required:
+            raise BadRequestError("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+        if model is not None and not model:
+            raise BadRequestError("'model' must not be empty.", param="model", code="invalid_value")
+        value = body.pop(spec.input_field, None)
+        if value is None:
+            raise BadRequestError(f"Missing required parameter: {spec.input_field!r}.", param=spec.input_field,
+                                  code="missing_required_parameter")
+        if not spec.input_check[0](value):
+            raise BadRequestError(f"Invalid type for {spec.input_field!r}: expected {spec.input_check[1]}, "
+                                  f"got {_json_type(value)}.", param=spec.input_field, code="invalid_type")
+        if body.get("stream") and not spec.streams:
+            raise BadRequestError(f"{spec.name} does not stream; drop 'stream'.", param="stream")
+        for key in extras.GATEWAY_ONLY_FIELDS:
+            body.pop(key, None)
+        return model, {spec.input_field: value}
+
+    def _authorize(self, ctx, model: str | None, body: dict[str, Any]) -> None:
+        if model is None:
+            return
+        if ctx.principal is not None:
+            ctx.principal.check_model(model)
+        user_config = body.get("user_config")
+        if user_config is not None:
+            extras.check_user_config(self.gateway, user_config, ctx.principal)
+        extras.check_api_base(self.gateway, model, body)
+
+    async def _call(self, model: str | None, payload: dict[str, Any], kwargs: dict[str, Any]):
+        method = getattr(self.gateway.router, self.spec.router_method)
+        return await method(model=model, **payload, **kwargs)
+
+    async def _batch(self, ctx, send, groups: list[str], payload: dict[str, Any], body: dict[str, Any]) -> None:
+        """``model="a,b"``: ask every group at once; answer a JSON list in the
+        order given. A group that fails has its error object in its place; if
+        all fail, the first error is the answer, with its status."""
+        if not self.spec.batchable:
+            raise BadRequestError(f"{self.spec.name} does not take a comma-separated list of models.", param="model")
+        if body.get("stream"):
+            raise BadRequestError("A comma-separated list of models cannot be streamed.", param="stream")
+        for group in groups:
+            self._authorize(ctx, group, body)
+        body["litellm_call_id"] = ctx.call_id
+        started = time.perf_counter()
+        try:
+            results = await asyncio.gather(*(self._call(g, payload, dict(body)) for g in groups),
+                                           return_exceptions=True)
+        finally:
+            ctx.upstream_s += time.perf_counter() - started
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, Exception):
+                raise failure  # cancellation and the like: not ours to swallow
+        if len(failures) == len(results):
+            raise failures[0]
+        items: list[Any] = []
+        for group, result in zip(groups, results):
+            if isinstance(result, Exception):
+                self._record_failure(ctx, result, group)
+                items.append(error_dict(as_polyrelay_error(result), self.gateway.secrets)[1])
+                continue
+            data = result.model_dump()
+            hidden = getattr(result, "_hidden_params", None) or {}
+            data["_response_ms"] = getattr(result, "_response_ms", None)
+            self.gateway.record_success(metrics_label(self.gateway.router, group, body), hidden, data.get("usage"))
+            items.append(data)
+        await send_bytes(send, 200, orjson.dumps(items), [overhead_header(ctx)])
+
+    def _record_failure(self, ctx, exc: BaseException, model: str | None = None) -> None:
+        deployment = getattr(exc, "model_id", None)
+        if deployment:
+            self.gateway.metrics.record_deployment(model or ctx.model or "", deployment, ok=False)
+
+
+def metrics_label(router, model: str | None, body: dict[str, Any]) -> str:
+    if model is None:
+        return "default"
+    if "user_config" in body or not router.has_group(model):
+        return "other"
+    return model
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+

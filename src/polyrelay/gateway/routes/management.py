@@ -1,0 +1,298 @@
+"""LiteLLM's management API: virtual keys, users, teams, end users
+(customers) and spend reports.
+
+Only the admin (the master key) manages; a virtual key may read its own
+``/key/info`` and its own spend logs. Request bodies are checked field by
+field against LiteLLM's names and types, and a wrong one is a 400 that says
+which. Plain keys appear once, in the answer to the call that made them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...errors import BadRequestError, NotFoundError, PermissionDeniedError
+from ...store.records import hash_key, parse_duration
+from ..http import context, parse_json_object
+from .responses import json_response
+
+_NUMBER = (int, float)
+# Field -> accepted types, shared by keys, users, teams and customers.
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "models": (list,), "max_budget": _NUMBER, "budget_duration": (str,), "rpm_limit": (int,), "tpm_limit": (int,),
+    "max_parallel_requests": (int,), "metadata": (dict,), "team_id": (str,), "user_id": (str,), "key_alias": (str,),
+    "duration": (str,), "blocked": (bool,), "user_email": (str,), "user_role": (str,), "team_alias": (str,),
+    "members": (list,), "alias": (str,), "spend": _NUMBER, "key": (str,), "expires": (str,),
+}
+_KINDS_FIELDS = {
+    "key": ("models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests", "metadata",
+            "team_id", "user_id", "key_alias", "blocked", "spend"),
+    "user": ("user_id", "user_email", "user_role", "models", "max_budget", "budget_duration", "rpm_limit",
+             "tpm_limit", "metadata", "blocked", "spend"),
+    "team": ("team_id", "team_alias", "members", "models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
+             "metadata", "blocked", "spend"),
+    "customer": ("user_id", "alias", "max_budget", "budget_duration", "metadata", "blocked", "spend"),
+}
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    data = parse_json_object(await request.body())
+    for name, value in data.items():
+        expected = _FIELDS.get(name)
+        if expected and value is not None and (not isinstance(value, expected) or isinstance(value, bool) and
+                                               bool not in expected):
+            kinds = " or ".join(t.__name__ for t in expected)
+            raise BadRequestError(f"{name} must be a {kinds}, got {type(value).__name__}", param=name)
+    if data.get("budget_duration"):
+        try:
+            parse_duration(data["budget_duration"])
+        except ValueError as exc:
+            raise BadRequestError(str(exc), param="budget_duration") from None
+    return data
+
+
+def _fields(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    members = data.get("members_with_roles")
+    if kind == "team" and members and "members" not in data:
+        data = {**data, "members": [m.get("user_id") for m in members if isinstance(m, dict)]}
+    return {k: data[k] for k in _KINDS_FIELDS[kind] if k in data}
+
+
+def _require_admin(request: Request) -> None:
+    principal = context(request.scope).principal
+    if principal is not None and not principal.is_admin:
+        raise PermissionDeniedError("Only the admin (master key) may call this endpoint.", code="admin_only")
+
+
+def _expiry(data: dict[str, Any]) -> datetime | None:
+    if data.get("duration"):
+        try:
+            return datetime.now(timezone.utc) + parse_duration(data["duration"])
+        except ValueError as exc:
+            raise BadRequestError(str(exc).replace("budget_duration", "duration"), param="duration") from None
+    if data.get("expires"):
+        try:
+            value = datetime.fromisoformat(data["expires"])
+        except ValueError:
+            raise BadRequestError("expires must be an ISO 8601 date-time", param="expires") from None
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _key_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A key record as LiteLLM shows it: the hash as ``token``, never a plain key."""
+    view = {k: v for k, v in row.items() if k != "token_hash"}
+    view["token"] = row["token_hash"]
+    return view
+
+
+def _token_hash(value: str) -> str:
+    """Keys are named by their plain value or by their hash."""
+    return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else hash_key(value)
+
+
+def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str]]:
+    records, run = keys.records, keys.db.run
+
+    async def generate_key(request: Request) -> Response:
+        _require_admin(request)
+        data = await _body(request)
+        fields = _fields("key", data)
+        fields["expires"] = _expiry(data)
+        for owner, kind in (("user_id", "user"), ("team_id", "team")):
+            if fields.get(owner) and await run(records.get, kind, fields[owner]) is None:
+                raise NotFoundError(f"{kind} {fields[owner]!r} does not exist; create it first", param=owner)
+        plain, row = await run(records.create_key, fields, data.get("key"))
+        return json_response({**_key_view(row), "key": plain})
+
+    async def update_key(request: Request) -> Response:
+        _require_admin(request)
+        data = await _body(request)
+        token_hash = _token_hash(str(data.get("key") or ""))
+        fields = _fields("key", data)
+        if "duration" in data or "expires" in data:
+            fields["expires"] = _expiry(data)
+        row = await run(records.update, "key", token_hash, fields)
+        if row is None:
+            raise NotFoundError("No such key.", param="key")
+        keys.forget(token_hash)
+        return json_response(_key_view(row))
+
+    async def delete_keys(request: Request) -> Response:
+        _require_admin(request)
+        data = await _body(request)
+        given = data.get("keys") or data.get("key_aliases") or []
+        if not isinstance(given, list) or not all(isinstance(k, str) for k in given):
+            raise BadRequestError("keys must be a list of keys", param="keys")
+        hashes = [_token_hash(k) for k in given]
+        deleted = await run(records.delete, "key", hashes)
+        for token_hash in hashes:
+            keys.forget(token_hash)
+        return json_response({"deleted_keys": given, "deleted": deleted})
+
+    async def regenerate_key(request: Request) -> Response:
+        _require_admin(request)
+        data = await _body(request) if await request.body() else {}
+        token_hash = _token_hash(str(request.path_params.get("key") or data.get("key") or ""))
+        found = await run(records.regenerate_key, token_hash)
+        if found is None:
+            raise NotFoundError("No such key.", param="key")
+        plain, row = found
+        keys.forget(token_hash)
+        return json_response({**_key_view(row), "key": plain})
+
+    async def key_info(request: Request) -> Response:
+        principal = context(request.scope).principal
+        asked = request.query_params.get("key")
+        if asked is None:
+            if principal is None or principal.key_hash is None:
+                raise BadRequestError("Pass ?key=<key> (the admin has no key record of its own).", param="key")
+            token_hash = principal.key_hash
+        else:
+            token_hash = _token_hash(asked)
+        if principal is not None and not principal.is_admin and principal.key_hash != token_hash:
+            raise PermissionDeniedError("A key may only read its own info.", code="not_your_key")
+        row = await run(records.get, "key", token_hash)
+        if row is None:
+            raise NotFoundError("No such key.", param="key")
+        return json_response({"key": asked or token_hash, "info": _key_view(row)})
+
+    async def list_keys(request: Request) -> Response:
+        _require_admin(request)
+        query = request.query_params
+        page, size = _paging(request)
+        rows = await run(lambda: records.list("key", page=page, size=size, user_id=query.get("user_id"),
+                                              team_id=query.get("team_id")))
+        return json_response({"keys": [r["token_hash"] for r in rows], "current_page": page, "page_size": size,
+                              "data": [_key_view(r) for r in rows] if query.get("return_full_object") else None})
+
+    def crud(kind: str, id_field: str, id_param: str, plural: str):
+        async def create(request: Request) -> Response:
+            _require_admin(request)
+            data = await _body(request)
+            fields = _fields(kind, data)
+            fields.setdefault(id_field if kind != "customer" else "user_id", data.get(id_param) or str(uuid.uuid4()))
+            ident = fields.get(id_field if kind != "customer" else "user_id")
+            if await run(records.get, kind, ident) is not None:
+                raise BadRequestError(f"{kind} {ident!r} already exists", param=id_param, code="already_exists")
+            row = await run(records.create, kind, fields)
+            answer = dict(row)
+            if kind == "user":  # LiteLLM's /user/new also issues the user a key
+                plain, key_row = await run(records.create_key, {"user_id": row["user_id"],
+                                                                "models": fields.get("models")})
+                answer.update(key=plain, token=key_row["token_hash"])
+            return json_response(answer)
+
+        async def info(request: Request) -> Response:
+            ident = request.query_params.get(id_param) or request.query_params.get(id_field)
+            principal = context(request.scope).principal
+            own = principal is not None and kind in ("user", "team") and ident == getattr(principal, id_field, None)
+            if not own:
+                _require_admin(request)
+            if not ident:
+                raise BadRequestError(f"Pass ?{id_param}=...", param=id_param)
+            row = await run(records.get, kind, ident)
+            if row is None:
+                raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
+            answer: dict[str, Any] = {id_param: ident, f"{kind}_info": row}
+            if kind in ("user", "team"):
+                owned = await run(lambda: records.list("key", **{id_field: ident}))
+                answer["keys"] = [_key_view(k) for k in owned]
+            return json_response(answer)
+
+        async def change(request: Request) -> Response:
+            _require_admin(request)
+            data = await _body(request)
+            ident = data.get(id_param) or data.get(id_field)
+            if not isinstance(ident, str):
+                raise BadRequestError(f"{id_param} is required", param=id_param)
+            row = await run(records.update, kind, ident, _fields(kind, data))
+            if row is None:
+                raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
+            keys.forget()
+            return json_response(row)
+
+        async def remove(request: Request) -> Response:
+            _require_admin(request)
+            data = await _body(request)
+            idents = data.get(plural)
+            if not isinstance(idents, list) or not all(isinstance(i, str) for i in idents):
+                raise BadRequestError(f"{plural} must be a list of ids", param=plural)
+            deleted = await run(records.delete, kind, idents)
+            keys.forget()
+            return json_response({"deleted": deleted, plural: idents})
+
+        return create, info, change, remove
+
+    async def spend_logs(request: Request) -> Response:
+        principal = context(request.scope).principal
+        query = request.query_params
+        api_key = query.get("api_key")
+        if principal is not None and not principal.is_admin:
+            api_key = principal.key_hash  # a key sees its own spend, whatever it asks
+        page, size = _paging(request)
+        start, end = _date(query.get("start_date"), "start_date"), _date(query.get("end_date"), "end_date")
+        rows = await run(lambda: records.spend_logs(
+            api_key=_token_hash(api_key) if api_key else None, user_id=query.get("user_id"),
+            team_id=query.get("team_id"), end_user=query.get("end_user"), start=start, end=end, page=page, size=size))
+        request_id = query.get("request_id")
+        if request_id:
+            rows = [r for r in rows if r["request_id"] == request_id]
+        return json_response(rows)
+
+    async def spend_report(request: Request) -> Response:
+        _require_admin(request)
+        query = request.query_params
+        group_by = {"team": "team_id", "customer": "end_user", "api_key": "api_key", "user": "user_id",
+                    "model": "model_group"}.get(query.get("group_by", "team"))
+        if group_by is None:
+            raise BadRequestError("group_by must be one of team, customer, api_key, user, model", param="group_by")
+        rows = await run(lambda: records.spend_report(group_by=group_by, start=_date(query.get("start_date"),
+                                                                                      "start_date"),
+                                                      end=_date(query.get("end_date"), "end_date")))
+        return json_response(rows)
+
+    table: list[tuple[str, Any, list[str], str]] = [
+        ("/key/generate", generate_key, ["POST"], "Create a virtual key (the plain key is shown once)"),
+        ("/key/update", update_key, ["POST"], "Change a key's models, budget or limits"),
+        ("/key/delete", delete_keys, ["POST"], "Delete keys"),
+        ("/key/regenerate", regenerate_key, ["POST"], "A new secret for a key (spend and limits carry over)"),
+        ("/key/{key}/regenerate", regenerate_key, ["POST"], "Same, with the key in the path"),
+        ("/key/info", key_info, ["GET"], "A key's spend, budget, models and limits"),
+        ("/key/list", list_keys, ["GET"], "Key hashes (admin)"),
+        ("/spend/logs", spend_logs, ["GET"], "Spend records (filter by key, user, team, end user, dates)"),
+        ("/global/spend/report", spend_report, ["GET"], "Spend totals grouped by team, customer, key, user or model"),
+    ]
+    for kind, id_field, id_param, plural in (("user", "user_id", "user_id", "user_ids"),
+                                             ("team", "team_id", "team_id", "team_ids"),
+                                             ("customer", "user_id", "end_user_id", "user_ids")):
+        create, info, change, remove = crud(kind, id_field, id_param, plural)
+        table += [(f"/{kind}/new", create, ["POST"], f"Create a {kind}"),
+                  (f"/{kind}/info", info, ["GET"], f"A {kind} and its spend"),
+                  (f"/{kind}/update", change, ["POST"], f"Change a {kind}"),
+                  (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
+    return table
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    try:
+        page = int(request.query_params.get("page", 1))
+        size = min(int(request.query_params.get("page_size", request.query_params.get("size", 100))), 1000)
+    except ValueError:
+        raise BadRequestError("page and page_size must be whole numbers", param="page") from None
+    return max(page, 1), max(size, 1)
+
+
+def _date(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequestError(f"{name} must be a date (YYYY-MM-DD) or ISO date-time", param=name) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -1,0 +1,137 @@
+"""Relaying a stream to the client as server-sent events.
+
+- The first chunk is awaited before the response starts, so an error the
+  provider raises up front still gets a proper status and JSON error body.
+- Then each chunk goes out as it arrives: ``data: {json}\\n\\n``, one
+  serialisation per chunk, ending with ``data: [DONE]\\n\\n``.
+- An error after the response started cannot change the status any more:
+  it is sent as one ``data: {"error": {...}}`` event, and the stream ends
+  (no [DONE], so no client mistakes it for a complete answer).
+- A client that disconnects cancels the relay, which closes the stream and
+  with it the upstream request: nobody pays for tokens nobody reads.
+  The server does not tell us by failing ``send`` (ASGI 2.3), so a watcher
+  waits for ``http.disconnect`` on ``receive``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+
+from ..http import as_polyrelay_error, error_body, overhead_header, send_error
+
+log = logging.getLogger("polyrelay.gateway")
+
+DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # nginx and friends: do not buffer the stream
+]
+
+
+def frame(chunk: dict) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def chunk_dicts(stream):
+    """The stream's chunks as wire-shaped dicts. ``CompletionStream.next_dict``
+    skips building a response object per chunk only to dump it again;
+    any other async iterator of chunk objects is dumped."""
+    next_dict = getattr(stream, "next_dict", None)
+    if next_dict is not None:
+        return next_dict
+
+    async def dumped():
+        return (await anext(stream)).model_dump()
+
+    return dumped
+
+
+async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
+    next_chunk = chunk_dicts(stream)
+    waited = time.perf_counter()
+    try:
+        first = await next_chunk()
+    except StopAsyncIteration:
+        first = None
+    except Exception as exc:
+        ctx.upstream_s += time.perf_counter() - waited
+        await _close(stream)
+        await send_error(send, exc, scope, gateway.secrets)
+        return
+    ctx.upstream_s += time.perf_counter() - waited
+    hidden = getattr(stream, "_hidden_params", None) or {}
+    headers = [*SSE_HEADERS, overhead_header(ctx)]
+    if hidden.get("model_id"):
+        headers.append((b"x-polyrelay-model-id", str(hidden["model_id"]).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    model = ctx.model or ""
+    if first is not None:
+        gateway.metrics.child(gateway.metrics.ttft, model).observe(time.perf_counter() - ctx.started)
+
+    task = asyncio.current_task()
+    watch = _DisconnectWatch(receive, task)
+    try:
+        if first is not None:
+            await send({"type": "http.response.body", "body": frame(first), "more_body": True})
+        while True:
+            try:
+                chunk = await next_chunk()
+            except StopAsyncIteration:
+                break
+            await send({"type": "http.response.body", "body": frame(chunk), "more_body": True})
+        watch.stop()  # before the last send: completing the response makes receive() say "disconnect"
+        await send({"type": "http.response.body", "body": DONE, "more_body": False})
+        gateway.record_success(model, getattr(stream, "_hidden_params", None) or {}, getattr(stream, "usage", None))
+    except asyncio.CancelledError:
+        if not watch.disconnected:
+            raise  # the server is shutting down: let cancellation run its course
+        task.uncancel()
+        ctx.error_type = "client_disconnected"
+        log.debug("client disconnected mid-stream; upstream request cancelled")
+    except Exception as exc:
+        watch.stop()
+        error = as_polyrelay_error(exc)
+        ctx.error_type = error.type
+        _, body = error_body(error, gateway.secrets)
+        await send({"type": "http.response.body", "body": b"data: " + body + b"\n\n", "more_body": False})
+    finally:
+        watch.stop()
+        await _close(stream)
+
+
+class _DisconnectWatch:
+    """Cancels ``task`` if the client disconnects before ``stop()``."""
+
+    def __init__(self, receive, task: asyncio.Task) -> None:
+        self.disconnected = False
+        self._stopped = False
+        self._receive = receive
+        self._target = task
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if not self._stopped:
+                    self.disconnected = True
+                    self._target.cancel()
+                return
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._task.cancel()
+
+
+async def _close(stream) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:  # closing a broken upstream may raise; the answer is already decided
+            log.debug("error while closing a stream", exc_info=True)

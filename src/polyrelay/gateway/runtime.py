@@ -1,0 +1,163 @@
+"""The gateway's long-lived state: config, Router, authenticator, metrics.
+
+Built once per process; routes and middleware hold a reference to it. The
+Router is made at start-up (inside the server's event loop, in the ASGI
+lifespan) and closed at shutdown. Anything a request needs that can be
+worked out in advance is worked out here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+from typing import Any
+
+import polyrelay
+
+from .auth import Authenticator, KeyLookup
+from .config import LITELLM_MODULE_SETTINGS, Config
+from .metrics import Metrics
+
+log = logging.getLogger("polyrelay.gateway")
+
+
+class Gateway:
+    def __init__(self, config: Config, key_lookup: KeyLookup | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.auth = Authenticator(config.master_key, key_lookup)
+        self.secrets = config.secrets()
+        self.max_request_bytes = config.max_request_bytes
+        self.router: Any = None
+        self.ready = False
+
+    # --- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        self.apply_module_settings()
+        self.router = build_router(self.config)
+        # Load the token tables now (100+ ms each), not during the first requests.
+        await asyncio.to_thread(warm_tokenizers, self.config.model_list)
+        self.ready = True
+        log.info("polyrelay gateway serving %d model group(s) from %s", len(self.router.model_names),
+                 self.config.source)
+
+    async def stop(self) -> None:
+        self.ready = False
+        close = getattr(self.router, "aclose", None) or getattr(self.router, "close", None)
+        if close is not None:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        from .. import transport
+
+        await transport.aclose()
+
+    def apply_module_settings(self) -> None:
+        """litellm_settings like ``drop_params`` are module settings, as in LiteLLM."""
+        for key, value in self.config.litellm_settings.items():
+            if key in LITELLM_MODULE_SETTINGS:
+                setattr(polyrelay, key, value)
+
+    # --- what routes report ----------------------------------------------
+
+    def record_success(self, model: str, hidden: dict[str, Any], usage: Any) -> None:
+        """Book an answered call: tokens, spend, and its deployment's health."""
+        if usage is not None and not isinstance(usage, dict):
+            usage = usage.model_dump()
+        self.metrics.record_usage(model, usage, hidden.get("response_cost"))
+        self.metrics.record_deployment(model, hidden.get("model_id"), ok=True)
+
+    async def refresh_deployment_states(self) -> None:
+        """Show the Router's cooldowns in the deployment-state gauge.
+
+        The Router has no public "which deployments are cooling" call yet, so
+        this reads its state store the way the Router writes it (``cool:<id>``);
+        without such a store, only what calls and /health taught us is shown."""
+        state = getattr(self.router, "state", None)
+        deployments = [(d.get("model_name", ""), str((d.get("model_info") or {}).get("id", "")))
+                       for d in self.router.get_model_list()]
+        cooling: set[str] = set()
+        if state is not None and hasattr(state, "get_many"):
+            values = await state.get_many([f"cool:{ident}" for _, ident in deployments])
+            cooling = {ident for (_, ident), value in zip(deployments, values) if value}
+        self.metrics.show_deployment_states(deployments, cooling)
+
+    # --- lookups used by routes ------------------------------------------
+
+    def deployments(self, group: str) -> list[dict[str, Any]]:
+        return [d for d in self.router.get_model_list() if d.get("model_name") == group]
+
+    def api_base_allowed(self, group: str, api_base: str) -> bool:
+        """May a caller send its own ``api_base`` for this model group?
+
+        Only if the admin said so: ``general_settings.allow_client_side_credentials``,
+        or every deployment of the group lists ``api_base`` in
+        ``litellm_params.configurable_clientside_auth_params`` (as a name, or
+        as ``{"api_base": "<regex>"}`` that the given base must match)."""
+        if self.config.allow_client_side_credentials:
+            return True
+        found = self.deployments(group)
+        return bool(found) and all(
+            _allows_api_base(d.get("litellm_params", {}).get("configurable_clientside_auth_params"), api_base)
+            for d in found)
+
+
+def warm_tokenizers(model_list: list[dict[str, Any]]) -> None:
+    from .. import tokens
+
+    names = {d["litellm_params"]["model"].rpartition("/")[2] for d in model_list}
+    for encoding in {tokens.encoding_name_for(name) for name in names}:
+        tokens.get_encoding(encoding)
+
+
+def _allows_api_base(entries: Any, api_base: str) -> bool:
+    for item in entries or []:
+        if item == "api_base":
+            return True
+        if isinstance(item, dict) and isinstance(item.get("api_base"), str):
+            if re.match(item["api_base"], api_base):
+                return True
+    return False
+
+
+def check_router(config: Config) -> None:
+    """Build the Router once, off the server, so a config it refuses stops
+    start-up with its message rather than a traceback from the server."""
+    from ..errors import PolyrelayError
+    from .config import ConfigError
+
+    router_log = logging.getLogger("polyrelay.router")
+    level = router_log.level
+    router_log.setLevel(logging.ERROR)  # its warnings come once, when the server builds its own
+    try:
+        build_router(config)
+    except (PolyrelayError, TypeError, ValueError) as exc:
+        raise ConfigError(f"the Router refused this config: {getattr(exc, 'message', exc)}") from exc
+    finally:
+        router_log.setLevel(level)
+
+
+def build_router(config: Config):
+    """``Router(model_list=..., **router_settings)``. Settings the Router does
+    not take are warned about by name, not passed (it would raise)."""
+    from ..router import Router
+
+    settings = config.router_kwargs()
+    accepted = _accepted_kwargs(Router)
+    if accepted is not None:
+        for key in list(settings):
+            if key not in accepted:
+                log.warning("router_settings.%s is not a setting polyrelay's Router knows; ignored", key)
+                settings.pop(key)
+    return Router(model_list=config.model_list, **settings)
+
+
+def _accepted_kwargs(cls) -> set[str] | None:
+    """The keyword names ``cls`` accepts, or None if it takes ``**kwargs``."""
+    params = inspect.signature(cls).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
