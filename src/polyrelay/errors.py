@@ -68,6 +68,7 @@ class PolyrelayError(Exception):
         self.response = None
         self.request_id = self.headers.get("x-request-id")
         self.num_retries: int | None = None
+        self.model_id: str | None = None  # the router deployment that failed, when one did
         Exception.__init__(self, f"polyrelay.{type(self).__name__}: {message}")
 
     def __reduce__(self):

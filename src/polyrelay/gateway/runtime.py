@@ -71,19 +71,9 @@ class Gateway:
         self.metrics.record_deployment(model, hidden.get("model_id"), ok=True)
 
     async def refresh_deployment_states(self) -> None:
-        """Show the Router's cooldowns in the deployment-state gauge.
-
-        The Router has no public "which deployments are cooling" call yet, so
-        this reads its state store the way the Router writes it (``cool:<id>``);
-        without such a store, only what calls and /health taught us is shown."""
-        state = getattr(self.router, "state", None)
-        deployments = [(d.get("model_name", ""), str((d.get("model_info") or {}).get("id", "")))
-                       for d in self.router.get_model_list()]
-        cooling: set[str] = set()
-        if state is not None and hasattr(state, "get_many"):
-            values = await state.get_many([f"cool:{ident}" for _, ident in deployments])
-            cooling = {ident for (_, ident), value in zip(deployments, values) if value}
-        self.metrics.show_deployment_states(deployments, cooling)
+        """Show the Router's cooldowns in the deployment-state gauge."""
+        deployments = [(d.model_name, d.id) for d in self.router.deployments]
+        self.metrics.show_deployment_states(deployments, await self.router.cooling())
 
     # --- lookups used by routes ------------------------------------------
 

@@ -115,6 +115,11 @@ class Router:
     def get_model_list(self, model_name: str | None = None) -> list[dict[str, Any]]:
         return [d.as_entry() for d in self.deployments if model_name is None or d.model_name == model_name]
 
+    async def cooling(self) -> set[str]:
+        """Ids of the deployments cooling down right now (in any process sharing the state)."""
+        values = await self.state.get_many([f"cool:{d.id}" for d in self.deployments])
+        return {d.id for d, value in zip(self.deployments, values) if value}
+
     def group(self, name: str) -> list[Deployment]:
         found = self._groups.get(name)
         if found:
@@ -221,6 +226,7 @@ class Router:
                 return await self._call(deployment, kind, payload, kwargs)
             except PolyrelayError as exc:
                 exc.num_retries = attempt
+                exc.model_id = deployment.id  # which deployment failed, for metrics and logs
                 await self._failed(deployment, exc, len(deployments))
                 if attempt >= num_retries or not should_retry(exc):
                     raise
