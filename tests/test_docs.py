@@ -28,8 +28,10 @@ def _blocks():
 
 
 @pytest.fixture
-def restored_state():
-    """Examples may change process-wide state (prices, environment); undo it for the next test."""
+def restored_state(tmp_path, monkeypatch):
+    """Examples may change process-wide state (prices, environment); undo it for the next test.
+    They run in a scratch directory: a gateway they start keeps its SQLite file there."""
+    monkeypatch.chdir(tmp_path)
     environ = dict(os.environ)
     yield
     os.environ.clear()

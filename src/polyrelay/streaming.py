@@ -38,6 +38,7 @@ class CompletionStream:
         self._pricing = pricing or {}  # per-call price arguments, for the cost at the end
         self._gen = self._run_and_report()
         self._buffered: list[Any] = []
+        self._generated: list[str] = []  # text so far, for usage when the provider sends none
         self._done_callbacks: list[Callable[["CompletionStream", BaseException | None], None]] = []
         self.usage: Usage | None = None  # the whole request's usage, once the stream ends
         self.first_chunk_ms: float | None = None
@@ -82,8 +83,18 @@ class CompletionStream:
             error = exc
             raise
         finally:
+            if self.usage is None:
+                self._settle_partial()
             for callback in self._done_callbacks:
                 callback(self, error)
+
+    def _settle_partial(self) -> None:
+        """A stream stopped early (the consumer left, or it failed) is billed
+        for what was generated: counted, since the provider's usage never came."""
+        measured = usage_mod.estimate(self._call, "".join(self._generated))
+        self.usage = Usage.from_dict(measured)
+        self._hidden_params["usage_estimated"] = True
+        self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params)
 
     @property
     def response_cost(self) -> float | None:
@@ -96,7 +107,7 @@ class CompletionStream:
 
     async def _run(self):
         state = StreamState(self._call)
-        generated: list[str] = []
+        generated = self._generated
         saw_finish = False
         last: dict[str, Any] = {}
         try:

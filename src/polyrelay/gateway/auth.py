@@ -33,6 +33,7 @@ class Principal:
     user_id: str | None = None
     team_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    entry: Any = None  # keys.KeyEntry: the key's record with its user's and team's (budgets, limits)
 
     @property
     def is_admin(self) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import AuthenticationError, PermissionDeniedError
+from .auth import Principal
 from ..store.database import Database
 from ..store.ledger import Subject
 from ..store.records import Records, hash_key
@@ -90,6 +91,16 @@ class VirtualKeys:
         user = self.records.get("user", row["user_id"]) if row.get("user_id") else None
         team = self.records.get("team", row["team_id"]) if row.get("team_id") else None
         return KeyEntry(row, user, team)
+
+    async def principal_for(self, key: str) -> Principal | None:
+        """The auth step's lookup (see auth.KeyLookup)."""
+        entry = await self.entry(key)
+        if entry is None:
+            return None
+        row = entry.key
+        return Principal("virtual_key", key_hash=row["token_hash"], models=entry.allowed_models(),
+                         user_id=row.get("user_id"), team_id=row.get("team_id"), metadata=row.get("metadata") or {},
+                         entry=entry)
 
     async def customer(self, end_user: str) -> Subject:
         """The end user named by a request's ``user`` field, with their budget if one was set."""

@@ -31,6 +31,8 @@ class Gateway:
         self.secrets = config.secrets()
         self.max_request_bytes = config.max_request_bytes
         self.router: Any = None
+        self.accounting: Any = None  # set at start: budgets, limits and spend (accounting.py)
+        self.db: Any = None
         self.ready = False
 
     # --- lifecycle -------------------------------------------------------
@@ -38,14 +40,43 @@ class Gateway:
     async def start(self) -> None:
         self.apply_module_settings()
         self.router = build_router(self.config)
+        await self._open_records()
         # Load the token tables now (100+ ms each), not during the first requests.
         await asyncio.to_thread(warm_tokenizers, self.config.model_list)
         self.ready = True
         log.info("polyrelay gateway serving %d model group(s) from %s", len(self.router.model_names),
                  self.config.source)
 
+    async def _open_records(self) -> None:
+        """The database (migrated), virtual keys, the budget ledger and the spend writer."""
+        from ..store.database import Database
+        from ..store.ledger import Ledger
+        from ..store.records import Records
+        from ..store.spend import SpendWriter
+        from .accounting import Accounting
+        from .keys import VirtualKeys
+
+        settings = self.config.general_settings
+        self.db = Database(settings.get("database_url"))
+        await asyncio.to_thread(self.db.migrate)
+        keys = VirtualKeys(self.db)
+        self.auth.lookup = keys
+        spool = settings.get("spend_spool_dir") or default_spool_dir(self.db)
+        writer = SpendWriter(self.db, spool)
+        await asyncio.to_thread(writer.open)  # replays what a crashed process left, before we serve
+        writer.start()
+        self.accounting = Accounting(keys, Ledger(self.router.state), writer, self.router,
+                                     redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")))
+        self._budget_task = asyncio.get_running_loop().create_task(_reset_budgets_forever(Records(self.db)))
+        log.info("records in %s", self.db.safe_url())
+
     async def stop(self) -> None:
         self.ready = False
+        if self.accounting is not None:
+            self._budget_task.cancel()
+            await self.accounting.drain()
+            await self.accounting.writer.close()  # the last flush: nothing stays behind in the spool
+            self.db.dispose()
         close = getattr(self.router, "aclose", None) or getattr(self.router, "close", None)
         if close is not None:
             result = close()
@@ -151,3 +182,22 @@ def _accepted_kwargs(cls) -> set[str] | None:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return {p.name for p in params}
+
+
+def default_spool_dir(db) -> str:
+    """Next to the SQLite file; in the working directory for PostgreSQL."""
+    import os
+
+    database = db.engine.url.database if db.is_sqlite else None
+    base = os.path.dirname(os.path.abspath(database)) if database and database != ":memory:" else os.getcwd()
+    return os.path.join(base, "polyrelay-spool")
+
+
+async def _reset_budgets_forever(records, every: float = 60.0) -> None:
+    """Start each key's, user's, team's and end user's next budget period when it is due."""
+    while True:
+        try:
+            await asyncio.to_thread(records.reset_budgets)
+        except Exception as exc:  # the database may be down for a while: the next round tries again
+            log.warning("budget reset failed (%s); retrying in %gs", type(exc).__name__, every)
+        await asyncio.sleep(every)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from ..cost import PRICE_FIELDS
 from ..errors import BadRequestError
 
 # litellm_params that configure routing, not the provider call.
@@ -57,6 +58,10 @@ class Deployment:
             return None if value is None else float(value) if name == "weight" else int(value)
 
         call_params = {k: v for k, v in params.items() if k not in ROUTING_PARAMS}
+        # Prices for private models may sit in model_info (LiteLLM's place for them).
+        for name in PRICE_FIELDS:
+            if info.get(name) is not None and name not in call_params:
+                call_params[name] = info[name]
         return cls(model_name=str(entry["model_name"]), params=params, model_info=info, id=ident,
                    rpm=number("rpm"), tpm=number("tpm"), weight=number("weight"), call_params=call_params)
 

@@ -144,7 +144,7 @@ class Records:
                  .where(_spend_filter(None, None, None, None, start, end))
                  .group_by(column).order_by(func.sum(spend_logs.c.spend).desc()))
         with self.db.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [_clean(row) for row in conn.execute(query).mappings()]  # type: ignore[misc]
 
     def reset_budgets(self, at: datetime | None = None) -> int:
         """Zero the spend of every row whose budget period has ended, and start the next period."""
@@ -186,8 +186,5 @@ def _with_defaults(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
 def _clean(row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
-    out = dict(row)
-    for name, value in out.items():
-        if isinstance(value, datetime):
-            out[name] = aware(value)
-    return out
+    # Column names come back as SQLAlchemy's quoted_name (a str subclass): plain str for JSON encoders.
+    return {str(name): aware(value) if isinstance(value, datetime) else value for name, value in row.items()}

@@ -16,6 +16,7 @@ from .docs import make_docs_routes
 from .embeddings import EMBEDDINGS
 from .health import make_health_routes
 from .llm import LLMEndpoint
+from .management import make_management_routes
 from .metrics import make_metrics_route
 from .models import make_model_routes
 from .moderations import MODERATIONS
@@ -38,6 +39,7 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/health/readiness", readiness, ["GET"], "The gateway is ready to serve (no key needed)"),
         ("/health", health, ["GET"], "Calls every deployment once and reports which answered"),
         ("/metrics", make_metrics_route(gateway), ["GET"], "Prometheus metrics (no key needed)"),
+        *make_management_routes(gateway),
     ]
 
 

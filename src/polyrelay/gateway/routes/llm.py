@@ -120,6 +120,7 @@ class LLMEndpoint:
             ctx.status, ctx.error_type = 499, "client_disconnected"
             return
         gateway = self.gateway
+        ticket = None
         try:
             body = parse_json_object(raw)
             if self.model_from_path:
@@ -132,6 +133,8 @@ class LLMEndpoint:
                 await self._batch(ctx, send, batch, payload, body)
                 return
             self._authorize(ctx, model, body)
+            # Budgets and limits, before any provider is called.
+            ticket = await gateway.accounting.admit(ctx, self.spec.name, model, body, payload)
             body["litellm_call_id"] = ctx.call_id
             started = time.perf_counter()
             try:
@@ -140,9 +143,12 @@ class LLMEndpoint:
                 ctx.upstream_s += time.perf_counter() - started
         except Exception as exc:
             self._record_failure(ctx, exc)
+            if ticket is not None:
+                gateway.accounting.finish(ticket, {"model_id": getattr(exc, "model_id", None)}, None, "failure")
             await send_error(send, exc, scope, gateway.secrets)
             return
         if body.get("stream") and self.spec.streams:
+            gateway.accounting.watch_stream(ticket, result)
             await relay_stream(gateway, ctx, result, scope, receive, send)
             return
         data = result.model_dump()
@@ -151,6 +157,7 @@ class LLMEndpoint:
         data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
         out = orjson.dumps(data)
         gateway.record_success(ctx.model or "", hidden, data.get("usage"))
+        gateway.accounting.finish(ticket, {**hidden, "model": data.get("model")}, data.get("usage"), "success")
         await send_bytes(send, 200, out, response_headers(ctx, hidden))
 
     # --- steps ------------------------------------------------------------
@@ -207,6 +214,9 @@ class LLMEndpoint:
             raise BadRequestError("A comma-separated list of models cannot be streamed.", param="stream")
         for group in groups:
             self._authorize(ctx, group, body)
+        accounting = self.gateway.accounting
+        tickets = [await accounting.admit(ctx, self.spec.name, g, body, payload, call_id=f"{ctx.call_id}-{i}")
+                   for i, g in enumerate(groups)]
         body["litellm_call_id"] = ctx.call_id
         started = time.perf_counter()
         try:
@@ -214,6 +224,11 @@ class LLMEndpoint:
                                            return_exceptions=True)
         finally:
             ctx.upstream_s += time.perf_counter() - started
+        for ticket, result in zip(tickets, results):
+            if isinstance(result, BaseException):
+                accounting.finish(ticket, {"model_id": getattr(result, "model_id", None)}, None, "failure")
+            else:
+                accounting.finish(ticket, {**result._hidden_params, "model": result.model}, result.usage, "success")
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             if not isinstance(failure, Exception):

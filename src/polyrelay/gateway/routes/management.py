@@ -96,8 +96,18 @@ def _token_hash(value: str) -> str:
     return value if len(value) == 64 and all(c in "0123456789abcdef" for c in value) else hash_key(value)
 
 
-def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str]]:
-    records, run = keys.records, keys.db.run
+def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
+    """The routes, bound to the gateway. Its database opens at start-up,
+    after the routes are built, so handlers look it up when called."""
+
+    def records():
+        return gateway.accounting.keys.records
+
+    def forget(token_hash: str | None = None) -> None:
+        gateway.accounting.keys.forget(token_hash)
+
+    async def run(fn, *args):
+        return await gateway.db.run(fn, *args)
 
     async def generate_key(request: Request) -> Response:
         _require_admin(request)
@@ -105,9 +115,9 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
         fields = _fields("key", data)
         fields["expires"] = _expiry(data)
         for owner, kind in (("user_id", "user"), ("team_id", "team")):
-            if fields.get(owner) and await run(records.get, kind, fields[owner]) is None:
+            if fields.get(owner) and await run(records().get, kind, fields[owner]) is None:
                 raise NotFoundError(f"{kind} {fields[owner]!r} does not exist; create it first", param=owner)
-        plain, row = await run(records.create_key, fields, data.get("key"))
+        plain, row = await run(records().create_key, fields, data.get("key"))
         return json_response({**_key_view(row), "key": plain})
 
     async def update_key(request: Request) -> Response:
@@ -117,10 +127,10 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
         fields = _fields("key", data)
         if "duration" in data or "expires" in data:
             fields["expires"] = _expiry(data)
-        row = await run(records.update, "key", token_hash, fields)
+        row = await run(records().update, "key", token_hash, fields)
         if row is None:
             raise NotFoundError("No such key.", param="key")
-        keys.forget(token_hash)
+        forget(token_hash)
         return json_response(_key_view(row))
 
     async def delete_keys(request: Request) -> Response:
@@ -130,20 +140,20 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
         if not isinstance(given, list) or not all(isinstance(k, str) for k in given):
             raise BadRequestError("keys must be a list of keys", param="keys")
         hashes = [_token_hash(k) for k in given]
-        deleted = await run(records.delete, "key", hashes)
+        deleted = await run(records().delete, "key", hashes)
         for token_hash in hashes:
-            keys.forget(token_hash)
+            forget(token_hash)
         return json_response({"deleted_keys": given, "deleted": deleted})
 
     async def regenerate_key(request: Request) -> Response:
         _require_admin(request)
         data = await _body(request) if await request.body() else {}
         token_hash = _token_hash(str(request.path_params.get("key") or data.get("key") or ""))
-        found = await run(records.regenerate_key, token_hash)
+        found = await run(records().regenerate_key, token_hash)
         if found is None:
             raise NotFoundError("No such key.", param="key")
         plain, row = found
-        keys.forget(token_hash)
+        forget(token_hash)
         return json_response({**_key_view(row), "key": plain})
 
     async def key_info(request: Request) -> Response:
@@ -157,7 +167,7 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
             token_hash = _token_hash(asked)
         if principal is not None and not principal.is_admin and principal.key_hash != token_hash:
             raise PermissionDeniedError("A key may only read its own info.", code="not_your_key")
-        row = await run(records.get, "key", token_hash)
+        row = await run(records().get, "key", token_hash)
         if row is None:
             raise NotFoundError("No such key.", param="key")
         return json_response({"key": asked or token_hash, "info": _key_view(row)})
@@ -166,7 +176,7 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
         _require_admin(request)
         query = request.query_params
         page, size = _paging(request)
-        rows = await run(lambda: records.list("key", page=page, size=size, user_id=query.get("user_id"),
+        rows = await run(lambda: records().list("key", page=page, size=size, user_id=query.get("user_id"),
                                               team_id=query.get("team_id")))
         return json_response({"keys": [r["token_hash"] for r in rows], "current_page": page, "page_size": size,
                               "data": [_key_view(r) for r in rows] if query.get("return_full_object") else None})
@@ -178,12 +188,12 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
             fields = _fields(kind, data)
             fields.setdefault(id_field if kind != "customer" else "user_id", data.get(id_param) or str(uuid.uuid4()))
             ident = fields.get(id_field if kind != "customer" else "user_id")
-            if await run(records.get, kind, ident) is not None:
+            if await run(records().get, kind, ident) is not None:
                 raise BadRequestError(f"{kind} {ident!r} already exists", param=id_param, code="already_exists")
-            row = await run(records.create, kind, fields)
+            row = await run(records().create, kind, fields)
             answer = dict(row)
             if kind == "user":  # LiteLLM's /user/new also issues the user a key
-                plain, key_row = await run(records.create_key, {"user_id": row["user_id"],
+                plain, key_row = await run(records().create_key, {"user_id": row["user_id"],
                                                                 "models": fields.get("models")})
                 answer.update(key=plain, token=key_row["token_hash"])
             return json_response(answer)
@@ -196,12 +206,12 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
                 _require_admin(request)
             if not ident:
                 raise BadRequestError(f"Pass ?{id_param}=...", param=id_param)
-            row = await run(records.get, kind, ident)
+            row = await run(records().get, kind, ident)
             if row is None:
                 raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
             answer: dict[str, Any] = {id_param: ident, f"{kind}_info": row}
             if kind in ("user", "team"):
-                owned = await run(lambda: records.list("key", **{id_field: ident}))
+                owned = await run(lambda: records().list("key", **{id_field: ident}))
                 answer["keys"] = [_key_view(k) for k in owned]
             return json_response(answer)
 
@@ -211,10 +221,10 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
             ident = data.get(id_param) or data.get(id_field)
             if not isinstance(ident, str):
                 raise BadRequestError(f"{id_param} is required", param=id_param)
-            row = await run(records.update, kind, ident, _fields(kind, data))
+            row = await run(records().update, kind, ident, _fields(kind, data))
             if row is None:
                 raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
-            keys.forget()
+            forget()
             return json_response(row)
 
         async def remove(request: Request) -> Response:
@@ -223,8 +233,8 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
             idents = data.get(plural)
             if not isinstance(idents, list) or not all(isinstance(i, str) for i in idents):
                 raise BadRequestError(f"{plural} must be a list of ids", param=plural)
-            deleted = await run(records.delete, kind, idents)
-            keys.forget()
+            deleted = await run(records().delete, kind, idents)
+            forget()
             return json_response({"deleted": deleted, plural: idents})
 
         return create, info, change, remove
@@ -237,7 +247,7 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
             api_key = principal.key_hash  # a key sees its own spend, whatever it asks
         page, size = _paging(request)
         start, end = _date(query.get("start_date"), "start_date"), _date(query.get("end_date"), "end_date")
-        rows = await run(lambda: records.spend_logs(
+        rows = await run(lambda: records().spend_logs(
             api_key=_token_hash(api_key) if api_key else None, user_id=query.get("user_id"),
             team_id=query.get("team_id"), end_user=query.get("end_user"), start=start, end=end, page=page, size=size))
         request_id = query.get("request_id")
@@ -252,7 +262,7 @@ def make_management_routes(gateway, keys) -> list[tuple[str, Any, list[str], str
                     "model": "model_group"}.get(query.get("group_by", "team"))
         if group_by is None:
             raise BadRequestError("group_by must be one of team, customer, api_key, user, model", param="group_by")
-        rows = await run(lambda: records.spend_report(group_by=group_by, start=_date(query.get("start_date"),
+        rows = await run(lambda: records().spend_report(group_by=group_by, start=_date(query.get("start_date"),
                                                                                       "start_date"),
                                                       end=_date(query.get("end_date"), "end_date")))
         return json_response(rows)

@@ -1,0 +1,153 @@
+"""Budgets, limits and spend around each model call in the gateway.
+
+``admit`` runs before the Router is called: it checks the caller's key,
+user, team and end user against their budgets and rate limits (the Ledger,
+from memory or Redis) and reserves the call's maximum cost. ``finish`` runs
+when the call is over — answered, failed, or a stream that ended or was
+abandoned: it spools the spend record (one write, before the answer is
+complete) and settles the reservation to the real cost in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .. import tokens
+from ..cost import PRICE_FIELDS, cost_per_token
+from ..store.ledger import Admission, Ledger, Subject
+from ..store.spend import SpendWriter
+from .keys import VirtualKeys
+
+log = logging.getLogger("polyrelay.gateway")
+# Without max_tokens, reserve this much output: enough for most answers; a
+# longer one is settled to its real cost afterwards like any other.
+RESERVE_OUTPUT_TOKENS = 4096
+
+
+@dataclass(slots=True)
+class Ticket:
+    call_id: str
+    call_type: str
+    model_group: str | None
+    key_hash: str | None
+    user_id: str | None
+    team_id: str | None
+    end_user: str | None
+    metadata: dict[str, Any] | None
+    started: float
+    admission: Admission | None
+
+
+def _limited(subject: Subject) -> bool:
+    return any(v is not None for v in (subject.max_budget, subject.rpm_limit, subject.tpm_limit,
+                                       subject.max_parallel_requests))
+
+
+class Accounting:
+    def __init__(self, keys: VirtualKeys, ledger: Ledger, writer: SpendWriter, router, *,
+                 redact_metadata: bool = False) -> None:
+        self.keys = keys
+        self.ledger = ledger
+        self.writer = writer
+        self.router = router
+        self.redact_metadata = redact_metadata
+        self._settling: set[asyncio.Task] = set()
+
+    async def admit(self, ctx, call_type: str, model: str | None, body: dict[str, Any], payload: dict[str, Any],
+                    call_id: str | None = None) -> Ticket:
+        principal = ctx.principal
+        entry = getattr(principal, "entry", None)
+        subjects = [s for s in entry.subjects() if _limited(s)] if entry is not None else []
+        end_user = body.get("user") if isinstance(body.get("user"), str) else None
+        if end_user:
+            customer = await self.keys.customer(end_user)
+            if _limited(customer):
+                subjects.append(customer)
+        admission = None
+        if subjects:
+            budgeted = any(s.max_budget is not None for s in subjects)
+            reserve = self._max_cost(model, body, payload) if budgeted else 0.0
+            admission = await self.ledger.admit(subjects, reserve)
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+        return Ticket(call_id or ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
+                      getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
+                      metadata, time.time(), admission)
+
+    def _max_cost(self, model: str | None, body: dict[str, Any], payload: dict[str, Any]) -> float:
+        """The most this call can cost, priced as the group's first deployment:
+        the prompt counted with the tokenizer, the output at its maximum. (Only
+        for callers with a budget: others pay no counting.)"""
+        if model is None or not self.router.has_group(model):
+            return 0.0
+        deployment = self.router.group(model)[0]
+        prices = {k: deployment.call_params[k] for k in PRICE_FIELDS if k in deployment.call_params}
+        output = body.get("max_completion_tokens") or body.get("max_tokens") or RESERVE_OUTPUT_TOKENS
+        try:
+            prompt_tokens = _prompt_tokens(payload, str(deployment.params["model"]))
+            prompt, completion = cost_per_token(model=str(deployment.params["model"]), prompt_tokens=prompt_tokens,
+                                                completion_tokens=int(output), custom_cost_per_token=prices or None)
+        except Exception:  # an unpriced model reserves nothing; its calls cost 0 as well
+            return 0.0
+        return (prompt + completion) * max(1, int(body.get("n") or 1))
+
+    def finish(self, ticket: Ticket, hidden: dict[str, Any] | None, usage: Any, status: str) -> float:
+        """Spool the spend record now; settle the budget reservation soon after."""
+        hidden = hidden or {}
+        usage = _as_dict(usage)
+        cost = float(hidden.get("response_cost") or 0.0) if status == "success" or usage else 0.0
+        end = time.time()
+        details = usage.get("prompt_tokens_details") or {}
+        record = {
+            "request_id": ticket.call_id, "call_type": ticket.call_type, "api_key": ticket.key_hash,
+            "user_id": ticket.user_id, "team_id": ticket.team_id, "end_user": ticket.end_user,
+            "model_group": ticket.model_group, "model": hidden.get("model") or ticket.model_group,
+            "model_id": hidden.get("model_id"), "provider": hidden.get("custom_llm_provider"),
+            "prompt_tokens": usage.get("prompt_tokens") or 0, "completion_tokens": usage.get("completion_tokens") or 0,
+            "cached_tokens": (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0,
+            "total_tokens": usage.get("total_tokens") or 0, "spend": cost,
+            "start_time": ticket.started, "end_time": end, "latency_ms": (end - ticket.started) * 1000,
+            "status": status, "metadata": None if self.redact_metadata else ticket.metadata,
+        }
+        self.writer.record(record)
+        if ticket.admission is not None:
+            task = asyncio.get_running_loop().create_task(
+                self.ledger.settle(ticket.admission, cost, int(record["total_tokens"])))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+        return cost
+
+    def watch_stream(self, ticket: Ticket, stream) -> None:
+        """Finish the ticket when the stream ends, however it ends."""
+        def done(finished, error: BaseException | None) -> None:
+            ok = error is None or isinstance(error, (GeneratorExit, asyncio.CancelledError))
+            try:
+                self.finish(ticket, finished._hidden_params, finished.usage, "success" if ok else "failure")
+            except RuntimeError:  # no running loop: the process is shutting down
+                log.warning("spend record for %s not settled: no event loop", ticket.call_id)
+
+        stream.add_done_callback(done)
+
+    async def drain(self) -> None:
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
+
+
+def _as_dict(usage: Any) -> dict[str, Any]:
+    if usage is None:
+        return {}
+    if isinstance(usage, dict):
+        return usage
+    return usage.model_dump()
+
+
+def _prompt_tokens(payload: dict[str, Any], model: str) -> int:
+    if "messages" in payload:
+        return tokens.count_messages(payload["messages"], model)
+    text = payload.get("prompt", payload.get("input", ""))
+    items = text if isinstance(text, list) else [text]
+    return sum(tokens.count_text(i, model) if isinstance(i, str) else len(i) if isinstance(i, list) else 1
+               for i in items)
