@@ -11,6 +11,7 @@ path for both databases.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from importlib import resources
 from typing import Any, Callable, TypeVar
@@ -64,6 +65,8 @@ class Database:
         from alembic import command
         from alembic.config import Config
 
+        # Alembic narrates every step at INFO; a gateway start needs none of it.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         config = Config()
         config.set_main_option("script_location", str(resources.files("polyrelay.store") / "migrations"))
         with self.engine.begin() as connection:
