@@ -17,6 +17,13 @@ from ..redact import scrub
 
 CHAT, TEXT, EMBEDDING, MODERATION = "chat", "text", "embedding", "moderation"
 
+# Chat parameters only OpenAI's API has: a native adapter declares these
+# unsupported (with whatever else its provider lacks).
+OPENAI_ONLY_PARAMS = frozenset({
+    "logit_bias", "logprobs", "top_logprobs", "parallel_tool_calls", "functions", "function_call", "modalities",
+    "audio", "prediction", "store", "service_tier", "web_search_options", "verbosity", "reasoning_effort",
+})
+
 
 @dataclass(slots=True)
 class Credentials:
@@ -101,6 +108,17 @@ class Adapter:
 
     def build_request(self, call: Call) -> HTTPRequest:
         raise NotImplementedError(f"{self.name} does not serve {call.kind} requests")
+
+    def api_base(self, call: Call, *, key_required: bool = True) -> str:
+        """The base URL to call; a key is required when it is the provider's own."""
+        base = (call.creds.api_base or self.default_api_base).rstrip("/")
+        if key_required and not call.creds.api_key and base == self.default_api_base.rstrip("/"):
+            from ..errors import AuthenticationError
+
+            raise AuthenticationError(
+                f"No API key for {self.name}: pass api_key= or set {' or '.join(self.api_key_env) or 'one'}",
+                llm_provider=self.name, model=call.model)
+        return base
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
         raise NotImplementedError(f"{self.name} does not serve {call.kind} requests")

@@ -15,7 +15,7 @@ import orjson
 
 from ..errors import AuthenticationError, BadRequestError, ContextWindowExceededError, PolyrelayError
 from . import _convert as cv
-from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
+from .base import OPENAI_ONLY_PARAMS, CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
 _FINISH = {
     "COMPLETE": "stop",
@@ -42,18 +42,11 @@ class CohereAdapter(Adapter):
     default_api_base = "https://api.cohere.com"
     api_key_env = ("COHERE_API_KEY", "CO_API_KEY")
     api_base_env = ("COHERE_API_BASE",)
-    unsupported_params = frozenset({
-        "n", "logit_bias", "logprobs", "top_logprobs", "parallel_tool_calls", "functions", "function_call",
-        "modalities", "audio", "prediction", "store", "service_tier", "web_search_options", "verbosity",
-        "reasoning_effort",
-    })
+    unsupported_params = OPENAI_ONLY_PARAMS | {"n"}
 
     def build_request(self, call: Call) -> HTTPRequest:
         creds = call.creds
-        base = (creds.api_base or self.default_api_base).rstrip("/")
-        if not creds.api_key and base == self.default_api_base:
-            raise AuthenticationError("No API key for cohere: pass api_key= or set COHERE_API_KEY",
-                                      llm_provider=self.name, model=call.model)
+        base = self.api_base(call)
         headers = {"Content-Type": "application/json",
                    "Accept": "text/event-stream" if call.stream else "application/json"}
         if creds.api_key:

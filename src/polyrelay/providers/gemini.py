@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..types import new_id, now
 from . import _convert as cv
-from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
+from .base import OPENAI_ONLY_PARAMS, CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
 _FINISH = {
     "STOP": "stop",
@@ -56,20 +56,13 @@ class GeminiAdapter(Adapter):
     default_api_base = "https://generativelanguage.googleapis.com"
     api_key_env = ("GEMINI_API_KEY",)
     api_base_env = ("GEMINI_API_BASE",)
-    unsupported_params = frozenset({
-        "logit_bias", "logprobs", "top_logprobs", "parallel_tool_calls", "functions", "function_call",
-        "modalities", "audio", "prediction", "store", "service_tier", "web_search_options", "verbosity",
-        "reasoning_effort",
-    })
+    unsupported_params = OPENAI_ONLY_PARAMS
 
     # -- requests -----------------------------------------------------------
 
     def build_request(self, call: Call) -> HTTPRequest:
         creds = call.creds
-        base = (creds.api_base or self.default_api_base).rstrip("/")
-        if not creds.api_key and base == self.default_api_base:
-            raise AuthenticationError("No API key for gemini: pass api_key= or set GEMINI_API_KEY",
-                                      llm_provider=self.name, model=call.model)
+        base = self.api_base(call)
         model = call.model.removeprefix("models/")
         headers = {"Content-Type": "application/json"}
         if creds.api_key:

@@ -15,7 +15,7 @@ import orjson
 
 from ..errors import BadRequestError
 from . import _convert as cv
-from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
+from .base import OPENAI_ONLY_PARAMS, CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
 # OpenAI param -> key under Ollama's "options".
 _OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "presence_penalty": "presence_penalty",
@@ -34,15 +34,11 @@ class OllamaAdapter(Adapter):
     default_api_base = "http://localhost:11434"
     api_key_env = ("OLLAMA_API_KEY",)  # only for servers behind a key (ollama.com, proxies)
     api_base_env = ("OLLAMA_API_BASE",)
-    unsupported_params = frozenset({
-        "n", "logit_bias", "logprobs", "top_logprobs", "parallel_tool_calls", "functions", "function_call",
-        "modalities", "audio", "prediction", "store", "service_tier", "web_search_options", "verbosity",
-        "reasoning_effort",
-    })
+    unsupported_params = OPENAI_ONLY_PARAMS | {"n"}
 
     def build_request(self, call: Call) -> HTTPRequest:
         creds = call.creds
-        base = (creds.api_base or self.default_api_base).rstrip("/")
+        base = self.api_base(call, key_required=False)
         # A local server ends in :11434 or a proxy path; strip an OpenAI-style /v1
         # left over from an OLLAMA_API_BASE set for ollama_chat.
         base = base.removesuffix("/v1")
