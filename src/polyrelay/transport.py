@@ -1,30 +1,39 @@
 """The only module that does network I/O.
 
-One pooled ``httpx.AsyncClient`` per event loop (a client is bound to the
-loop it was made on), SSE, NDJSON and AWS event-stream framing, and
+One pooled ``aiohttp.ClientSession`` per event loop (a session is bound to
+the loop it was made on), SSE, NDJSON and AWS event-stream framing, and
 network failures turned into polyrelay's exceptions at this boundary
 (``raise ... from exc``).
 Providers never see a socket: they build an ``HTTPRequest`` and get back
 bytes or ``StreamEvent``s. A request with ``local`` set is answered by that
 in-process handler instead (the ``mock/`` provider).
+
+Why aiohttp and not httpx: through the gateway, httpx+httpcore+anyio spent
+~70% of the CPU of a proxied call on per-request bookkeeping; aiohttp's
+client does the same work for a fraction (bench/README.md has the numbers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import urllib.request
 import weakref
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-import httpx
+import aiohttp
 import orjson
+from yarl import URL
 
 from .errors import APIConnectionError, Timeout
 from .providers.base import HTTPRequest, StreamEvent
 
 DEFAULT_TIMEOUT = 600.0
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
+CONNECT_TIMEOUT = 10.0
+MAX_CONNECTIONS = 1000
+KEEPALIVE_SECONDS = 30
 
 
 @dataclass(slots=True)
@@ -43,70 +52,116 @@ class UpstreamStatus(Exception):
         self.reply = reply
 
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+@dataclass(slots=True)
+class _Pool:
+    session: aiohttp.ClientSession
+    closer: object  # the suspended async generator that closes the session with its loop
 
 
-def client() -> httpx.AsyncClient:
-    """The pooled client of the running loop, made on first use."""
+_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool]" = weakref.WeakKeyDictionary()
+
+
+def client() -> aiohttp.ClientSession:
+    """The pooled session of the running loop, made on first use."""
     loop = asyncio.get_running_loop()
-    found = _clients.get(loop)
-    if found is None or found.is_closed:
-        found = httpx.AsyncClient(limits=_LIMITS, timeout=DEFAULT_TIMEOUT, follow_redirects=False)
-        _clients[loop] = found
-    return found
+    pool = _pools.get(loop)
+    if pool is None or pool.session.closed:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0,
+                                           keepalive_timeout=KEEPALIVE_SECONDS, ttl_dns_cache=300),
+            # Honour HTTPS_PROXY & co. as httpx and the openai SDK do; aiohttp
+            # reads them (and ~/.netrc) on every request when asked to, so
+            # only ask when a proxy is actually configured.
+            trust_env=bool(urllib.request.getproxies()),
+            auto_decompress=True,
+        )
+        pool = _Pool(session, _closed_with_loop(session))
+        _pools[loop] = pool
+    return pool.session
+
+
+def _closed_with_loop(session: aiohttp.ClientSession):
+    """Close ``session`` when its loop shuts down, so that a caller who runs
+    each call in its own ``asyncio.run`` (scripts, tests) never sees
+    aiohttp's "Unclosed client session" warning. ``asyncio.run`` (and every
+    runner that calls ``loop.shutdown_asyncgens()``) closes the async
+    generators that the loop has seen start: this one waits at its
+    ``yield`` for exactly that. It is stepped to the ``yield`` here, without
+    awaiting, because ``client()`` is synchronous."""
+
+    async def wait_for_loop_end():
+        try:
+            yield
+        finally:
+            await session.close()
+
+    closer = wait_for_loop_end()
+    with contextlib.suppress(StopIteration):
+        closer.__anext__().send(None)
+    return closer
 
 
 async def aclose() -> None:
-    """Close this loop's client (servers call it on shutdown)."""
-    found = _clients.pop(asyncio.get_running_loop(), None)
-    if found is not None:
-        await found.aclose()
+    """Close this loop's session (servers call it on shutdown)."""
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.session.close()
 
 
-def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
-    if isinstance(value, httpx.Timeout):
-        return value
-    seconds = DEFAULT_TIMEOUT if value is None else float(value)
-    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
+    """No total deadline (the caller's ``asyncio.timeout`` is that, and a
+    stream may run long); ``seconds`` bounds each wait for bytes."""
+    seconds = DEFAULT_TIMEOUT if seconds is None else float(seconds)
+    return aiohttp.ClientTimeout(total=None, sock_connect=min(seconds, CONNECT_TIMEOUT), sock_read=seconds)
 
 
-def _outgoing(http: httpx.AsyncClient, request: HTTPRequest, timeout: float | httpx.Timeout | None) -> httpx.Request:
-    return http.build_request(
-        request.method, request.url, headers=request.headers,
-        content=orjson.dumps(request.json) if request.json is not None else None,
-        timeout=_timeout(timeout),
-    )
+async def _request(request: HTTPRequest, timeout: float | None) -> aiohttp.ClientResponse:
+    body = orjson.dumps(request.json) if request.json is not None else None
+    # encoded=True: adapters build finished URLs, and yarl must not re-quote
+    # them (Bedrock's %3A in model ids is part of the SigV4 signature).
+    return await client().request(request.method, URL(request.url, encoded=True), headers=request.headers, data=body,
+                                  timeout=_timeout(timeout), allow_redirects=False)
+
+
+def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+    """Lower-cased names, so adapters can look up ``retry-after`` whatever the server's case."""
+    return {name.lower(): value for name, value in response.headers.items()}
 
 
 @contextlib.contextmanager
-def _network_errors(provider: str, model: str):
-    """httpx's failures as ours, once, at the boundary."""
+def _network_errors(provider: str, model: str, mid_stream: bool = False):
+    """aiohttp's failures as ours, once, at the boundary."""
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise Timeout(f"{provider} did not answer in time ({exc.__class__.__name__})",
-                      llm_provider=provider, model=model) from exc
-    except httpx.HTTPError as exc:
-        raise APIConnectionError(f"could not reach {provider}: {exc.__class__.__name__}: {exc}",
+    except TimeoutError as exc:  # aiohttp's socket timeouts subclass it
+        what = "stopped sending mid-stream" if mid_stream else "did not answer in time"
+        raise Timeout(f"{provider} {what} ({exc.__class__.__name__})", llm_provider=provider, model=model) from exc
+    except aiohttp.ClientError as exc:
+        what = "the stream from {} broke" if mid_stream else "could not reach {}"
+        raise APIConnectionError(f"{what.format(provider)}: {exc.__class__.__name__}: {exc}",
                                  llm_provider=provider, model=model) from exc
 
 
-async def send(request: HTTPRequest, *, timeout: float | httpx.Timeout | None, provider: str, model: str) -> Reply:
+async def send(request: HTTPRequest, *, timeout: float | None, provider: str, model: str) -> Reply:
     """Send and read the whole answer. Raises ``UpstreamStatus`` for non-2xx."""
     if request.local is not None:
         local = await request.local(request)
         reply = Reply(local.status, local.headers, local.body, local.events)
     else:
-        http = client()
         with _network_errors(provider, model):
-            response = await http.send(_outgoing(http, request, timeout))
-        reply = Reply(response.status_code, dict(response.headers), response.content)
+            response = await _request(request, timeout)
+            try:
+                body = await response.read()
+            finally:
+                response.release()
+        reply = Reply(response.status, _headers(response), body)
     if reply.status >= 400:
         raise UpstreamStatus(reply)
     return reply
 
 
-async def open_stream(request: HTTPRequest, *, timeout: float | httpx.Timeout | None, provider: str, model: str) -> Reply:
+async def open_stream(request: HTTPRequest, *, timeout: float | None, provider: str, model: str) -> Reply:
     """Start a streaming request. Returns once the status is known (so a
     failing request raises here, where it can still be retried); the
     events then come from ``reply.events``."""
@@ -116,35 +171,36 @@ async def open_stream(request: HTTPRequest, *, timeout: float | httpx.Timeout | 
         if reply.status >= 400:
             raise UpstreamStatus(reply)
         return reply
-    http = client()
     with _network_errors(provider, model):
-        response = await http.send(_outgoing(http, request, timeout), stream=True)
-    if response.status_code >= 400:
+        response = await _request(request, timeout)
+    if response.status >= 400:
         try:
-            body = await response.aread()
-        except httpx.HTTPError:
+            body = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
             body = b""
         finally:
-            await response.aclose()
-        raise UpstreamStatus(Reply(response.status_code, dict(response.headers), body))
+            response.release()
+        raise UpstreamStatus(Reply(response.status, _headers(response), body))
     decode = _DECODERS[request.framing]
-    return Reply(response.status_code, dict(response.headers),
-                 events=_guarded(decode(response.aiter_bytes()), response, provider, model))
+    return Reply(response.status, _headers(response),
+                 events=_guarded(decode(response.content.iter_any()), response, provider, model))
 
 
-async def _guarded(events: AsyncIterator[StreamEvent], response: httpx.Response, provider: str, model: str):
-    """Translate network failures mid-stream, and always release the connection."""
+async def _guarded(events: AsyncIterator[StreamEvent], response: aiohttp.ClientResponse, provider: str, model: str):
+    """Translate network failures mid-stream, and always let go of the
+    connection: back to the pool when the stream was read to its end,
+    closed when it was abandoned half-way (it cannot carry another request)."""
+    finished = False
     try:
-        async for event in events:
-            yield event
-    except httpx.TimeoutException as exc:
-        raise Timeout(f"{provider} stopped sending mid-stream ({exc.__class__.__name__})",
-                      llm_provider=provider, model=model) from exc
-    except httpx.HTTPError as exc:
-        raise APIConnectionError(f"the stream from {provider} broke: {exc.__class__.__name__}",
-                                 llm_provider=provider, model=model) from exc
+        with _network_errors(provider, model, mid_stream=True):
+            async for event in events:
+                yield event
+        finished = True
     finally:
-        await response.aclose()
+        if finished:
+            response.release()
+        else:
+            response.close()
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
