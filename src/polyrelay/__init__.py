@@ -4,49 +4,41 @@ Same names and meanings as LiteLLM's SDK, so ``import polyrelay as litellm``
 runs LiteLLM code unchanged.
 """
 
-from .api import (
-    acompletion,
-    aembedding,
-    amoderation,
-    atext_completion,
-    completion,
-    embedding,
-    moderation,
-    text_completion,
-)
-from .cost import completion_cost, cost_per_token, get_model_info, register_model
-from .errors import (
-    APIConnectionError,
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    ContentPolicyViolationError,
-    ContextWindowExceededError,
-    InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServiceUnavailableError,
-    Timeout,
-    UnprocessableEntityError,
-    UnsupportedParamsError,
-)
-from .router import Router
-from .streaming import stream_chunk_builder
-from .tokens import token_counter
-from .types import (
-    Choices,
-    Delta,
-    EmbeddingResponse,
-    Message,
-    ModelResponse,
-    ModelResponseStream,
-    ModerationResponse,
-    StreamingChoices,
-    TextChoices,
-    TextCompletionResponse,
-    Usage,
-)
+from importlib import import_module as _import_module
+from typing import Any as _Any
+
+# Public name -> the module that defines it. Imported on first use (PEP 562),
+# so a process that needs one corner of the package (the spend drain, the
+# CLI's --help) does not load the SDK and the ``openai`` package with it.
+_EXPORTS = {
+    **dict.fromkeys(("acompletion", "aembedding", "amoderation", "atext_completion", "completion", "embedding",
+                     "moderation", "text_completion"), "api"),
+    **dict.fromkeys(("completion_cost", "cost_per_token", "get_model_info", "register_model"), "cost"),
+    **dict.fromkeys(("APIConnectionError", "APIError", "AuthenticationError", "BadRequestError",
+                     "ContentPolicyViolationError", "ContextWindowExceededError", "InternalServerError",
+                     "NotFoundError", "PermissionDeniedError", "RateLimitError", "ServiceUnavailableError",
+                     "Timeout", "UnprocessableEntityError", "UnsupportedParamsError"), "errors"),
+    "Router": "router",
+    "stream_chunk_builder": "streaming",
+    "token_counter": "tokens",
+    **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
+                     "ModerationResponse", "StreamingChoices", "TextChoices", "TextCompletionResponse", "Usage"),
+                    "types"),
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'polyrelay' has no attribute {name!r}")
+    value = getattr(_import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __version__ = "0.1.0"
 
@@ -57,7 +49,7 @@ num_retries: int | None = None
 request_timeout: float | None = None
 set_verbose: bool = False
 
-__all__ = [
+__all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "APIConnectionError", "APIError", "AuthenticationError", "BadRequestError", "Choices",
     "ContentPolicyViolationError", "ContextWindowExceededError", "Delta", "EmbeddingResponse",
     "InternalServerError", "Message", "ModelResponse", "ModelResponseStream", "ModerationResponse",

@@ -141,6 +141,7 @@ def usage_counts(usage: Any) -> Counts:
 
 
 # ------------------------------------------------------------------ pricing
+@functools.lru_cache(maxsize=1024)  # a few hundred distinct prices; parsed once each, not per call
 def _dec(value: Any) -> Decimal:
     # str() first: the catalogue's 2.5e-06 means exactly 0.0000025, not the nearest binary float.
     return Decimal(str(value)) if value is not None else _ZERO

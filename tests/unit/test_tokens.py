@@ -119,9 +119,30 @@ def test_tables_load_without_network(monkeypatch):
 
     monkeypatch.setattr(socket, "socket", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
-    tokens.get_encoding.cache_clear()
-    try:
-        assert polyrelay.token_counter(model="gpt-4o", text="offline") == 1
-        assert polyrelay.token_counter(model="gpt-4", text="offline") >= 1
-    finally:
-        tokens.get_encoding.cache_clear()
+    monkeypatch.setattr(tokens, "_loaded", {})  # load both tables again, now with no network
+    assert polyrelay.token_counter(model="gpt-4o", text="offline") == 1
+    assert polyrelay.token_counter(model="gpt-4", text="offline") >= 1
+    assert set(tokens._loaded) == {"o200k_base", "cl100k_base"}
+
+
+def test_preload_loads_a_table_once_off_the_loop(monkeypatch):
+    import asyncio
+    import threading
+
+    loads = []
+    real_load = tokens._load
+
+    def counting_load(name):
+        loads.append((name, threading.current_thread() is threading.main_thread()))
+        return real_load(name)
+
+    monkeypatch.setattr(tokens, "_loaded", {})
+    monkeypatch.setattr(tokens, "_load", counting_load)
+
+    async def main():
+        await asyncio.gather(*(tokens.preload("gpt-4o-mini") for _ in range(5)))
+        await tokens.preload("gpt-4o")  # same table: nothing to do
+
+    asyncio.run(main())
+    assert loads == [("o200k_base", False)]  # loaded once, on a worker thread
+    assert tokens.count_text("hello world", "gpt-4o") == 2

@@ -19,7 +19,7 @@ from typing import Any
 from .. import tokens
 from ..cost import PRICE_FIELDS, cost_per_token
 from ..store.ledger import Admission, Ledger, Subject
-from ..store.spend import SpendWriter
+from ..store.spend import SpendSpool
 from .keys import VirtualKeys
 
 log = logging.getLogger("polyrelay.gateway")
@@ -48,11 +48,11 @@ def _limited(subject: Subject) -> bool:
 
 
 class Accounting:
-    def __init__(self, keys: VirtualKeys, ledger: Ledger, writer: SpendWriter, router, *,
+    def __init__(self, keys: VirtualKeys, ledger: Ledger, spool: SpendSpool, router, *,
                  redact_metadata: bool = False) -> None:
         self.keys = keys
         self.ledger = ledger
-        self.writer = writer
+        self.spool = spool
         self.router = router
         self.redact_metadata = redact_metadata
         self._settling: set[asyncio.Task] = set()
@@ -70,7 +70,10 @@ class Accounting:
         admission = None
         if subjects:
             budgeted = any(s.max_budget is not None for s in subjects)
-            reserve = self._max_cost(model, body, payload) if budgeted else 0.0
+            reserve = 0.0
+            if budgeted and model is not None and self.router.has_group(model):
+                await tokens.preload(str(self.router.group(model)[0].params["model"]))
+                reserve = self._max_cost(model, body, payload)
             admission = await self.ledger.admit(subjects, reserve)
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
         return Ticket(call_id or ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
@@ -112,7 +115,7 @@ class Accounting:
             "start_time": ticket.started, "end_time": end, "latency_ms": (end - ticket.started) * 1000,
             "status": status, "metadata": None if self.redact_metadata else ticket.metadata,
         }
-        self.writer.record(record)
+        self.spool.record(record)
         if ticket.admission is not None:
             task = asyncio.get_running_loop().create_task(
                 self.ledger.settle(ticket.admission, cost, int(record["total_tokens"])))

@@ -62,6 +62,7 @@ class MockAdapter(OpenAIAdapter):
 
 async def serve(call: Call, request: HTTPRequest) -> LocalReply:
     opts = call.options
+    await tokens.preload(call.model)  # counts below; the first call loads the table off the loop
     if opts.get("mock_delay"):
         await asyncio.sleep(float(opts["mock_delay"]))
     status = int(opts.get("mock_status") or 200)

@@ -33,7 +33,7 @@ from ..providers.base import CHAT, EMBEDDING, MODERATION, TEXT
 from ..streaming import CompletionStream
 from .deployment import Deployment
 from .state import State, make_state
-from .strategies import STRATEGIES, Stats
+from .strategies import STRATEGIES, STRATEGY_READS, Stats
 
 log = logging.getLogger("polyrelay.router")
 
@@ -55,6 +55,17 @@ _KNOWN_SETTINGS = frozenset({
 
 def _minute() -> int:
     return int(time.time() // 60)
+
+
+_STATE_PREFIX = {"cool": "cool", "busy": "busy", "latency": "lat", "rpm": "rpm", "tpm": "tpm"}
+
+
+def _state_key(signal: str, deployment_id: str, minute: int | None = None) -> str:
+    """The state key of one signal of one deployment; per-minute counters carry the minute."""
+    prefix = _STATE_PREFIX[signal]
+    if signal in ("rpm", "tpm"):
+        return f"{prefix}:{deployment_id}:{minute}"
+    return f"{prefix}:{deployment_id}"
 
 
 def _fallback_map(value: Any) -> dict[str, list[str]]:
@@ -88,6 +99,7 @@ class Router:
             self._groups.setdefault(deployment.model_name, []).append(deployment)
         self.routing_strategy = routing_strategy
         self._pick = STRATEGIES[routing_strategy]
+        self._reads = STRATEGY_READS[routing_strategy]
         self._strategy_args = dict(routing_strategy_args or {})
         self.num_retries = DEFAULT_NUM_RETRIES if num_retries is None else int(num_retries)
         self.timeout, self.stream_timeout = timeout, stream_timeout
@@ -117,7 +129,7 @@ class Router:
 
     async def cooling(self) -> set[str]:
         """Ids of the deployments cooling down right now (in any process sharing the state)."""
-        values = await self.state.get_many([f"cool:{d.id}" for d in self.deployments])
+        values = await self.state.get_many([_state_key("cool", d.id) for d in self.deployments])
         return {d.id for d, value in zip(self.deployments, values) if value}
 
     def group(self, name: str) -> list[Deployment]:
@@ -242,20 +254,30 @@ class Router:
             return self.retry_after  # another deployment can take it now
         return max(self.retry_after, min(8.0, 0.5 * 2**attempt) * (0.5 + self._rng.random() / 2))
 
-    async def _stats(self, deployments: list[Deployment]) -> list[Stats]:
-        minute = _minute()
-        keys = [key for d in deployments for key in self._keys(d.id, minute)]
-        values = await self.state.get_many(keys)
-        out = []
-        for i in range(len(deployments)):
-            cool, busy, lat, rpm, tpm = values[i * 5:(i + 1) * 5]
-            out.append(Stats(in_flight=busy or 0.0, latency=lat, rpm_used=rpm or 0.0, tpm_used=tpm or 0.0,
-                             cooling=bool(cool)))
-        return out
+    def _tracks(self, deployment: Deployment, signal: str) -> bool:
+        """Whether the router keeps ``signal`` for ``deployment``: what its
+        strategy reads, plus rpm/tpm wherever a limit is set."""
+        if signal in self._reads:
+            return True
+        return (signal == "rpm" and deployment.rpm is not None) or (signal == "tpm" and deployment.tpm is not None)
 
-    @staticmethod
-    def _keys(ident: str, minute: int) -> tuple[str, ...]:
-        return (f"cool:{ident}", f"busy:{ident}", f"lat:{ident}", f"rpm:{ident}:{minute}", f"tpm:{ident}:{minute}")
+    async def _stats(self, deployments: list[Deployment]) -> list[Stats]:
+        """One state read for the whole group: cooldowns always, the rest as tracked."""
+        minute = _minute()
+        keys: list[str] = []
+        wanted: list[tuple[str, ...]] = []
+        for d in deployments:
+            signals = ("cool", *(s for s in ("busy", "latency", "rpm", "tpm") if self._tracks(d, s)))
+            wanted.append(signals)
+            keys.extend(_state_key(s, d.id, minute) for s in signals)
+        values = iter(await self.state.get_many(keys))
+        out = []
+        for signals in wanted:
+            got = dict(zip(signals, values))
+            out.append(Stats(in_flight=got.get("busy") or 0.0, latency=got.get("latency"),
+                             rpm_used=got.get("rpm") or 0.0, tpm_used=got.get("tpm") or 0.0,
+                             cooling=bool(got["cool"])))
+        return out
 
     async def _choose(self, model: str, deployments: list[Deployment]) -> Deployment:
         stats = await self._stats(deployments)
@@ -277,8 +299,12 @@ class Router:
                 why.append(f"{limited} at their rpm/tpm limit for this minute")
             raise RateLimitError(f"No deployments available for model group {model!r}: {'; '.join(why)}. "
                                  "Try again shortly.", model=model, headers={"retry-after": "1"})
-        chosen = self._pick(healthy, healthy_stats, self._rng, **self._strategy_args)
-        await self.state.incr(f"rpm:{chosen.id}:{_minute()}", 1, 120)
+        if len(healthy) == 1:
+            chosen = healthy[0]
+        else:
+            chosen = self._pick(healthy, healthy_stats, self._rng, **self._strategy_args)
+        if self._tracks(chosen, "rpm"):
+            await self.state.incr(_state_key("rpm", chosen.id, _minute()), 1, 120)
         return chosen
 
     async def _call(self, deployment: Deployment, kind: str, payload: dict[str, Any], kwargs: dict[str, Any]):
@@ -291,14 +317,17 @@ class Router:
             chosen_timeout = (self.stream_timeout if stream else None) or deployment.params.get("timeout") or self.timeout
             if chosen_timeout is not None:
                 call_kwargs["timeout"] = chosen_timeout
-        await self.state.incr(f"busy:{deployment.id}", 1, 600)
+        busy = self._tracks(deployment, "busy")
+        if busy:
+            await self.state.incr(_state_key("busy", deployment.id), 1, 600)
         started = time.perf_counter()
         try:
             result = await api._execute(kind, model, payload, call_kwargs)
             if isinstance(result, CompletionStream):
                 await result.prefetch()  # a stream failing before its first chunk fails here, retryably
         except BaseException:
-            await self.state.incr(f"busy:{deployment.id}", -1, 600)
+            if busy:
+                await self.state.incr(_state_key("busy", deployment.id), -1, 600)
             raise
         if isinstance(result, CompletionStream):
             result.add_done_callback(lambda stream, error: self._stream_done(deployment, stream, error, started))
@@ -309,13 +338,16 @@ class Router:
     # -- what the router learns ---------------------------------------------------------------------
 
     async def _succeeded(self, deployment: Deployment, seconds: float, usage: Any) -> None:
-        await self.state.incr(f"busy:{deployment.id}", -1, 600)
-        (previous,) = await self.state.get_many([f"lat:{deployment.id}"])
-        latency = seconds if previous is None else previous + LATENCY_WEIGHT * (seconds - previous)
-        await self.state.set(f"lat:{deployment.id}", latency, 3600)
+        if self._tracks(deployment, "busy"):
+            await self.state.incr(_state_key("busy", deployment.id), -1, 600)
+        if self._tracks(deployment, "latency"):
+            key = _state_key("latency", deployment.id)
+            (previous,) = await self.state.get_many([key])
+            latency = seconds if previous is None else previous + LATENCY_WEIGHT * (seconds - previous)
+            await self.state.set(key, latency, 3600)
         tokens = getattr(usage, "total_tokens", 0) or 0
-        if tokens:
-            await self.state.incr(f"tpm:{deployment.id}:{_minute()}", tokens, 120)
+        if tokens and self._tracks(deployment, "tpm"):
+            await self.state.incr(_state_key("tpm", deployment.id, _minute()), tokens, 120)
 
     def _stream_done(self, deployment: Deployment, stream: CompletionStream, error: BaseException | None,
                      started: float) -> None:
@@ -325,7 +357,8 @@ class Router:
             if error is None or isinstance(error, (GeneratorExit, asyncio.CancelledError)):
                 await self._succeeded(deployment, first, stream.usage)
             else:
-                await self.state.incr(f"busy:{deployment.id}", -1, 600)
+                if self._tracks(deployment, "busy"):
+                    await self.state.incr(_state_key("busy", deployment.id), -1, 600)
                 if isinstance(error, PolyrelayError):
                     await self._failed(deployment, error, 2)
 
@@ -347,4 +380,4 @@ class Router:
         if cool:
             log.info("Router: cooling down deployment %s of %r for %gs after %s", deployment.id,
                      deployment.model_name, self.cooldown_time, type(exc).__name__)
-            await self.state.set(f"cool:{deployment.id}", 1, self.cooldown_time)
+            await self.state.set(_state_key("cool", deployment.id), 1, self.cooldown_time)

@@ -64,6 +64,17 @@ def lowest_usage(candidates: Sequence[Deployment], stats: Sequence[Stats], rng: 
     return rng.choice([d for d, s in pairs if load((d, s)) == lightest])
 
 
+# What each strategy reads from ``Stats``: the router keeps (and, with Redis,
+# shares) only these, so simple-shuffle costs no state writes per request.
+# "rpm"/"tpm" are also kept for any deployment with an rpm/tpm limit.
+STRATEGY_READS: dict[str, frozenset[str]] = {
+    "simple-shuffle": frozenset(),
+    "least-busy": frozenset({"busy"}),
+    "latency-based-routing": frozenset({"latency"}),
+    "usage-based-routing": frozenset({"rpm", "tpm"}),
+    "usage-based-routing-v2": frozenset({"rpm", "tpm"}),
+}
+
 STRATEGIES: dict[str, Callable[..., Deployment]] = {
     "simple-shuffle": simple_shuffle,
     "least-busy": least_busy,
