@@ -52,6 +52,7 @@ from .schema import BUDGETED, customers, spend_logs
 log = logging.getLogger("polyrelay.spend")
 ROTATE_AT_BYTES = 4 << 20  # a spool this big is handed to the drain whole and a new one started
 DRAIN_INTERVAL_SECONDS = 0.5
+INSERT_PAGE_ROWS = 100
 DATABASE_URL_ENV = "POLYRELAY_SPEND_DATABASE_URL"  # the environment, not argv: argv is public in `ps`
 _TIME_FIELDS = ("start_time", "end_time")
 
@@ -170,7 +171,16 @@ class SpendDrain:
         with self.db.engine.begin() as conn:
             statement = (dialect.insert(spend_logs).on_conflict_do_nothing(index_elements=["request_id"])
                          .returning(spend_logs.c.request_id))
-            new_ids = set(conn.execute(statement, rows).scalars().all())
+            new_ids: set[str] = set()
+            # Pages of exactly INSERT_PAGE_ROWS, then the rest one row at a
+            # time: two SQL texts in all. Batches of every size each made a
+            # new multi-row statement, which SQLite and psycopg keep prepared
+            # (the drain grew by ~1 MB a second under load).
+            whole = len(rows) - len(rows) % INSERT_PAGE_ROWS
+            for start in range(0, whole, INSERT_PAGE_ROWS):
+                new_ids.update(conn.execute(statement, rows[start:start + INSERT_PAGE_ROWS]).scalars())
+            for row in rows[whole:]:
+                new_ids.update(conn.execute(statement, row).scalars())
             totals: dict[tuple[str, str], float] = defaultdict(float)
             for row in rows:
                 if row["request_id"] in new_ids and row["spend"]:
