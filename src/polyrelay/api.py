@@ -24,7 +24,7 @@ from .errors import BadRequestError, PolyrelayError, Timeout, retry_after_second
 from .params import Plan, package_setting, plan
 from .providers.base import CHAT, EMBEDDING, MODERATION, TEXT
 from .streaming import CompletionStream
-from .types import EmbeddingResponse, ModelResponse, ModerationResponse, TextCompletionResponse
+from .types import EmbeddingResponse, ModelResponse, ModerationResponse, TextCompletionResponse, WireResponse
 
 RESPONSE_TYPES = {
     CHAT: ModelResponse,
@@ -78,12 +78,13 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
               "model_id": kwargs.get("model_id"), "response_cost": None}
 
     async def send_once():
+        opener = transport.open_stream if call.stream else transport.send
+        sending = opener(request, timeout=p.timeout, provider=call.provider, model=call.model)
+        if p.timeout is None:
+            return await sending  # the transport's own read timeout still applies
         try:
             async with asyncio.timeout(p.timeout):
-                if call.stream:
-                    return await transport.open_stream(request, timeout=p.timeout, provider=call.provider,
-                                                       model=call.model)
-                return await transport.send(request, timeout=p.timeout, provider=call.provider, model=call.model)
+                return await sending
         except TimeoutError as exc:
             raise Timeout(f"{call.provider} did not answer within {p.timeout}s", llm_provider=call.provider,
                           model=call.model) from exc
@@ -107,7 +108,14 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
     if measured is not None:
         data["usage"] = measured
     hidden["response_cost"] = response_cost(call, measured, kwargs, hidden)
-    response = RESPONSE_TYPES[kind].from_dict(data)
+    if kwargs.get("polyrelay_wire"):
+        response = WireResponse(data)
+        if kind == CHAT:  # the nullable fields OpenAI always sends, as the models would add them
+            response.setdefault("system_fingerprint", None)
+            for choice in response.get("choices") or ():
+                choice.setdefault("logprobs", None)
+    else:
+        response = RESPONSE_TYPES[kind].from_dict(data)
     elapsed_ms = (time.perf_counter() - started) * 1000
     hidden["_response_ms"] = elapsed_ms
     response._hidden_params = hidden

@@ -147,23 +147,26 @@ def _dec(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else _ZERO
 
 
+_RATE_NAMES = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
+               "cache_creation_input_token_cost")
+# (threshold, input-price name above it, every rate name above it), spelt once, not per call.
+_LONG_CONTEXT_NAMES = tuple(
+    (limit, f"input_cost_per_token_above_{limit // 1000}k_tokens",
+     tuple(f"{name}_above_{limit // 1000}k_tokens" for name in _RATE_NAMES))
+    for limit in LONG_CONTEXT_LIMITS
+)
+
+
 def _rates(prices: Mapping[str, Any], prompt_tokens: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """(input, output, cache read, cache write) per-token rates for a prompt of this size."""
-    names = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-             "cache_creation_input_token_cost")
-    chosen = {name: prices.get(name) for name in names}
-    for limit in LONG_CONTEXT_LIMITS:
-        suffix = f"_above_{limit // 1000}k_tokens"
-        if prompt_tokens > limit and prices.get("input_cost_per_token" + suffix) is not None:
-            for name in names:
-                if prices.get(name + suffix) is not None:
-                    chosen[name] = prices[name + suffix]
+    chosen = [prices.get(name) for name in _RATE_NAMES]
+    for limit, marker, above in _LONG_CONTEXT_NAMES:
+        if prompt_tokens > limit and prices.get(marker) is not None:
+            chosen = [prices[a] if prices.get(a) is not None else c for a, c in zip(above, chosen)]
             break
-    inp = _dec(chosen["input_cost_per_token"])
-    read = chosen["cache_read_input_token_cost"]
-    write = chosen["cache_creation_input_token_cost"]
-    return inp, _dec(chosen["output_cost_per_token"]), inp if read is None else _dec(read), \
-        inp if write is None else _dec(write)
+    inp = _dec(chosen[0])
+    read, write = chosen[2], chosen[3]
+    return inp, _dec(chosen[1]), inp if read is None else _dec(read), inp if write is None else _dec(write)
 
 
 def _price(prices: Mapping[str, Any], counts: Counts) -> tuple[Decimal, Decimal]:

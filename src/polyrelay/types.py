@@ -112,6 +112,16 @@ class _WithHidden(OpenAIObject):
     _response_ms: float | None = PrivateAttr(default=None)
 
 
+class WireResponse(dict):
+    """A finished response as the OpenAI wire dict, for callers that only
+    serialise it (the gateway asks with ``polyrelay_wire=True``): building
+    and dumping a pydantic model per request cost ~10% of the gateway's CPU.
+    Carries ``_hidden_params`` and ``_response_ms`` like the models do."""
+
+    _hidden_params: dict[str, Any]
+    _response_ms: float | None
+
+
 class ModelResponse(_WithHidden):
     id: str
     object: Literal["chat.completion"] = "chat.completion"

@@ -345,7 +345,7 @@ class Router:
             (previous,) = await self.state.get_many([key])
             latency = seconds if previous is None else previous + LATENCY_WEIGHT * (seconds - previous)
             await self.state.set(key, latency, 3600)
-        tokens = getattr(usage, "total_tokens", 0) or 0
+        tokens = (usage.get("total_tokens") if isinstance(usage, dict) else getattr(usage, "total_tokens", 0)) or 0
         if tokens and self._tracks(deployment, "tpm"):
             await self.state.incr(_state_key("tpm", deployment.id, _minute()), tokens, 120)
 

@@ -4,7 +4,7 @@
 One ASGI class serves all four; an ``EndpointSpec`` says what differs
 (the Router method, the required field, the field types, whether it
 streams). Per request: one JSON parse of the body, plain type checks on
-the fields present, one Router call, one ``model_dump`` + ``orjson.dumps``
+the fields present, one Router call answering with a wire dict, one ``orjson.dumps``
 of the answer. Nothing is re-validated.
 """
 
@@ -136,6 +136,7 @@ class LLMEndpoint:
             # Budgets and limits, before any provider is called.
             ticket = await gateway.accounting.admit(ctx, self.spec.name, model, body, payload)
             body["litellm_call_id"] = ctx.call_id
+            body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
             started = time.perf_counter()
             try:
                 result = await self._call(model, payload, body)
@@ -151,7 +152,7 @@ class LLMEndpoint:
             gateway.accounting.watch_stream(ticket, result)
             await relay_stream(gateway, ctx, result, scope, receive, send)
             return
-        data = result.model_dump()
+        data = _wire(result)
         hidden = getattr(result, "_hidden_params", None) or {}
         response_ms = getattr(result, "_response_ms", None)
         data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
@@ -218,6 +219,7 @@ class LLMEndpoint:
         tickets = [await accounting.admit(ctx, self.spec.name, g, body, payload, call_id=f"{ctx.call_id}-{i}")
                    for i, g in enumerate(groups)]
         body["litellm_call_id"] = ctx.call_id
+        body["polyrelay_wire"] = True
         started = time.perf_counter()
         try:
             results = await asyncio.gather(*(self._call(g, payload, dict(body)) for g in groups),
@@ -228,7 +230,9 @@ class LLMEndpoint:
             if isinstance(result, BaseException):
                 accounting.finish(ticket, {"model_id": getattr(result, "model_id", None)}, None, "failure")
             else:
-                accounting.finish(ticket, {**result._hidden_params, "model": result.model}, result.usage, "success")
+                data = _wire(result)
+                accounting.finish(ticket, {**result._hidden_params, "model": data.get("model")}, data.get("usage"),
+                                  "success")
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             if not isinstance(failure, Exception):
@@ -241,7 +245,7 @@ class LLMEndpoint:
                 self._record_failure(ctx, result, group)
                 items.append(error_dict(as_polyrelay_error(result), self.gateway.secrets)[1])
                 continue
-            data = result.model_dump()
+            data = _wire(result)
             hidden = getattr(result, "_hidden_params", None) or {}
             data["_response_ms"] = getattr(result, "_response_ms", None)
             self.gateway.record_success(metrics_label(self.gateway.router, group, body), hidden, data.get("usage"))
@@ -260,6 +264,11 @@ def metrics_label(router, model: str | None, body: dict[str, Any]) -> str:
     if "user_config" in body or not router.has_group(model):
         return "other"
     return model
+
+
+def _wire(result: Any) -> dict[str, Any]:
+    """The answer as a dict: as it came (``polyrelay_wire``), or dumped from a model."""
+    return result if isinstance(result, dict) else result.model_dump()
 
 
 def _json_type(value: Any) -> str:
