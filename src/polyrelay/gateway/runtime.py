@@ -68,7 +68,7 @@ class Gateway:
 
         settings = self.config.general_settings
         self.db = Database(settings.get("database_url"))
-        await asyncio.to_thread(self.db.migrate)
+        await self.db.migrate_in_child()
         keys = VirtualKeys(self.db)
         self.auth.lookup = keys
         spool = settings.get("spend_spool_dir") or default_spool_dir(self.db)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from importlib import resources
 from typing import Any, Callable, TypeVar
 
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 DEFAULT_URL = "sqlite:///polyrelay.db"
+DATABASE_URL_ENV = "POLYRELAY_DATABASE_URL"  # how child processes (migration, spend drain) get the URL
 
 
 def normalize_url(url: str | None) -> str:
@@ -73,6 +75,27 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: no other process can open it."""
+        return self.is_sqlite and self.engine.url.database in (None, "", ":memory:")
+
+    async def migrate_in_child(self) -> None:
+        """``migrate()`` in a short-lived child process, so that Alembic and
+        its templates (~10 MB) never load into a long-running server. An
+        in-memory database is migrated here instead."""
+        if self.in_memory:
+            await self.run(self.migrate)
+            return
+        env = {**os.environ, DATABASE_URL_ENV: self.url}  # not argv: argv is public in `ps`
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "polyrelay.store.database", env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await child.communicate()
+        if child.returncode != 0:
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise RuntimeError(f"migrating the database at {self.safe_url()} failed: {last[0]}")
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
@@ -82,3 +105,7 @@ class Database:
     def safe_url(self) -> str:
         """The URL without its password, for logs."""
         return self.engine.url.render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # the migration child of ``migrate_in_child``
+    Database(os.environ[DATABASE_URL_ENV]).migrate()

@@ -46,14 +46,13 @@ import orjson
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .database import Database
+from .database import DATABASE_URL_ENV, Database
 from .schema import BUDGETED, customers, spend_logs
 
 log = logging.getLogger("polyrelay.spend")
 ROTATE_AT_BYTES = 4 << 20  # a spool this big is handed to the drain whole and a new one started
 DRAIN_INTERVAL_SECONDS = 0.5
 INSERT_PAGE_ROWS = 100
-DATABASE_URL_ENV = "POLYRELAY_SPEND_DATABASE_URL"  # the environment, not argv: argv is public in `ps`
 _TIME_FIELDS = ("start_time", "end_time")
 
 
@@ -223,7 +222,7 @@ class DrainProcess:
         self.interval = interval
         self._child: subprocess.Popen | None = None
         self._task: asyncio.Task | None = None
-        self._in_process = db.url.startswith("sqlite") and db.engine.url.database in (None, "", ":memory:")
+        self._in_process = db.in_memory
 
     def start(self) -> None:
         if not self._in_process:
