@@ -30,7 +30,8 @@ from __future__ import annotations
 import functools
 import logging
 from decimal import Decimal
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from . import tokens
 from .catalog import CATALOG, ENV_VAR
@@ -112,7 +113,7 @@ def _require(model: str, provider: str | None) -> tuple[str, dict[str, Any]]:
 def _field(obj: Any, name: str) -> Any:
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if isinstance(obj, (dict, Mapping)):
         return obj.get(name)
     return getattr(obj, name, None)
 
@@ -180,6 +181,7 @@ def _price(prices: Mapping[str, Any], counts: Counts) -> tuple[Decimal, Decimal]
     return prompt_cost, counts.completion * out
 
 
+_PRICE_FIELD_SET = frozenset(PRICE_FIELDS)
 PRICING_ARGS = frozenset({*PRICE_FIELDS, "model_info", "litellm_params", "base_model", "model_id"})
 
 
@@ -192,8 +194,10 @@ def price_overrides(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Per-call prices: the price keys in ``model_info`` / ``litellm_params``, then top-level arguments."""
     found: dict[str, Any] = {}
     for source in (kwargs.get("model_info"), kwargs.get("litellm_params"), kwargs):
-        if isinstance(source, Mapping):
-            found.update({k: source[k] for k in PRICE_FIELDS if source.get(k) is not None})
+        if isinstance(source, (dict, Mapping)):
+            for k in source.keys() & _PRICE_FIELD_SET:  # a set intersection: cheap when there are none
+                if source[k] is not None:
+                    found[k] = source[k]
     return found
 
 
@@ -281,26 +285,38 @@ def response_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[s
 
 def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[str, Any],
                   hidden: Mapping[str, Any]) -> float:
-    overrides = price_overrides(kwargs)
-    # A Router deployment may have its own prices, registered under its model_id.
     model_id = hidden.get("model_id") or kwargs.get("model_id")
-    deployment = CATALOG.get(str(model_id)) if model_id else None
+    model_info = kwargs.get("model_info")
+    base_model = kwargs.get("base_model") or (model_info.get("base_model") if isinstance(model_info, dict) else None)
+    listed, deployment = _registered_prices(CATALOG.version, call.provider, call.model, base_model, model_id)
+    overrides = price_overrides(kwargs)
     if deployment:
-        overrides = {**{k: deployment[k] for k in PRICE_FIELDS if deployment.get(k) is not None}, **overrides}
+        overrides = {**deployment, **overrides}
     if call.provider == MOCK_PROVIDER:
-        prices: dict[str, Any] = overrides  # mock/ models are free unless priced per call
+        prices: Mapping[str, Any] = overrides  # mock/ models are free unless priced per call
+    elif listed is None and not overrides:
+        _warn_unknown(f"{call.provider}/{base_model or call.model}")
+        return 0.0
     else:
-        model_info = kwargs.get("model_info") if isinstance(kwargs.get("model_info"), Mapping) else {}
-        base_model = kwargs.get("base_model") or model_info.get("base_model")  # type: ignore[union-attr]
-        found = CATALOG.find(base_model) if base_model else CATALOG.find(call.model, call.provider)
-        if found is None and not overrides:
-            _warn_unknown(f"{call.provider}/{base_model or call.model}")
-            return 0.0
-        prices = {**(found[1] if found else {}), **overrides}
+        prices = {**(listed or {}), **overrides} if overrides else listed  # type: ignore[assignment]
     if not prices or usage is None:
         return 0.0
     prompt_cost, completion_cost_ = _price(prices, usage_counts(usage))
     return float(prompt_cost + completion_cost_)
+
+
+@functools.lru_cache(maxsize=4096)
+def _registered_prices(version: int, provider: str, model: str, base_model: str | None,
+                       model_id: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(the catalogue entry that prices this call, or None; the prices
+    registered for its Router deployment). The same few answers on every
+    call, so they are looked up once per catalogue version."""
+    deployment = CATALOG.get(str(model_id)) if model_id else None
+    registered = {k: deployment[k] for k in PRICE_FIELDS if deployment.get(k) is not None} if deployment else {}
+    if provider == MOCK_PROVIDER:
+        return None, registered
+    found = CATALOG.find(base_model) if base_model else CATALOG.find(model, provider)
+    return (found[1] if found else None), registered
 
 
 @functools.lru_cache(maxsize=4096)

@@ -21,7 +21,7 @@ import functools
 import urllib.request
 import weakref
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import aiohttp
 import orjson
@@ -61,9 +61,23 @@ class _Pool:
 _pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool]" = weakref.WeakKeyDictionary()
 
 
+def _dead() -> None:
+    return None
+
+
+# The last (loop, session) served, as weak references so that neither
+# outlives its loop: the common case, one loop per process, skips the lookup.
+_last: tuple[weakref.ref | Any, weakref.ref | Any] = (_dead, _dead)
+
+
 def client() -> aiohttp.ClientSession:
     """The pooled session of the running loop, made on first use."""
+    global _last
     loop = asyncio.get_running_loop()
+    if _last[0]() is loop:
+        session = _last[1]()
+        if session is not None and not session.closed:
+            return session
     pool = _pools.get(loop)
     if pool is None or pool.session.closed:
         session = aiohttp.ClientSession(
@@ -77,6 +91,7 @@ def client() -> aiohttp.ClientSession:
         )
         pool = _Pool(session, _closed_with_loop(session))
         _pools[loop] = pool
+    _last = (weakref.ref(loop), weakref.ref(pool.session))
     return pool.session
 
 
@@ -103,6 +118,8 @@ def _closed_with_loop(session: aiohttp.ClientSession):
 
 async def aclose() -> None:
     """Close this loop's session (servers call it on shutdown)."""
+    global _last
+    _last = (_dead, _dead)
     pool = _pools.pop(asyncio.get_running_loop(), None)
     if pool is not None:
         await pool.session.close()

@@ -69,6 +69,13 @@ class Catalog:
         self._providers: set[str] = set()
         self._sources: dict[str, dict[str, Any]] = {}  # file -> its _source/_as_of
         self._loaded = False
+        self._version = getattr(self, "_version", 0) + 1
+
+    @property
+    def version(self) -> int:
+        """Changes whenever an entry does: what caches of lookups key on."""
+        self._ensure_loaded()
+        return self._version
 
     # ---------------------------------------------------------------- loading
     def _ensure_loaded(self) -> None:
@@ -101,6 +108,7 @@ class Catalog:
             return self._merge(data, source)
 
     def _merge(self, data: Mapping[str, Any], source: str) -> list[str]:
+        self._version += 1
         self._sources[source] = {k: v for k, v in data.items() if k.startswith("_")}
         touched = []
         for raw_key, fields in data.items():
