@@ -124,7 +124,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-target", default="polyrelay", metavar="NAME", help="target to soak (default: polyrelay)")
     p.add_argument("--profile", type=seconds, metavar="S",
                    help="instead of the matrix: profile polyrelay with py-spy for S seconds under "
-                        "non-streaming load (--profile-connections) and print the hot spots")
+                        "load (--profile-kind, --profile-connections) and print the hot spots")
+    p.add_argument("--profile-kind", choices=("chat", "stream"), default="chat",
+                   help="request kind during --profile (default: chat)")
     p.add_argument("--profile-connections", type=int, default=16, metavar="N",
                    help="connections during --profile (default: 16)")
     p.add_argument("--py-spy", default=None, metavar="PATH", help="py-spy binary (default: on PATH)")

@@ -187,13 +187,13 @@ def run_profile(bench: Bench, target: Target) -> None:
                          "(python3 -m venv /tmp/prof && /tmp/prof/bin/pip install py-spy) "
                          "and pass --py-spy /tmp/prof/bin/py-spy")
     raw = os.path.join(bench.workdir, "profile.txt")
-    conns = a.profile_connections
-    log(f"- profile: {target.name} under {conns}-connection chat load, py-spy for {a.profile}s")
+    conns, kind = a.profile_connections, a.profile_kind
+    log(f"- profile: {target.name} under {conns}-connection {kind} load, py-spy for {a.profile}s")
     script_path = os.path.join(bench.workdir, "profile.lua")
     with open(script_path, "w") as f:
-        f.write(wrk.post_script(target.body("chat"), target.headers_for("chat")))
+        f.write(wrk.post_script(target.body(kind), target.headers_for(kind)))
     load = subprocess.Popen(["wrk", "-t", "1", "-c", str(conns), "-d", f"{a.profile + 4}s", "--timeout",
-                             f"{a.timeout}s", "-s", script_path, target.urls["chat"]],
+                             f"{a.timeout}s", "-s", script_path, target.urls[kind]],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(1.5)

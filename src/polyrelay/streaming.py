@@ -12,6 +12,7 @@ short answer.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any, AsyncIterator, Callable
 
 from . import usage as usage_mod
@@ -24,7 +25,7 @@ from .types import ModelResponse, ModelResponseStream, TextCompletionResponse, U
 class CompletionStream:
     """Async iterator of ``ModelResponseStream`` (or text-completion) chunks."""
 
-    def __init__(self, events: AsyncIterator[StreamEvent], adapter: Adapter, call: Call, *,
+    def __init__(self, events: AsyncIterator[list[StreamEvent]], adapter: Adapter, call: Call, *,
                  bridge: Any, kind: str, include_usage: bool, hidden: dict[str, Any], started: float,
                  pricing: dict[str, Any] | None = None) -> None:
         self._events = events
@@ -36,8 +37,8 @@ class CompletionStream:
         self._started = started
         self._hidden_params = hidden
         self._pricing = pricing or {}  # per-call price arguments, for the cost at the end
-        self._gen = self._run_and_report()
-        self._buffered: list[Any] = []
+        self._gen = self._run_and_report()  # yields lists: the chunks made from one network read
+        self._buffered: deque[dict[str, Any]] = deque()
         self._generated: list[str] = []  # text so far, for usage when the provider sends none
         self._done_callbacks: list[Callable[["CompletionStream", BaseException | None], None]] = []
         self.usage: Usage | None = None  # the whole request's usage, once the stream ends
@@ -51,10 +52,18 @@ class CompletionStream:
 
     async def next_dict(self) -> dict[str, Any]:
         """The next chunk as the plain dict in OpenAI's wire shape, with no
-        object built: for relaying it (the gateway serialises it once).
-        Raises ``StopAsyncIteration`` at the end, like ``__anext__``."""
+        object built. Raises ``StopAsyncIteration`` at the end, like ``__anext__``."""
+        if not self._buffered:
+            self._buffered.extend(await self._gen.__anext__())
+        return self._buffered.popleft()
+
+    async def next_batch(self) -> list[dict[str, Any]]:
+        """Every chunk that is ready, at least one, waiting only if none is:
+        for relaying (the gateway writes a batch at once)."""
         if self._buffered:
-            return self._buffered.pop(0)
+            ready = list(self._buffered)
+            self._buffered.clear()
+            return ready
         return await self._gen.__anext__()
 
     async def aclose(self) -> None:
@@ -65,7 +74,7 @@ class CompletionStream:
         uses it so that a stream failing before its first chunk can be
         retried or fall back like any other failed call."""
         try:
-            self._buffered.append(await self._gen.__anext__())
+            self._buffered.extend(await self._gen.__anext__())
         except StopAsyncIteration:
             pass
 
@@ -77,8 +86,8 @@ class CompletionStream:
     async def _run_and_report(self):
         error: BaseException | None = None
         try:
-            async for chunk in self._run():
-                yield chunk
+            async for batch in self._run():
+                yield batch
         except BaseException as exc:
             error = exc
             raise
@@ -111,23 +120,35 @@ class CompletionStream:
         saw_finish = False
         last: dict[str, Any] = {}
         try:
-            async for event in self._events:
-                for chunk in self._adapter.parse_stream_event(state, event):
-                    if self._bridge is not None:
-                        chunk = self._bridge.chunk(chunk)
-                    if chunk.get("usage"):
-                        state.usage = chunk["usage"]
-                    choices = chunk.get("choices")
-                    if not choices:
-                        continue  # the provider's usage-only chunk: re-sent at the end if asked for
-                    for choice in choices:
-                        saw_finish = saw_finish or bool(choice.get("finish_reason"))
-                        generated.append(_choice_text(choice))
-                    last = chunk
-                    chunk["usage"] = None
-                    if self.first_chunk_ms is None:
-                        self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
-                    yield chunk
+            async for events in self._events:
+                batch: list[dict[str, Any]] = []
+                for event in events:
+                    try:
+                        parsed = list(self._adapter.parse_stream_event(state, event))
+                    except Exception:
+                        if batch:
+                            yield batch  # what came before the error is delivered first
+                        raise
+                    for chunk in parsed:
+                        if self._bridge is not None:
+                            chunk = self._bridge.chunk(chunk)
+                        if chunk.get("usage"):
+                            state.usage = chunk["usage"]
+                        choices = chunk.get("choices")
+                        if not choices:
+                            continue  # the provider's usage-only chunk: re-sent at the end if asked for
+                        for choice in choices:
+                            saw_finish = saw_finish or bool(choice.get("finish_reason"))
+                            generated.append(_choice_text(choice))
+                        last = chunk
+                        chunk["usage"] = None
+                        if self.first_chunk_ms is None:
+                            self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
+                        batch.append(chunk)
+                    if state.finished:
+                        break
+                if batch:
+                    yield batch
                 if state.finished:
                     break
         finally:
@@ -144,14 +165,14 @@ class CompletionStream:
         self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params)
         self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
         if self._include_usage:
-            yield {
+            yield [{
                 "id": last.get("id") or new_id("chatcmpl"),
                 "object": "text_completion" if self._kind == TEXT else "chat.completion.chunk",
                 "created": last.get("created") or now(),
                 "model": last.get("model") or self._call.model,
                 "choices": [],
                 "usage": measured,
-            }
+            }]
 
 
 async def _close(events: Any) -> None:

@@ -11,7 +11,7 @@ def decode(decoder, pieces):
             yield piece
 
     async def collect():
-        return [(e.event, e.data) async for e in decoder(source())]
+        return [(e.event, e.data) async for batch in decoder(source()) for e in batch]
 
     return asyncio.run(collect())
 
@@ -36,3 +36,14 @@ def test_unterminated_last_event_is_discarded():
 def test_ndjson_lines():
     assert decode(iter_ndjson, [b'{"a":1}\n{"b"', b':2}\n\n{"c":3}']) == [(None, '{"a":1}'), (None, '{"b":2}'),
                                                                         (None, '{"c":3}')]
+
+
+def test_events_come_in_batches_of_one_read():
+    async def source():
+        yield b"data: one\n\ndata: two\n\ndata: thr"
+        yield b"ee\n\n"
+
+    async def collect():
+        return [[e.data for e in batch] async for batch in iter_sse(source())]
+
+    assert asyncio.run(collect()) == [["one", "two"], ["three"]]

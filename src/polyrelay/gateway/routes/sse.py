@@ -3,7 +3,8 @@
 - The first chunk is awaited before the response starts, so an error the
   provider raises up front still gets a proper status and JSON error body.
 - Then each chunk goes out as it arrives: ``data: {json}\\n\\n``, one
-  serialisation per chunk, ending with ``data: [DONE]\\n\\n``.
+  serialisation per chunk, ending with ``data: [DONE]\\n\\n``. Chunks
+  that arrived together (one network read upstream) go out in one write.
 - An error after the response started cannot change the status any more:
   it is sent as one ``data: {"error": {...}}`` event, and the stream ends
   (no [DONE], so no client mistakes it for a complete answer).
@@ -33,29 +34,31 @@ SSE_HEADERS = [
 ]
 
 
-def frame(chunk: dict) -> bytes:
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+def frames(chunks: list[dict]) -> bytes:
+    """Several events in one body: written at once, read by the client as separate events."""
+    return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)
 
 
-def chunk_dicts(stream):
-    """The stream's chunks as wire-shaped dicts. ``CompletionStream.next_dict``
-    skips building a response object per chunk only to dump it again;
-    any other async iterator of chunk objects is dumped."""
-    next_dict = getattr(stream, "next_dict", None)
-    if next_dict is not None:
-        return next_dict
+def chunk_batches(stream):
+    """The stream's chunks as wire-shaped dicts, in lists of those ready at
+    once. ``CompletionStream.next_batch`` builds no object per chunk only to
+    dump it again; any other async iterator of chunk objects is dumped one
+    by one."""
+    next_batch = getattr(stream, "next_batch", None)
+    if next_batch is not None:
+        return next_batch
 
     async def dumped():
-        return (await anext(stream)).model_dump()
+        return [(await anext(stream)).model_dump()]
 
     return dumped
 
 
 async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
-    next_chunk = chunk_dicts(stream)
+    next_batch = chunk_batches(stream)
     waited = time.perf_counter()
     try:
-        first = await next_chunk()
+        first = await next_batch()
     except StopAsyncIteration:
         first = None
     except Exception as exc:
@@ -77,13 +80,13 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
     watch = _DisconnectWatch(receive, task)
     try:
         if first is not None:
-            await send({"type": "http.response.body", "body": frame(first), "more_body": True})
+            await send({"type": "http.response.body", "body": frames(first), "more_body": True})
         while True:
             try:
-                chunk = await next_chunk()
+                batch = await next_batch()
             except StopAsyncIteration:
                 break
-            await send({"type": "http.response.body", "body": frame(chunk), "more_body": True})
+            await send({"type": "http.response.body", "body": frames(batch), "more_body": True})
         watch.stop()  # before the last send: completing the response makes receive() say "disconnect"
         await send({"type": "http.response.body", "body": DONE, "more_body": False})
         gateway.record_success(model, getattr(stream, "_hidden_params", None) or {}, getattr(stream, "usage", None))
