@@ -43,6 +43,9 @@ class CompletionStream:
         self._done_callbacks: list[Callable[["CompletionStream", BaseException | None], None]] = []
         self.usage: Usage | None = None  # the whole request's usage, once the stream ends
         self.first_chunk_ms: float | None = None
+        # True once the last batch is handed out (a relay sends [DONE] with it);
+        # the stream's end (usage, cost, callbacks) runs on the next pull.
+        self.ended = False
 
     def __aiter__(self) -> "CompletionStream":
         return self
@@ -119,6 +122,7 @@ class CompletionStream:
         generated = self._generated
         saw_finish = False
         last: dict[str, Any] = {}
+        final: list[dict[str, Any]] = []  # the last batch, sent with the usage chunk when the end is known
         try:
             async for events in self._events:
                 batch: list[dict[str, Any]] = []
@@ -147,10 +151,11 @@ class CompletionStream:
                         batch.append(chunk)
                     if state.finished:
                         break
+                if state.finished:
+                    final = batch
+                    break
                 if batch:
                     yield batch
-                if state.finished:
-                    break
         finally:
             await _close(self._events)
         if not (state.finished or saw_finish):
@@ -165,14 +170,17 @@ class CompletionStream:
         self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params)
         self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
         if self._include_usage:
-            yield [{
+            final.append({
                 "id": last.get("id") or new_id("chatcmpl"),
                 "object": "text_completion" if self._kind == TEXT else "chat.completion.chunk",
                 "created": last.get("created") or now(),
                 "model": last.get("model") or self._call.model,
                 "choices": [],
                 "usage": measured,
-            }]
+            })
+        if final:
+            self.ended = True
+            yield final
 
 
 async def _close(events: Any) -> None:

@@ -79,16 +79,19 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
     task = asyncio.current_task()
     watch = _DisconnectWatch(receive, task)
     try:
-        if first is not None:
-            await send({"type": "http.response.body", "body": frames(first), "more_body": True})
-        while True:
+        batch = first
+        while batch is not None and not getattr(stream, "ended", False):
+            await send({"type": "http.response.body", "body": frames(batch), "more_body": True})
             try:
                 batch = await next_batch()
             except StopAsyncIteration:
-                break
-            await send({"type": "http.response.body", "body": frames(batch), "more_body": True})
+                batch = None
         watch.stop()  # before the last send: completing the response makes receive() say "disconnect"
-        await send({"type": "http.response.body", "body": DONE, "more_body": False})
+        # The last batch (when the stream said it was the last) goes out with [DONE], in one write.
+        last = frames(batch) + DONE if batch is not None else DONE
+        await send({"type": "http.response.body", "body": last, "more_body": False})
+        if batch is not None:
+            await _run_to_end(next_batch)
         gateway.record_success(model, getattr(stream, "_hidden_params", None) or {}, getattr(stream, "usage", None))
     except asyncio.CancelledError:
         if not watch.disconnected:
@@ -105,6 +108,15 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
     finally:
         watch.stop()
         await _close(stream)
+
+
+async def _run_to_end(next_batch) -> None:
+    """Pull once past the last batch: the stream's end (usage, cost, the
+    router's and the spend record's callbacks) runs there."""
+    try:
+        await next_batch()
+    except StopAsyncIteration:
+        pass
 
 
 class _DisconnectWatch:
