@@ -62,6 +62,8 @@ def package_setting(name: str, default: Any = None) -> Any:
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:
+    # Read at call time (callers set keys after import), and only the names
+    # the adapter declares: a miss in os.environ costs a KeyError inside it.
     for name in names:
         value = os.environ.get(name)
         if value:
@@ -72,8 +74,7 @@ def _first_env(names: tuple[str, ...]) -> str | None:
 def credentials(adapter: Adapter, kwargs: dict[str, Any]) -> Credentials:
     api_key = kwargs.get("api_key") or _first_env(adapter.api_key_env)
     api_base = kwargs.get("api_base") or kwargs.get("base_url") or _first_env(adapter.api_base_env)
-    prefix = adapter.name.upper().replace("-", "_")
-    api_version = kwargs.get("api_version") or os.environ.get(f"{prefix}_API_VERSION")
+    api_version = kwargs.get("api_version") or _first_env(adapter.api_version_env)
     headers = {**(kwargs.get("headers") or {}), **(kwargs.get("extra_headers") or {})}
     return Credentials(api_key=api_key, api_base=api_base, api_version=api_version,
                        extra_headers={str(k): str(v) for k, v in headers.items()},

@@ -88,6 +88,9 @@ def client() -> aiohttp.ClientSession:
             # only ask when a proxy is actually configured.
             trust_env=bool(urllib.request.getproxies()),
             auto_decompress=True,
+            # One session serves every caller: a cookie one provider set must
+            # never ride along on another caller's request (and no jar is cheaper).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         pool = _Pool(session, _closed_with_loop(session))
         _pools[loop] = pool

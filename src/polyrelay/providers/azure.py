@@ -38,6 +38,7 @@ ROW = OpenAICompatible("azure", None, ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
 
 class AzureAdapter(OpenAIAdapter):
     ad_token_env = ("AZURE_AD_TOKEN",)
+    api_version_env = ("AZURE_API_VERSION",)
 
     def __init__(self) -> None:
         super().__init__(ROW)

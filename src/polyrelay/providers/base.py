@@ -99,6 +99,7 @@ class Adapter:
     api_key_env: tuple[str, ...] = ()
     api_base_env: tuple[str, ...] = ()
     ad_token_env: tuple[str, ...] = ()
+    api_version_env: tuple[str, ...] = ()  # only providers with versioned APIs (Azure) read one
     # Keyword arguments that are credentials for this provider (see Credentials.extra).
     credential_args: tuple[str, ...] = ()
     # Chat params this provider rejects (the rest of OpenAI's set is accepted).
