@@ -296,3 +296,12 @@ async def test_acompletion_and_async_stream(fake):
     assert chunks[-1].usage.total_tokens == 11
     rebuilt = polyrelay.stream_chunk_builder(chunks, messages=MESSAGES)
     assert rebuilt.choices[0].message.content == "Hello!" and rebuilt.usage.total_tokens == 11
+
+
+def test_a_cookie_set_by_the_provider_never_rides_on_a_later_call(fake):
+    # One pooled session serves every caller of the process (every gateway user).
+    body = fixture_json("chat_completion.json")
+    fake.reply(Reply(json=body, headers={"Set-Cookie": "session=caller-a; Path=/"}), Reply(json=body))
+    chat(fake)
+    chat(fake)
+    assert "cookie" not in fake.requests[1].headers
