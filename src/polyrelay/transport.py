@@ -1,39 +1,32 @@
 """The only module that does network I/O.
 
-One pooled ``aiohttp.ClientSession`` per event loop (a session is bound to
-the loop it was made on), SSE, NDJSON and AWS event-stream framing, and
-network failures turned into polyrelay's exceptions at this boundary
+One pooled upstream client per event loop (a client is bound to the loop
+it was made on): ``http1.Client``, or aiohttp's behind a proxy
+(``proxied.py``); SSE, NDJSON and AWS event-stream framing; and network
+failures turned into polyrelay's exceptions at this boundary
 (``raise ... from exc``).
 Providers never see a socket: they build an ``HTTPRequest`` and get back
 bytes or ``StreamEvent``s. A request with ``local`` set is answered by that
 in-process handler instead (the ``mock/`` provider).
-
-Why aiohttp and not httpx: through the gateway, httpx+httpcore+anyio spent
-~70% of the CPU of a proxied call on per-request bookkeeping; aiohttp's
-client does the same work for a fraction (bench/README.md has the numbers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import urllib.request
 import weakref
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
-import aiohttp
 import orjson
-from yarl import URL
 
-from .errors import APIConnectionError, Timeout
+from . import http1
+from .errors import APIConnectionError, BadRequestError, Timeout
 from .providers.base import HTTPRequest, StreamEvent
 
 DEFAULT_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 10.0
-MAX_CONNECTIONS = 1000
-KEEPALIVE_SECONDS = 30
 
 
 @dataclass(slots=True)
@@ -54,8 +47,8 @@ class UpstreamStatus(Exception):
 
 @dataclass(slots=True)
 class _Pool:
-    session: aiohttp.ClientSession
-    closer: object  # the suspended async generator that closes the session with its loop
+    client: Any  # http1.Client, or proxied.ProxiedClient
+    closer: object  # the suspended async generator that closes the client with its loop
 
 
 _pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool]" = weakref.WeakKeyDictionary()
@@ -65,53 +58,51 @@ def _dead() -> None:
     return None
 
 
-# The last (loop, session) served, as weak references so that neither
+# The last (loop, client) served, as weak references so that neither
 # outlives its loop: the common case, one loop per process, skips the lookup.
-_last: tuple[weakref.ref | Any, weakref.ref | Any] = (_dead, _dead)
+_last: tuple[Any, Any] = (_dead, _dead)
 
 
-def client() -> aiohttp.ClientSession:
-    """The pooled session of the running loop, made on first use."""
+def client() -> Any:
+    """The pooled upstream client of the running loop, made on first use."""
     global _last
     loop = asyncio.get_running_loop()
     if _last[0]() is loop:
-        session = _last[1]()
-        if session is not None and not session.closed:
-            return session
+        found = _last[1]()
+        if found is not None and not found.closed:
+            return found
     pool = _pools.get(loop)
-    if pool is None or pool.session.closed:
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0,
-                                           keepalive_timeout=KEEPALIVE_SECONDS, ttl_dns_cache=300),
-            # Honour HTTPS_PROXY & co. as httpx and the openai SDK do; aiohttp
-            # reads them (and ~/.netrc) on every request when asked to, so
-            # only ask when a proxy is actually configured.
-            trust_env=bool(urllib.request.getproxies()),
-            auto_decompress=True,
-            # One session serves every caller: a cookie one provider set must
-            # never ride along on another caller's request (and no jar is cheaper).
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
-        pool = _Pool(session, _closed_with_loop(session))
+    if pool is None or pool.client.closed:
+        made = _new_client()
+        pool = _Pool(made, _closed_with_loop(made))
         _pools[loop] = pool
-    _last = (weakref.ref(loop), weakref.ref(pool.session))
-    return pool.session
+    _last = (weakref.ref(loop), weakref.ref(pool.client))
+    return pool.client
 
 
-def _closed_with_loop(session: aiohttp.ClientSession):
-    """Close ``session`` when its loop shuts down, so that a caller who runs
-    each call in its own ``asyncio.run`` (scripts, tests) never sees
-    aiohttp's "Unclosed client session" warning. ``asyncio.run`` (and every
-    runner that calls ``loop.shutdown_asyncgens()``) closes the async
-    generators that the loop has seen start: this one waits at its
-    ``yield`` for exactly that. It is stepped to the ``yield`` here, without
-    awaiting, because ``client()`` is synchronous."""
+def _new_client() -> Any:
+    # HTTPS_PROXY & co. are honoured as httpx and the openai SDK honour them.
+    if urllib.request.getproxies():
+        from .proxied import ProxiedClient
+
+        return ProxiedClient()
+    return http1.Client()
+
+
+def _closed_with_loop(made: Any):
+    """Close ``made`` when its loop shuts down, so that a caller who runs
+    each call in its own ``asyncio.run`` (scripts, tests) leaves no open
+    socket (nor aiohttp's "Unclosed client session" warning) behind.
+    ``asyncio.run`` (and every runner that calls ``loop.shutdown_asyncgens()``)
+    closes the async generators that the loop has seen start: this one waits
+    at its ``yield`` for exactly that. It is stepped to the ``yield`` here,
+    without awaiting, because ``client()`` is synchronous."""
 
     async def wait_for_loop_end():
         try:
             yield
         finally:
-            await session.close()
+            await made.close()
 
     closer = wait_for_loop_end()
     with contextlib.suppress(StopIteration):
@@ -120,47 +111,42 @@ def _closed_with_loop(session: aiohttp.ClientSession):
 
 
 async def aclose() -> None:
-    """Close this loop's session (servers call it on shutdown)."""
+    """Close this loop's client (servers call it on shutdown)."""
     global _last
     _last = (_dead, _dead)
     pool = _pools.pop(asyncio.get_running_loop(), None)
     if pool is not None:
-        await pool.session.close()
+        await pool.client.close()
 
 
-@functools.lru_cache(maxsize=64)
-def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
-    """No total deadline (the caller's ``asyncio.timeout`` is that, and a
-    stream may run long); ``seconds`` bounds each wait for bytes."""
-    seconds = DEFAULT_TIMEOUT if seconds is None else float(seconds)
-    return aiohttp.ClientTimeout(total=None, sock_connect=min(seconds, CONNECT_TIMEOUT), sock_read=seconds)
+def _seconds(timeout: float | None) -> tuple[float, float]:
+    """(each wait for bytes, connecting): no total deadline here (the
+    caller's ``asyncio.timeout`` is that, and a stream may run long)."""
+    seconds = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    return seconds, min(seconds, CONNECT_TIMEOUT)
 
 
-async def _request(request: HTTPRequest, timeout: float | None) -> aiohttp.ClientResponse:
+async def _request(request: HTTPRequest, timeout: float | None):
     body = orjson.dumps(request.json) if request.json is not None else None
-    # encoded=True: adapters build finished URLs, and yarl must not re-quote
-    # them (Bedrock's %3A in model ids is part of the SigV4 signature).
-    return await client().request(request.method, URL(request.url, encoded=True), headers=request.headers, data=body,
-                                  timeout=_timeout(timeout), allow_redirects=False)
-
-
-def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
-    """Lower-cased names, so adapters can look up ``retry-after`` whatever the server's case."""
-    return {name.lower(): value for name, value in response.headers.items()}
+    read, connect = _seconds(timeout)
+    return await client().request(request.method, request.url, request.headers, body,
+                                  timeout=read, connect_timeout=connect)
 
 
 @contextlib.contextmanager
 def _network_errors(provider: str, model: str, mid_stream: bool = False):
-    """aiohttp's failures as ours, once, at the boundary."""
+    """The clients' failures as ours, once, at the boundary."""
     try:
         yield
-    except TimeoutError as exc:  # aiohttp's socket timeouts subclass it
+    except TimeoutError as exc:  # http1.ReadTimeout and aiohttp's socket timeouts subclass it
         what = "stopped sending mid-stream" if mid_stream else "did not answer in time"
-        raise Timeout(f"{provider} {what} ({exc.__class__.__name__})", llm_provider=provider, model=model) from exc
-    except aiohttp.ClientError as exc:
+        raise Timeout(f"{provider} {what} ({exc})", llm_provider=provider, model=model) from exc
+    except http1.HTTPError as exc:
         what = "the stream from {} broke" if mid_stream else "could not reach {}"
-        raise APIConnectionError(f"{what.format(provider)}: {exc.__class__.__name__}: {exc}",
-                                 llm_provider=provider, model=model) from exc
+        raise APIConnectionError(f"{what.format(provider)}: {exc}", llm_provider=provider, model=model) from exc
+    except http1.InvalidHeader as exc:
+        raise BadRequestError(f"invalid request header for {provider}: {exc}", llm_provider=provider,
+                              model=model) from exc
 
 
 async def send(request: HTTPRequest, *, timeout: float | None, provider: str, model: str) -> Reply:
@@ -171,11 +157,8 @@ async def send(request: HTTPRequest, *, timeout: float | None, provider: str, mo
     else:
         with _network_errors(provider, model):
             response = await _request(request, timeout)
-            try:
-                body = await response.read()
-            finally:
-                response.release()
-        reply = Reply(response.status, _headers(response), body)
+            body = await response.read(_seconds(timeout)[0])
+        reply = Reply(response.status, response.headers, body)
     if reply.status >= 400:
         raise UpstreamStatus(reply)
     return reply
@@ -194,34 +177,37 @@ async def open_stream(request: HTTPRequest, *, timeout: float | None, provider: 
         return reply
     with _network_errors(provider, model):
         response = await _request(request, timeout)
+    read_timeout = _seconds(timeout)[0]
     if response.status >= 400:
         try:
-            body = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
+            body = await response.read(read_timeout)
+        except (http1.HTTPError, TimeoutError):
             body = b""
         finally:
-            response.release()
-        raise UpstreamStatus(Reply(response.status, _headers(response), body))
+            response.close()
+        raise UpstreamStatus(Reply(response.status, response.headers, body))
     decode = _DECODERS[request.framing]
-    return Reply(response.status, _headers(response),
-                 events=_guarded(decode(response.content.iter_any()), response, provider, model))
+    return Reply(response.status, response.headers,
+                 events=_guarded(decode(response.iter_chunks(read_timeout)), response, provider, model))
 
 
-async def _guarded(events: AsyncIterator[list[StreamEvent]], response: aiohttp.ClientResponse, provider: str, model: str):
+async def _guarded(events: AsyncIterator[list[StreamEvent]], response, provider: str, model: str):
     """Translate network failures mid-stream, and always let go of the
     connection: back to the pool when the stream was read to its end,
     closed when it was abandoned half-way (it cannot carry another request)."""
-    finished = False
     try:
         with _network_errors(provider, model, mid_stream=True):
-            async for event in events:
-                yield event
-        finished = True
+            async for batch in events:
+                yield batch
     finally:
-        if finished:
-            response.release()
-        else:
-            response.close()
+        await _close(events)
+        response.close()
+
+
+async def _close(events: Any) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
 
 
 # Decoders yield events in batches: those completed by one network read.

@@ -306,3 +306,20 @@ def test_a_cookie_set_by_the_provider_never_rides_on_a_later_call(fake):
     for _ in range(2):
         polyrelay.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=by_name, api_key=KEY)
     assert "cookie" not in fake.requests[1].headers
+
+
+def test_calls_go_through_the_configured_proxy(fake, monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("HTTP_PROXY", fake.url)  # the fake plays the proxy
+    monkeypatch.setenv("NO_PROXY", "")
+    fake.reply(Reply(json=fixture_json("chat_completion.json")))
+
+    async def call():  # a new loop: a new upstream client, made while the proxy is set
+        return await polyrelay.acompletion(model="openai/gpt-4o", messages=MESSAGES, api_key=KEY,
+                                           api_base="http://upstream.invalid/v1")
+
+    response = asyncio.run(call())
+    assert response.choices[0].message.content
+    sent = fake.requests[0]
+    assert sent.path == "/v1/chat/completions" and sent.headers["host"] == "upstream.invalid"
