@@ -225,7 +225,22 @@ def cost_per_token(
 
 
 def _prices_for(model: str, provider: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Catalogue prices with overrides on top; raises for an unknown model unless overrides price it."""
+    """Catalogue prices with overrides on top; raises for an unknown model unless overrides price it.
+    The answer is shared between calls: read it, never change it."""
+    try:
+        key = tuple(sorted(overrides.items()))
+        return _cached_prices_for(CATALOG.version, model, provider, key)
+    except TypeError:  # an unhashable override value: nothing to share
+        return _uncached_prices_for(model, provider, overrides)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_prices_for(version: int, model: str, provider: str | None,
+                       overrides: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return _uncached_prices_for(model, provider, dict(overrides))
+
+
+def _uncached_prices_for(model: str, provider: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
     if _is_mock(model, provider):
         return {**dict.fromkeys(PRICE_FIELDS, 0.0), **overrides}
     found = CATALOG.find(model, provider)
