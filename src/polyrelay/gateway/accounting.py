@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import tokens
-from ..cost import PRICE_FIELDS, cost_per_token
+from ..catalog import CATALOG
+from ..cost import LONG_CONTEXT_LIMITS, PRICE_FIELDS, cost_per_token
 from ..store.ledger import Admission, Ledger, Subject
 from ..store.spend import SpendSpool
 from .keys import VirtualKeys
@@ -56,6 +57,7 @@ class Accounting:
         self.router = router
         self.redact_metadata = redact_metadata
         self._settling: set[asyncio.Task] = set()
+        self._rate_cache: dict[tuple[str, int], tuple[float, float] | None] = {}
 
     async def admit(self, ctx, call_type: str, model: str | None, body: dict[str, Any], payload: dict[str, Any],
                     call_id: str | None = None) -> Ticket:
@@ -87,15 +89,36 @@ class Accounting:
         if model is None or not self.router.has_group(model):
             return 0.0
         deployment = self.router.group(model)[0]
-        prices = {k: deployment.call_params[k] for k in PRICE_FIELDS if k in deployment.call_params}
-        output = body.get("max_completion_tokens") or body.get("max_tokens") or RESERVE_OUTPUT_TOKENS
-        try:
-            prompt_tokens = _prompt_tokens(payload, str(deployment.params["model"]))
-            prompt, completion = cost_per_token(model=str(deployment.params["model"]), prompt_tokens=prompt_tokens,
-                                                completion_tokens=int(output), custom_cost_per_token=prices or None)
-        except Exception:  # an unpriced model reserves nothing; its calls cost 0 as well
-            return 0.0
-        return (prompt + completion) * max(1, int(body.get("n") or 1))
+        priced_as = str(deployment.params["model"])
+        output = int(body.get("max_completion_tokens") or body.get("max_tokens") or RESERVE_OUTPUT_TOKENS)
+        copies = max(1, int(body.get("n") or 1))
+        prompt_tokens = _prompt_tokens(payload, priced_as)
+        rates = self._rates(model, deployment)
+        if rates is None:
+            return 0.0  # an unpriced model reserves nothing; its calls cost 0 as well
+        if prompt_tokens > min(LONG_CONTEXT_LIMITS):  # long prompts may be priced higher: ask in full
+            prices = {k: deployment.call_params[k] for k in PRICE_FIELDS if k in deployment.call_params}
+            prompt, completion = cost_per_token(model=priced_as, prompt_tokens=prompt_tokens,
+                                                completion_tokens=output, custom_cost_per_token=prices or None)
+            return (prompt + completion) * copies
+        per_input, per_output = rates
+        return (prompt_tokens * per_input + output * per_output) * copies
+
+    def _rates(self, model: str, deployment) -> tuple[float, float] | None:
+        """(per input token, per output token) of a group's first deployment, looked up once
+        per catalogue version; None when nothing prices it."""
+        key = (model, CATALOG.version)
+        if key not in self._rate_cache:
+            prices = {k: deployment.call_params[k] for k in PRICE_FIELDS if k in deployment.call_params}
+            try:
+                per_input, _ = cost_per_token(model=str(deployment.params["model"]), prompt_tokens=1,
+                                              custom_cost_per_token=prices or None)
+                _, per_output = cost_per_token(model=str(deployment.params["model"]), completion_tokens=1,
+                                               custom_cost_per_token=prices or None)
+                self._rate_cache[key] = (per_input, per_output)
+            except Exception:
+                self._rate_cache[key] = None
+        return self._rate_cache[key]
 
     def finish(self, ticket: Ticket, hidden: dict[str, Any] | None, usage: Any, status: str) -> float:
         """Spool the spend record now; settle the budget reservation soon after."""

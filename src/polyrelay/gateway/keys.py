@@ -31,14 +31,19 @@ class KeyEntry:
     key: dict[str, Any]
     user: dict[str, Any] | None
     team: dict[str, Any] | None
+    principal: Any = None  # made on first use and kept with the entry: the same for every request
+    _subjects: list[Subject] | None = None
 
     def subjects(self) -> list[Subject]:
-        found = [Subject.from_row("key", self.key["token_hash"], self.key)]
-        if self.user is not None:
-            found.append(Subject.from_row("user", self.user["user_id"], self.user))
-        if self.team is not None:
-            found.append(Subject.from_row("team", self.team["team_id"], self.team))
-        return found
+        """The key, its user and its team as budget subjects (made once per cached entry; read only)."""
+        if self._subjects is None:
+            found = [Subject.from_row("key", self.key["token_hash"], self.key)]
+            if self.user is not None:
+                found.append(Subject.from_row("user", self.user["user_id"], self.user))
+            if self.team is not None:
+                found.append(Subject.from_row("team", self.team["team_id"], self.team))
+            self._subjects = found
+        return self._subjects
 
     def allowed_models(self) -> tuple[str, ...] | None:
         """The key's models, narrowed by its team's; None means every group."""
@@ -97,10 +102,12 @@ class VirtualKeys:
         entry = await self.entry(key)
         if entry is None:
             return None
-        row = entry.key
-        return Principal("virtual_key", key_hash=row["token_hash"], models=entry.allowed_models(),
-                         user_id=row.get("user_id"), team_id=row.get("team_id"), metadata=row.get("metadata") or {},
-                         entry=entry)
+        if entry.principal is None:
+            row = entry.key
+            entry.principal = Principal("virtual_key", key_hash=row["token_hash"], models=entry.allowed_models(),
+                                        user_id=row.get("user_id"), team_id=row.get("team_id"),
+                                        metadata=row.get("metadata") or {}, entry=entry)
+        return entry.principal
 
     async def customer(self, end_user: str) -> Subject:
         """The end user named by a request's ``user`` field, with their budget if one was set."""
