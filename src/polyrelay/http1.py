@@ -135,9 +135,11 @@ class Response:
 
     async def read(self, timeout: float) -> bytes:
         parts = []
-        while (data := await self._next(timeout)) is not None:
-            parts.append(data)
-        self.release()
+        try:
+            while (data := await self._next(timeout)) is not None:
+                parts.append(data)
+        finally:
+            self.release()  # a timeout or cancellation half-way closes the connection
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def iter_chunks(self, timeout: float) -> AsyncIterator[bytes]:

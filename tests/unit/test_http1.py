@@ -189,3 +189,28 @@ def test_tls_handshake_verifies_the_server_certificate():
             return good[1]
 
     assert run(main()) == b"secure"
+
+
+def test_a_body_that_stops_coming_times_out_and_its_connection_is_closed():
+    async def main():
+        async def serve(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            await writer.drain()
+            await asyncio.sleep(3)
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = http1.Client()
+        response = await client.request("POST", f"http://127.0.0.1:{port}/", {}, b"{}", timeout=0.3, connect_timeout=2)
+        with pytest.raises(http1.ReadTimeout):
+            await response.read(0.3)
+        conn = response._conn
+        await asyncio.sleep(0)
+        server.close()
+        await client.close()
+        return conn.closed, conn.transport.is_closing()
+
+    assert run(main()) == (True, True)
