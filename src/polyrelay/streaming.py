@@ -19,6 +19,7 @@ from . import usage as usage_mod
 from .cost import response_cost
 from .errors import APIConnectionError
 from .providers.base import TEXT, Adapter, Call, StreamEvent, StreamState
+from .transport import aclose_iterator
 from .types import ModelResponse, ModelResponseStream, TextCompletionResponse, Usage, new_id, now
 
 
@@ -157,7 +158,7 @@ class CompletionStream:
                 if batch:
                     yield batch
         finally:
-            await _close(self._events)
+            await aclose_iterator(self._events)
         if not (state.finished or saw_finish):
             raise APIConnectionError(
                 f"the stream from {self._call.provider} ended before the answer was complete",
@@ -181,12 +182,6 @@ class CompletionStream:
         if final:
             self.ended = True
             yield final
-
-
-async def _close(events: Any) -> None:
-    close = getattr(events, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def _choice_text(choice: dict[str, Any]) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import gzip
 import hashlib
 import threading

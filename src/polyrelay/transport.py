@@ -200,11 +200,12 @@ async def _guarded(events: AsyncIterator[list[StreamEvent]], response, provider:
             async for batch in events:
                 yield batch
     finally:
-        await _close(events)
+        await aclose_iterator(events)
         response.close()
 
 
-async def _close(events: Any) -> None:
+async def aclose_iterator(events: Any) -> None:
+    """Close an async iterator that can be closed (a generator), so its cleanup runs now."""
     close = getattr(events, "aclose", None)
     if close is not None:
         await close()

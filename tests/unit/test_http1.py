@@ -58,6 +58,17 @@ class Script:
         writer.close()
 
 
+async def serving(handler) -> tuple[asyncio.AbstractServer, int]:
+    """A server on 127.0.0.1 that runs ``handler(reader, writer)`` per connection, and its port."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def read_request(reader, body_length: int) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    await reader.readexactly(body_length)
+
+
 def ok(body: bytes, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 
@@ -126,8 +137,7 @@ def test_chunked_close_delimited_and_gzip_bodies():
 def test_streamed_body_arrives_piece_by_piece():
     async def main():
         async def serve(reader, writer):
-            await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(7)
+            await read_request(reader, 7)
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
             await writer.drain()
             await asyncio.sleep(0.2)
@@ -135,8 +145,7 @@ def test_streamed_body_arrives_piece_by_piece():
             await writer.drain()
             writer.close()
 
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        server, port = await serving(serve)
         client = http1.Client()
         response = await client.request("POST", f"http://127.0.0.1:{port}/", {}, b'{"a":1}', timeout=2,
                                         connect_timeout=2)
@@ -194,15 +203,13 @@ def test_tls_handshake_verifies_the_server_certificate():
 def test_a_body_that_stops_coming_times_out_and_its_connection_is_closed():
     async def main():
         async def serve(reader, writer):
-            await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(2)
+            await read_request(reader, 2)
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
             await writer.drain()
             await asyncio.sleep(3)
             writer.close()
 
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        server, port = await serving(serve)
         client = http1.Client()
         response = await client.request("POST", f"http://127.0.0.1:{port}/", {}, b"{}", timeout=0.3, connect_timeout=2)
         with pytest.raises(http1.ReadTimeout):
