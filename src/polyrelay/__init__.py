@@ -18,7 +18,10 @@ _EXPORTS = {
                      "ContentPolicyViolationError", "ContextWindowExceededError", "InternalServerError",
                      "NotFoundError", "PermissionDeniedError", "RateLimitError", "ServiceUnavailableError",
                      "Timeout", "UnprocessableEntityError", "UnsupportedParamsError"), "errors"),
-    "Router": "router",
+    **dict.fromkeys(("AllowedFailsPolicy", "RetryPolicy", "Router"), "router"),
+    **dict.fromkeys(("acompletion_with_retries", "batch_completion", "batch_completion_models",
+                     "batch_completion_models_all_responses", "completion_with_retries"), "batch"),
+    **dict.fromkeys(("CustomLLM", "CustomLLMError", "GenericStreamingChunk"), "custom_llm"),
     "stream_chunk_builder": "streaming",
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
@@ -48,14 +51,18 @@ drop_params: bool = False
 num_retries: int | None = None
 request_timeout: float | None = None
 set_verbose: bool = False
+# Custom providers: [{"provider": "my-llm", "custom_handler": MyLLM()}] (see custom_llm.py).
+custom_provider_map: list = []
 
 __all__ = [  # noqa: F822 (defined lazily by __getattr__)
-    "APIConnectionError", "APIError", "AuthenticationError", "BadRequestError", "Choices",
-    "ContentPolicyViolationError", "ContextWindowExceededError", "Delta", "EmbeddingResponse",
-    "InternalServerError", "Message", "ModelResponse", "ModelResponseStream", "ModerationResponse",
-    "NotFoundError", "PermissionDeniedError", "RateLimitError", "Router", "ServiceUnavailableError", "StreamingChoices",
-    "TextChoices", "TextCompletionResponse", "Timeout", "UnprocessableEntityError", "UnsupportedParamsError",
-    "Usage", "acompletion", "aembedding", "amoderation", "atext_completion", "completion", "completion_cost",
-    "cost_per_token", "embedding", "get_model_info", "moderation", "register_model", "stream_chunk_builder",
-    "text_completion", "token_counter",
+    "APIConnectionError", "APIError", "AllowedFailsPolicy", "AuthenticationError", "BadRequestError", "Choices",
+    "ContentPolicyViolationError", "ContextWindowExceededError", "CustomLLM", "CustomLLMError", "Delta",
+    "EmbeddingResponse", "GenericStreamingChunk", "InternalServerError", "Message", "ModelResponse",
+    "ModelResponseStream", "ModerationResponse", "NotFoundError", "PermissionDeniedError", "RateLimitError",
+    "RetryPolicy", "Router", "ServiceUnavailableError", "StreamingChoices", "TextChoices", "TextCompletionResponse",
+    "Timeout", "UnprocessableEntityError", "UnsupportedParamsError", "Usage", "acompletion",
+    "acompletion_with_retries", "aembedding", "amoderation", "atext_completion", "batch_completion",
+    "batch_completion_models", "batch_completion_models_all_responses", "completion", "completion_cost",
+    "completion_with_retries", "cost_per_token", "embedding", "get_model_info", "moderation", "register_model",
+    "stream_chunk_builder", "text_completion", "token_counter"
 ]

@@ -12,6 +12,7 @@ from .azure import AzureAdapter
 from .base import Adapter
 from .bedrock import BedrockAdapter
 from .cohere import CohereAdapter
+from .custom import custom_adapter
 from .gemini import GeminiAdapter
 from .mock import MockAdapter
 from .ollama import OllamaAdapter
@@ -52,12 +53,13 @@ _BARE_PREFIXES: tuple[tuple[str, str], ...] = (
 
 
 def get_adapter(provider: str) -> Adapter:
-    try:
-        return ADAPTERS[provider]
-    except KeyError:
-        raise BadRequestError(
-            f"Unknown provider {provider!r}. Known: {', '.join(sorted(ADAPTERS))}", llm_provider=provider
-        ) from None
+    found = ADAPTERS.get(provider)
+    if found is None:
+        found = custom_adapter(provider)  # polyrelay.custom_provider_map, read only on a miss
+    if found is None:
+        raise BadRequestError(f"Unknown provider {provider!r}. Known: {', '.join(sorted(ADAPTERS))}",
+                              llm_provider=provider)
+    return found
 
 
 def resolve(model: str, custom_llm_provider: str | None = None) -> tuple[str, str]:
@@ -68,6 +70,8 @@ def resolve(model: str, custom_llm_provider: str | None = None) -> tuple[str, st
         prefix = custom_llm_provider + "/"
         return custom_llm_provider, model[len(prefix):] if model.startswith(prefix) else model
     head, sep, rest = model.partition("/")
+    if sep and head not in ADAPTERS and custom_adapter(head) is not None:
+        return head, rest
     if sep and head in ADAPTERS:
         if head == "openai" and _bare_provider(rest) == "text-completion-openai":
             return "text-completion-openai", rest  # openai/gpt-3.5-turbo-instruct: legacy endpoint

@@ -40,6 +40,7 @@ class Deployment:
     rpm: int | None = None
     tpm: int | None = None
     weight: float | None = None
+    order: int | None = None  # lower is tried first; higher only when the lower are cooling or failing
     call_params: dict[str, Any] = field(default_factory=dict)  # what goes to completion()
 
     @classmethod
@@ -63,7 +64,27 @@ class Deployment:
             if info.get(name) is not None and name not in call_params:
                 call_params[name] = info[name]
         return cls(model_name=str(entry["model_name"]), params=params, model_info=info, id=ident,
-                   rpm=number("rpm"), tpm=number("tpm"), weight=number("weight"), call_params=call_params)
+                   rpm=number("rpm"), tpm=number("tpm"), weight=number("weight"), order=number("order"),
+                   call_params=call_params)
+
+    def max_input_tokens(self) -> int | None:
+        """The context window: ``model_info.max_input_tokens``, else the
+        catalogue's for ``base_model`` or the model (None when unknown)."""
+        from ..cost import get_model_info
+        from ..errors import PolyrelayError
+
+        if self.model_info.get("max_input_tokens"):
+            return int(self.model_info["max_input_tokens"])
+        for name in (self.model_info.get("base_model"), self.params.get("base_model"), self.params.get("model")):
+            if not name:
+                continue
+            try:
+                found = get_model_info(str(name)).get("max_input_tokens")
+            except PolyrelayError:
+                continue  # not in the catalogue: try the next name
+            if found:
+                return int(found)
+        return None
 
     def as_entry(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "litellm_params": dict(self.params), "model_info": dict(self.model_info)}

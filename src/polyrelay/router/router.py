@@ -12,14 +12,12 @@ in-process, or Redis so several processes share it.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import random
 import time
-from dataclasses import replace
 from typing import Any
 
-from .. import _sync, api
+from .. import _sync, api, tokens
 from ..errors import (
     BadRequestError,
     ContentPolicyViolationError,
@@ -31,15 +29,20 @@ from ..errors import (
 )
 from ..providers.base import CHAT, EMBEDDING, MODERATION, TEXT
 from ..streaming import CompletionStream
+from .caller import NOT_SHAPED, CallerShape, caller_shape, callers_fault
 from .deployment import Deployment
+from .policies import AllowedFailsPolicy, ClassTable, RetryPolicy, as_policy
 from .state import State, make_state
 from .strategies import STRATEGIES, STRATEGY_READS, Stats
+from .surface import RouterSurface
+from .table import DeploymentTable, Target, parse_aliases
 
 log = logging.getLogger("polyrelay.router")
 
 DEFAULT_NUM_RETRIES = 2  # what LiteLLM's Router does when not told
 DEFAULT_ALLOWED_FAILS = 3
 DEFAULT_COOLDOWN_SECONDS = 5.0
+DEFAULT_MAX_FALLBACKS = 5  # LiteLLM's default
 # Errors that mean "this deployment is unusable for now", whatever the count.
 COOL_AT_ONCE = frozenset({401, 404, 429})
 LATENCY_WEIGHT = 0.3  # weight of the newest sample in the moving average
@@ -49,7 +52,7 @@ _KNOWN_SETTINGS = frozenset({
     "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks", "redis_host", "redis_port",
     "redis_password", "redis_url", "routing_strategy_args", "retry_after", "set_verbose", "debug_level",
     "cache_responses", "enable_pre_call_checks", "model_group_alias", "max_fallbacks", "retry_policy",
-    "allowed_fails_policy", "disable_cooldowns", "seed",
+    "allowed_fails_policy", "disable_cooldowns", "seed", "model_group_retry_policy",
 })
 
 
@@ -78,7 +81,7 @@ def _fallback_map(value: Any) -> dict[str, list[str]]:
     return merged
 
 
-class Router:
+class Router(RouterSurface):
     def __init__(self, model_list: list[dict[str, Any]] | None = None, *, routing_strategy: str = "simple-shuffle",
                  num_retries: int | None = None, timeout: float | None = None, stream_timeout: float | None = None,
                  allowed_fails: int | None = None, cooldown_time: float | None = None,
@@ -86,17 +89,19 @@ class Router:
                  content_policy_fallbacks: list | None = None, default_fallbacks: list[str] | None = None,
                  routing_strategy_args: dict[str, Any] | None = None, retry_after: float = 0.0,
                  disable_cooldowns: bool = False, state: State | None = None, seed: int | None = None,
-                 **settings: Any) -> None:
+                 model_group_alias: dict[str, Any] | None = None, enable_pre_call_checks: bool = False,
+                 retry_policy: RetryPolicy | dict[str, Any] | None = None,
+                 model_group_retry_policy: dict[str, RetryPolicy | dict[str, Any]] | None = None,
+                 allowed_fails_policy: AllowedFailsPolicy | dict[str, Any] | None = None,
+                 max_fallbacks: int | None = None, **settings: Any) -> None:
         for name in settings:
             if name not in _KNOWN_SETTINGS:
                 log.warning("Router: setting %r is not used by polyrelay; ignored", name)
         if routing_strategy not in STRATEGIES:
             raise BadRequestError(f"routing_strategy must be one of {', '.join(STRATEGIES)}; got {routing_strategy!r}")
-        self.deployments = [Deployment.from_entry(entry) for entry in model_list or []]
-        self.model_list = [d.as_entry() for d in self.deployments]
-        self._groups: dict[str, list[Deployment]] = {}
-        for deployment in self.deployments:
-            self._groups.setdefault(deployment.model_name, []).append(deployment)
+        self.model_group_alias = parse_aliases(model_group_alias)
+        self.enable_pre_call_checks = bool(enable_pre_call_checks)
+        self._set_table([Deployment.from_entry(entry) for entry in model_list or []])
         self.routing_strategy = routing_strategy
         self._pick = STRATEGIES[routing_strategy]
         self._reads = STRATEGY_READS[routing_strategy]
@@ -111,45 +116,33 @@ class Router:
         self.context_window_fallbacks = _fallback_map(context_window_fallbacks)
         self.content_policy_fallbacks = _fallback_map(content_policy_fallbacks)
         self.default_fallbacks = list(default_fallbacks or [])
+        self.max_fallbacks = DEFAULT_MAX_FALLBACKS if max_fallbacks is None else int(max_fallbacks)
+        if self.max_fallbacks < 0:
+            raise BadRequestError(f"max_fallbacks must be at least 0; got {max_fallbacks}")
+        # Policies flattened once: a failure then costs a few isinstance checks.
+        self.retry_policy = as_policy(RetryPolicy, retry_policy, "retry_policy")
+        self.allowed_fails_policy = as_policy(AllowedFailsPolicy, allowed_fails_policy, "allowed_fails_policy")
+        self._retries = ClassTable(self.retry_policy, "Retries")
+        self._allowed_fails = ClassTable(self.allowed_fails_policy, "AllowedFails")
+        self._group_retries = {
+            str(group): ClassTable(as_policy(RetryPolicy, policy, f"model_group_retry_policy.{group}"), "Retries")
+            for group, policy in (model_group_retry_policy or {}).items()}
         self.state = state or make_state(settings)
         self._rng = random.Random(seed)
         self._tasks: set[asyncio.Task] = set()
 
-    # -- what is served ---------------------------------------------------------------------------
-
-    @property
-    def model_names(self) -> list[str]:
-        return list(self._groups)
-
-    def has_group(self, name: str) -> bool:
-        return name in self._groups or any(fnmatch.fnmatchcase(name, g) for g in self._groups if "*" in g)
-
-    def get_model_list(self, model_name: str | None = None) -> list[dict[str, Any]]:
-        return [d.as_entry() for d in self.deployments if model_name is None or d.model_name == model_name]
+    def _set_table(self, deployments: list[Deployment]) -> None:
+        """(Re)build the lookup table: at start and whenever the model list changes."""
+        self._table = DeploymentTable(deployments, self.model_group_alias)
+        # Context windows are looked up once here (catalogue reads), not per call.
+        self._context_limits = ({d.id: d.max_input_tokens() for d in deployments}
+                                if self.enable_pre_call_checks else {})
 
     async def cooling(self) -> set[str]:
         """Ids of the deployments cooling down right now (in any process sharing the state)."""
-        values = await self.state.get_many([_state_key("cool", d.id) for d in self.deployments])
-        return {d.id for d, value in zip(self.deployments, values) if value}
-
-    def group(self, name: str) -> list[Deployment]:
-        found = self._groups.get(name)
-        if found:
-            return found
-        for pattern, deployments in self._groups.items():
-            # Wildcard groups ("openai/*", "*"): the requested name fills the star.
-            if "*" in pattern and fnmatch.fnmatchcase(name, pattern):
-                prefix = pattern.split("*", 1)[0]
-                rest = name[len(prefix):]
-                return [self._for_wildcard(d, rest, name) for d in deployments]
-        raise BadRequestError(f"Invalid model name passed in model={name}. Available models: "
-                              f"{', '.join(self._groups) or '(none)'}", model=name, param="model")
-
-    @staticmethod
-    def _for_wildcard(deployment: Deployment, rest: str, name: str) -> Deployment:
-        model = str(deployment.params["model"]).replace("*", rest)
-        return replace(deployment, params={**deployment.params, "model": model},
-                       call_params={**deployment.call_params, "model": model}, model_name=name)
+        deployments = self._table.deployments
+        values = await self.state.get_many([_state_key("cool", d.id) for d in deployments])
+        return {d.id for d, value in zip(deployments, values) if value}
 
     # -- the calls ----------------------------------------------------------------------------------
 
@@ -190,10 +183,11 @@ class Router:
         num_retries = kwargs.pop("num_retries", None)
         num_retries = self.num_retries if num_retries is None else int(num_retries)
         request_fallbacks = kwargs.pop("fallbacks", None)
+        shape = caller_shape(kwargs)
         try:
-            return await self._try_group(kind, model, payload, kwargs, num_retries)
+            return await self._try_group(kind, model, payload, kwargs, num_retries, shape)
         except PolyrelayError as exc:
-            chain = self._fallbacks_for(model, exc, request_fallbacks)
+            chain = self._fallbacks_for(model, exc, request_fallbacks)[:self.max_fallbacks]
             if not chain:
                 raise
             last = exc
@@ -202,7 +196,7 @@ class Router:
                     log.warning("Router: fallback group %r does not exist; skipped", group)
                     continue
                 try:
-                    response = await self._try_group(kind, group, payload, kwargs, num_retries)
+                    response = await self._try_group(kind, group, payload, kwargs, num_retries, shape)
                 except PolyrelayError as failure:
                     last = failure
                     continue
@@ -224,27 +218,58 @@ class Router:
         return self.fallbacks.get(model) or self.default_fallbacks
 
     async def _try_group(self, kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any],
-                         num_retries: int):
-        deployments = self.group(model)
+                         num_retries: int, shape: CallerShape = NOT_SHAPED):
+        target = self._table.lookup(model)
+        deployments = target.deployments
+        if self.enable_pre_call_checks and kind == CHAT and not target.pinned:
+            deployments = await self._fitting(target.name, deployments, payload.get("messages"))
+        retries = self._group_retries.get(target.name) or self._retries
+        failed: set[str] | None = None  # deployments that failed this call (order moves past them)
         last: PolyrelayError | None = None
-        for attempt in range(num_retries + 1):
+        attempt = 0
+        while True:
             try:
-                deployment = await self._choose(model, deployments)
+                deployment = await self._choose(target, deployments, failed)
             except RateLimitError:
                 if last is not None:
                     raise last from None  # the real failure says more than "none left"
                 raise
             try:
-                return await self._call(deployment, kind, payload, kwargs)
+                return await self._call(deployment, kind, payload, kwargs, shape)
             except PolyrelayError as exc:
                 exc.num_retries = attempt
                 exc.model_id = deployment.id  # which deployment failed, for metrics and logs
-                await self._failed(deployment, exc, len(deployments))
-                if attempt >= num_retries or not should_retry(exc):
+                await self._failed(deployment, exc, shape)
+                # A retry policy's count for this error class replaces num_retries,
+                # even for errors not retried by default (LiteLLM's meaning).
+                allowed = retries.get(exc) if retries else None
+                if allowed is None:
+                    allowed = num_retries if should_retry(exc) else 0
+                if attempt >= allowed:
                     raise
                 last = exc
+                if target.ordered:
+                    failed = (failed or set()) | {deployment.id}
                 await asyncio.sleep(self._wait(exc, attempt, len(deployments)))
-        raise AssertionError("unreachable")
+                attempt += 1
+
+    async def _fitting(self, group: str, deployments: list[Deployment], messages: Any) -> list[Deployment]:
+        """``enable_pre_call_checks``: the deployments whose context window
+        holds the messages. None fit: a ContextWindowExceededError, so
+        context_window_fallbacks apply."""
+        limits = [self._context_limits.get(d.id) for d in deployments]
+        if not messages or all(limit is None for limit in limits):
+            return deployments
+        model = str(deployments[0].params["model"])
+        await tokens.preload(model)
+        needed = tokens.token_counter(model=model, messages=messages)
+        fitting = [d for d, limit in zip(deployments, limits) if limit is None or needed <= limit]
+        if not fitting:
+            raise ContextWindowExceededError(
+                f"The messages ({needed} tokens) do not fit the context window of any deployment of "
+                f"{group!r} (largest {max(limit for limit in limits if limit is not None)} tokens).",
+                model=group, param="messages")
+        return fitting
 
     def _wait(self, exc: PolyrelayError, attempt: int, group_size: int) -> float:
         asked = retry_after_seconds(exc)
@@ -279,7 +304,14 @@ class Router:
                              cooling=bool(got["cool"])))
         return out
 
-    async def _choose(self, model: str, deployments: list[Deployment]) -> Deployment:
+    async def _choose(self, target: Target, deployments: list[Deployment], failed: set[str] | None) -> Deployment:
+        if target.pinned:
+            # Called by its model_info.id: that deployment, cooling or not (as LiteLLM does).
+            chosen = deployments[0]
+            if self._tracks(chosen, "rpm"):
+                await self.state.incr(_state_key("rpm", chosen.id, _minute()), 1, 120)
+            return chosen
+        model = target.name
         stats = await self._stats(deployments)
         healthy, healthy_stats, cooling, limited = [], [], 0, 0
         for deployment, stat in zip(deployments, stats):
@@ -299,6 +331,8 @@ class Router:
                 why.append(f"{limited} at their rpm/tpm limit for this minute")
             raise RateLimitError(f"No deployments available for model group {model!r}: {'; '.join(why)}. "
                                  "Try again shortly.", model=model, headers={"retry-after": "1"})
+        if target.ordered:
+            healthy, healthy_stats = _lowest_order(healthy, healthy_stats, failed)
         if len(healthy) == 1:
             chosen = healthy[0]
         else:
@@ -307,7 +341,8 @@ class Router:
             await self.state.incr(_state_key("rpm", chosen.id, _minute()), 1, 120)
         return chosen
 
-    async def _call(self, deployment: Deployment, kind: str, payload: dict[str, Any], kwargs: dict[str, Any]):
+    async def _call(self, deployment: Deployment, kind: str, payload: dict[str, Any], kwargs: dict[str, Any],
+                    shape: CallerShape = NOT_SHAPED):
         call_kwargs = {**deployment.call_params, **kwargs}
         model = call_kwargs.pop("model")
         call_kwargs["num_retries"] = 0  # the router retries, on a fresh pick
@@ -330,37 +365,40 @@ class Router:
                 await self.state.incr(_state_key("busy", deployment.id), -1, 600)
             raise
         if isinstance(result, CompletionStream):
-            result.add_done_callback(lambda stream, error: self._stream_done(deployment, stream, error, started))
+            result.add_done_callback(lambda stream, error: self._stream_done(deployment, stream, error, started,
+                                                                             shape))
             return result
-        await self._succeeded(deployment, time.perf_counter() - started, result.get("usage"))
+        await self._succeeded(deployment, time.perf_counter() - started, result.get("usage"), shape)
         return result
 
     # -- what the router learns ---------------------------------------------------------------------
 
-    async def _succeeded(self, deployment: Deployment, seconds: float, usage: Any) -> None:
+    async def _succeeded(self, deployment: Deployment, seconds: float, usage: Any,
+                         shape: CallerShape = NOT_SHAPED) -> None:
         if self._tracks(deployment, "busy"):
             await self.state.incr(_state_key("busy", deployment.id), -1, 600)
-        if self._tracks(deployment, "latency"):
+        # A call the caller shaped (its endpoint, its mock_delay) says nothing about this deployment's speed.
+        if self._tracks(deployment, "latency") and not shape.owned:
             key = _state_key("latency", deployment.id)
             (previous,) = await self.state.get_many([key])
             latency = seconds if previous is None else previous + LATENCY_WEIGHT * (seconds - previous)
             await self.state.set(key, latency, 3600)
-        tokens = (usage.get("total_tokens") if isinstance(usage, dict) else getattr(usage, "total_tokens", 0)) or 0
-        if tokens and self._tracks(deployment, "tpm"):
-            await self.state.incr(_state_key("tpm", deployment.id, _minute()), tokens, 120)
+        tokens_used = (usage.get("total_tokens") if isinstance(usage, dict) else getattr(usage, "total_tokens", 0)) or 0
+        if tokens_used and self._tracks(deployment, "tpm"):
+            await self.state.incr(_state_key("tpm", deployment.id, _minute()), tokens_used, 120)
 
     def _stream_done(self, deployment: Deployment, stream: CompletionStream, error: BaseException | None,
-                     started: float) -> None:
+                     started: float, shape: CallerShape = NOT_SHAPED) -> None:
         first = stream.first_chunk_ms / 1000 if stream.first_chunk_ms is not None else time.perf_counter() - started
 
         async def settle() -> None:
             if error is None or isinstance(error, (GeneratorExit, asyncio.CancelledError)):
-                await self._succeeded(deployment, first, stream.usage)
+                await self._succeeded(deployment, first, stream.usage, shape)
             else:
                 if self._tracks(deployment, "busy"):
                     await self.state.incr(_state_key("busy", deployment.id), -1, 600)
                 if isinstance(error, PolyrelayError):
-                    await self._failed(deployment, error, 2)
+                    await self._failed(deployment, error, shape)
 
         try:
             task = asyncio.get_running_loop().create_task(settle())
@@ -369,15 +407,41 @@ class Router:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _failed(self, deployment: Deployment, exc: PolyrelayError, group_size: int) -> None:
-        if self.disable_cooldowns or not (should_retry(exc) or exc.status_code in COOL_AT_ONCE):
-            return  # the caller's mistake (bad request, content policy): the deployment is fine
-        if exc.status_code in COOL_AT_ONCE:
-            cool = True
-        else:
-            fails = await self.state.incr(f"fails:{deployment.id}:{_minute()}", 1, 120)
-            cool = fails > self.allowed_fails
-        if cool:
-            log.info("Router: cooling down deployment %s of %r for %gs after %s", deployment.id,
-                     deployment.model_name, self.cooldown_time, type(exc).__name__)
-            await self.state.set(_state_key("cool", deployment.id), 1, self.cooldown_time)
+    async def _failed(self, deployment: Deployment, exc: PolyrelayError, shape: CallerShape = NOT_SHAPED) -> None:
+        if self.disable_cooldowns:
+            return
+        if shape is not NOT_SHAPED and callers_fault(shape, exc, deployment.params.get("timeout") or self.timeout):
+            return  # the caller's credentials, endpoint, timeout or mock options failed, not the deployment
+        allowed = self._allowed_fails.get(exc) if self._allowed_fails else None
+        if allowed is None:
+            if not (should_retry(exc) or exc.status_code in COOL_AT_ONCE):
+                return  # the caller's mistake (bad request, content policy): the deployment is fine
+            if exc.status_code in COOL_AT_ONCE:
+                await self._cool(deployment, exc)
+                return
+            allowed = self.allowed_fails
+        fails = await self.state.incr(f"fails:{deployment.id}:{_minute()}", 1, 120)
+        if fails > allowed:
+            await self._cool(deployment, exc)
+
+    async def _cool(self, deployment: Deployment, exc: PolyrelayError) -> None:
+        log.info("Router: cooling down deployment %s of %r for %gs after %s", deployment.id,
+                 deployment.model_name, self.cooldown_time, type(exc).__name__)
+        await self.state.set(_state_key("cool", deployment.id), 1, self.cooldown_time)
+
+
+def _lowest_order(healthy: list[Deployment], stats: list[Stats],
+                  failed: set[str] | None) -> tuple[list[Deployment], list[Stats]]:
+    """``order``: the healthy deployments with the lowest order (those without
+    one come last); ones that already failed this call step aside while
+    others remain."""
+    pairs = list(zip(healthy, stats))
+    if failed:
+        pairs = [p for p in pairs if p[0].id not in failed] or pairs
+    lowest = min(_order_key(d) for d, _ in pairs)
+    kept = [p for p in pairs if _order_key(p[0]) == lowest]
+    return [d for d, _ in kept], [s for _, s in kept]
+
+
+def _order_key(deployment: Deployment) -> float:
+    return float("inf") if deployment.order is None else deployment.order
