@@ -8,10 +8,19 @@ share its pooled HTTP client, work inside programs that already run a loop
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from typing import Any, AsyncIterator, Awaitable, Iterator, TypeVar
 
 T = TypeVar("T")
+
+# True inside work a sync wrapper started: code that can serve a call either
+# way (custom provider handlers) then picks the caller's kind (sync or async).
+called_from_sync: contextvars.ContextVar[bool] = contextvars.ContextVar("polyrelay_called_from_sync", default=False)
+
+
+class SyncCallInLoop(RuntimeError):
+    """A sync polyrelay call made on polyrelay's own loop thread (it would wait on itself)."""
 
 
 class _LoopThread:
@@ -30,7 +39,7 @@ class _LoopThread:
 
     def run(self, awaitable: Awaitable[T]) -> T:
         if threading.current_thread() is self._thread:
-            raise RuntimeError("a polyrelay sync call was made from inside its own loop; use the async call")
+            raise SyncCallInLoop("a polyrelay sync call was made from inside its own loop; use the async call")
         future = asyncio.run_coroutine_threadsafe(_await(awaitable), self.loop())
         try:
             return future.result()
@@ -40,6 +49,7 @@ class _LoopThread:
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
+    called_from_sync.set(True)  # this task's own context: nothing outside it sees the flag
     return await awaitable
 
 

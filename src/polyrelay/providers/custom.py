@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator, Callable
 
 import orjson
 
+from .. import _sync
 from ..custom_llm import CustomLLM, CustomLLMError
 from ..errors import PolyrelayError
 from ..types import new_id, now
@@ -68,10 +69,21 @@ class CustomAdapter(OpenAIAdapter):
             return _error(500, f"{self.name} custom handler failed: {type(exc).__name__}: {exc}")
 
     async def _run(self, async_name: str, sync_name: str, args: dict[str, Any]) -> Any:
+        """The handler's method of the caller's kind (``completion`` for a sync
+        call, ``acompletion`` for an async one), or the other one if it only
+        overrides that."""
         handler = self.handler
-        if _overrides(handler, async_name):
-            result = _call(getattr(handler, async_name), args)
-            return await result if inspect.isawaitable(result) else result
+        has_async = _overrides(handler, async_name)
+        if has_async and not (_sync.called_from_sync.get() and _overrides(handler, sync_name)):
+            method = getattr(handler, async_name)
+            try:
+                result = _call(method, args)
+                return await result if inspect.isawaitable(result) else result
+            except _sync.SyncCallInLoop:
+                # The handler called a sync polyrelay function from async code (LiteLLM's
+                # own docs example does): run it again on a loop of its own, in a thread.
+                return await asyncio.to_thread(lambda: asyncio.run(_awaited(_call(method, args))))
+        # Sync user code may block or call polyrelay's sync functions: a worker thread, off our loop.
         return await asyncio.to_thread(_call, getattr(handler, sync_name), args)
 
     async def _events(self, call: Call, chunks: Any) -> AsyncIterator[StreamEvent]:
@@ -110,6 +122,10 @@ def custom_adapter(provider: str) -> CustomAdapter | None:
 @functools.lru_cache(maxsize=64)  # one adapter per (name, handler); a handful in any program
 def _adapter_for(provider: str, handler: Any) -> CustomAdapter:
     return CustomAdapter(provider, handler)
+
+
+async def _awaited(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
 
 
 def _overrides(handler: Any, name: str) -> bool:
