@@ -141,6 +141,39 @@ def _routing_strategy(path: str, value: Any) -> str:
     return _one_of(*STRATEGIES)(path, value)
 
 
+def _aliases(path: str, value: Any) -> dict:
+    """``model_group_alias``: each alias a group name or ``{model, hidden}``."""
+    from ..errors import PolyrelayError
+    from ..router.table import parse_aliases
+
+    try:
+        parse_aliases(_dict(path, value))
+    except PolyrelayError as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
+    return value
+
+
+def _policy(kind: str) -> Callable[[str, Any], dict]:
+    """``retry_policy`` / ``allowed_fails_policy``: known error-class fields, whole numbers >= 0."""
+    def check(path: str, value: Any) -> dict:
+        from ..router import policies
+
+        fields = getattr(policies, kind).model_fields
+        for key, count in _dict(path, value).items():
+            if key not in fields:
+                raise ConfigError(f"{path}.{key} is not a field of {kind}; known: {', '.join(fields)}")
+            if count is not None:
+                _int(0)(f"{path}.{key}", count)
+        return value
+    return check
+
+
+def _group_policies(path: str, value: Any) -> dict:
+    for group, policy in _dict(path, value).items():
+        _policy("RetryPolicy")(f"{path}.{group}", policy)
+    return value
+
+
 # Known keys per section, each with its checker. Keys outside these tables
 # are warned about and otherwise ignored.
 GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
@@ -166,7 +199,12 @@ ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "redis_password": _str,
     "redis_url": _str,
     "enable_pre_call_checks": _bool,
-    "model_group_alias": _dict,
+    "model_group_alias": _aliases,
+    "retry_policy": _policy("RetryPolicy"),
+    "model_group_retry_policy": _group_policies,
+    "allowed_fails_policy": _policy("AllowedFailsPolicy"),
+    "max_fallbacks": _int(0),
+    "disable_cooldowns": _bool,
     "routing_strategy_args": _dict,
     "set_verbose": _bool,
     "debug_level": _str,
@@ -211,6 +249,7 @@ LITELLM_PARAMS: dict[str, Callable[[str, Any], Any]] = {
     "rpm": _int(0),
     "tpm": _int(0),
     "weight": _number(0),
+    "order": _int(0),
     "input_cost_per_token": _number(0),
     "output_cost_per_token": _number(0),
     "configurable_clientside_auth_params": _list,

@@ -123,7 +123,7 @@ class Gateway:
     # --- lookups used by routes ------------------------------------------
 
     def deployments(self, group: str) -> list[dict[str, Any]]:
-        return [d for d in self.router.get_model_list() if d.get("model_name") == group]
+        return self.router.get_model_list(group)  # an alias answers with its group's deployments
 
     def api_base_allowed(self, group: str, api_base: str) -> bool:
         """May a caller send its own ``api_base`` for this model group?

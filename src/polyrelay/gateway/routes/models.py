@@ -21,7 +21,7 @@ _HEADER_FIELDS = frozenset({"extra_headers", "headers"})
 
 def _visible_groups(gateway, request: Request) -> list[str]:
     principal = context(request.scope).principal
-    names = gateway.router.model_names
+    names = gateway.router.get_model_names()  # groups and the aliases that are not hidden
     if principal is not None and principal.models is not None:
         names = [n for n in names if n in principal.models]
     return names

@@ -1,0 +1,127 @@
+"""router_settings from a LiteLLM config reach the Router through the
+gateway: model_group_alias (plain and hidden), order, enable_pre_call_checks,
+retry and allowed-fails policies (checked at start-up). And no caller can
+take a shared deployment offline for everyone (issue 12 item 6)."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from conftest import reset
+from fakeserver import Reply
+from gateway_process import GatewayProcess, run_cli
+
+MASTER = "sk-master-router-settings-1"
+OK = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+      "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+      "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+HELLO = [{"role": "user", "content": "Hello!"}]
+CONFIG = f"""
+model_list:
+  - model_name: shared
+    litellm_params:
+      model: openai/gpt-4o
+      api_base: os.environ/FAKE_UPSTREAM_BASE
+      api_key: sk-admin-upstream-key-000000
+  - model_name: mocked
+    litellm_params: {{model: mock/gpt-4o}}
+  - model_name: ordered
+    litellm_params: {{model: mock/primary, order: 1, mock_status: 500}}
+    model_info: {{id: primary}}
+  - model_name: ordered
+    litellm_params: {{model: mock/backup, order: 2}}
+    model_info: {{id: backup}}
+  - model_name: sized
+    litellm_params: {{model: mock/small}}
+    model_info: {{id: small, max_input_tokens: 50}}
+  - model_name: sized
+    litellm_params: {{model: mock/large}}
+    model_info: {{id: large, max_input_tokens: 100000}}
+router_settings:
+  num_retries: 1
+  allowed_fails: 3
+  cooldown_time: 60
+  enable_pre_call_checks: true
+  model_group_alias:
+    gpt-4: mocked
+    legacy: {{model: mocked, hidden: true}}
+  retry_policy: {{RateLimitErrorRetries: 0, ContentPolicyViolationErrorRetries: 1}}
+  allowed_fails_policy: {{InternalServerErrorAllowedFails: 1000}}
+  max_fallbacks: 2
+general_settings:
+  master_key: {MASTER}
+"""
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream):
+    process = GatewayProcess(CONFIG, env={"FAKE_UPSTREAM_BASE": upstream.url}).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(gateway):
+    with openai.OpenAI(api_key=MASTER, base_url=gateway.url, max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def fake(upstream):
+    reset(upstream)
+    upstream.default = Reply(json=OK)
+    return upstream
+
+
+def served_by(client, model, messages=HELLO, **kwargs):
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=messages, **kwargs)
+    return raw.headers["x-polyrelay-model-id"]
+
+
+def test_model_group_alias_is_served_and_hidden_aliases_are_not_listed(client, gateway):
+    assert client.chat.completions.create(model="gpt-4", messages=HELLO).choices[0].message.content
+    assert client.chat.completions.create(model="legacy", messages=HELLO).choices[0].message.content
+    listed = {m.id for m in client.models.list()}
+    assert {"gpt-4", "mocked", "shared"} <= listed and "legacy" not in listed
+    assert "not a setting" not in gateway.log  # every router setting was taken, none ignored
+
+
+def test_order_tries_the_next_deployment_when_the_first_fails(client):
+    assert {served_by(client, "ordered") for _ in range(5)} == {"backup"}
+
+
+def test_pre_call_checks_skip_a_deployment_too_small_for_the_prompt(client):
+    long_prompt = [{"role": "user", "content": "word " * 300}]
+    assert {served_by(client, "sized", long_prompt) for _ in range(10)} == {"large"}
+
+
+def test_a_bogus_client_api_key_does_not_take_the_deployment_offline(client, fake):
+    fake.reply(Reply(401, json={"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                          "code": "invalid_api_key"}}))
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="shared", messages=HELLO, extra_body={"api_key": "sk-bogus-000000000"})
+    assert client.chat.completions.create(model="shared", messages=HELLO).choices[0].message.content == "fine"
+
+
+def test_tiny_client_timeouts_do_not_take_the_deployment_offline(client, fake):
+    fake.default = Reply(json=OK, delay=0.05)
+    for _ in range(4):
+        with pytest.raises(openai.APIStatusError):
+            client.chat.completions.create(model="shared", messages=HELLO, extra_body={"timeout": 1e-9})
+    assert client.chat.completions.create(model="shared", messages=HELLO).choices[0].message.content == "fine"
+
+
+def test_mock_status_does_not_take_the_deployment_offline(client):
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="mocked", messages=HELLO, extra_body={"mock_status": 429})
+    assert client.chat.completions.create(model="mocked", messages=HELLO).choices[0].message.content
+
+
+def test_a_misspelt_retry_policy_field_stops_start_up(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("model_list:\n  - model_name: m\n    litellm_params: {model: mock/m}\n"
+                    "router_settings:\n  retry_policy: {RateLimitRetries: 2}\n")
+    result = run_cli("--config", str(path), "--port", "1")
+    assert result.returncode == 2
+    assert "router_settings.retry_policy.RateLimitRetries" in result.stderr and "Traceback" not in result.stderr
