@@ -96,11 +96,12 @@ def test_pre_call_checks_skip_a_deployment_too_small_for_the_prompt(client):
     assert {served_by(client, "sized", long_prompt) for _ in range(10)} == {"large"}
 
 
-def test_a_bogus_client_api_key_does_not_take_the_deployment_offline(client, fake):
+def test_a_bogus_client_api_key_does_not_take_the_deployment_offline(client, fake, gateway):
     fake.reply(Reply(401, json={"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
                                           "code": "invalid_api_key"}}))
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="shared", messages=HELLO, extra_body={"api_key": "sk-bogus-000000000"})
+    assert gateway.metric("polyrelay_deployment_state", model="shared") == 0  # not shown as an outage either
     assert client.chat.completions.create(model="shared", messages=HELLO).choices[0].message.content == "fine"
 
 

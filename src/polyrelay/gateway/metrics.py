@@ -82,11 +82,13 @@ class Metrics:
         if cost:
             self.child(self.spend, model).inc(cost)
 
-    def record_deployment(self, model: str, deployment: str | None, ok: bool) -> None:
+    def record_deployment(self, model: str, deployment: str | None, ok: bool, health: bool = True) -> None:
+        """Count a call; ``health=False`` for a failure that says nothing about the deployment."""
         if not deployment:
             return
         self.child(self.deployment_requests, model, deployment, "success" if ok else "failure").inc()
-        self.set_deployment_state(model, deployment, HEALTHY if ok else PARTIAL_OUTAGE)
+        if health:
+            self.set_deployment_state(model, deployment, HEALTHY if ok else PARTIAL_OUTAGE)
 
     def set_deployment_state(self, model: str, deployment: str, state: int) -> None:
         """The last thing we learnt about a deployment (a call, a health check)."""

@@ -408,10 +408,13 @@ class Router(RouterSurface):
         task.add_done_callback(self._tasks.discard)
 
     async def _failed(self, deployment: Deployment, exc: PolyrelayError, shape: CallerShape = NOT_SHAPED) -> None:
+        if shape is not NOT_SHAPED and callers_fault(shape, exc, deployment.params.get("timeout") or self.timeout):
+            # The caller's credentials, endpoint, timeout or mock options failed, not the
+            # deployment: marked so the gateway's health gauge leaves it alone too.
+            exc.callers_fault = True
+            return
         if self.disable_cooldowns:
             return
-        if shape is not NOT_SHAPED and callers_fault(shape, exc, deployment.params.get("timeout") or self.timeout):
-            return  # the caller's credentials, endpoint, timeout or mock options failed, not the deployment
         allowed = self._allowed_fails.get(exc) if self._allowed_fails else None
         if allowed is None:
             if not (should_retry(exc) or exc.status_code in COOL_AT_ONCE):

@@ -255,7 +255,10 @@ class LLMEndpoint:
     def _record_failure(self, ctx, exc: BaseException, model: str | None = None) -> None:
         deployment = getattr(exc, "model_id", None)
         if deployment:
-            self.gateway.metrics.record_deployment(model or ctx.model or "", deployment, ok=False)
+            # A failure the caller brought on itself (its key, timeout, mock options) is counted,
+            # but does not mark the shared deployment unhealthy (issue 12 item 6).
+            self.gateway.metrics.record_deployment(model or ctx.model or "", deployment, ok=False,
+                                                   health=not getattr(exc, "callers_fault", False))
 
 
 def metrics_label(router, model: str | None, body: dict[str, Any]) -> str:
