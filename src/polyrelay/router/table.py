@@ -67,12 +67,21 @@ class DeploymentTable:
             self.groups.setdefault(deployment.model_name, []).append(deployment)
         self._wildcards = [(p, d) for p, d in self.groups.items() if "*" in p]
         self._ordered = {name for name, members in self.groups.items() if any(d.order is not None for d in members)}
+        # Every name known now gets its Target made once (a call's lookup is one dict read).
+        # Later assignments win: a group over an alias over a deployment id.
+        self._targets: dict[str, Target] = {d.id: Target(d.model_name, [d], pinned=True) for d in self.deployments}
         for name, alias in aliases.items():
             if name in self.groups:
                 log.warning("Router: model_group_alias %r is also a model group; the group wins", name)
             elif not self._known(alias.group):
                 log.warning("Router: model_group_alias %r points at %r, which is not a model group", name,
                             alias.group)
+            elif alias.group in self.groups:
+                self._targets[name] = self._group_target(alias.group)
+            else:
+                self._targets.pop(name, None)  # a wildcard match: resolved per call
+        for name in self.groups:
+            self._targets[name] = self._group_target(name)
 
     def _known(self, name: str) -> bool:
         return name in self.groups or any(fnmatch.fnmatchcase(name, p) for p, _ in self._wildcards)
@@ -90,16 +99,16 @@ class DeploymentTable:
         names += [n for n, a in self.aliases.items() if n not in self.groups and (include_hidden or not a.hidden)]
         return names
 
+    def _group_target(self, name: str) -> Target:
+        return Target(name, self.groups[name], ordered=name in self._ordered)
+
     def lookup(self, name: str) -> Target:
-        found = self.groups.get(name)
+        found = self._targets.get(name)
         if found is not None:
-            return Target(name, found, ordered=name in self._ordered)
+            return found
         alias = self.aliases.get(name)
-        if alias is not None:
-            return self.lookup(alias.group) if alias.group != name else self._unknown(name)
-        pinned = self.by_id.get(name)
-        if pinned is not None:
-            return Target(pinned.model_name, [pinned], pinned=True)
+        if alias is not None and alias.group != name:
+            return self.lookup(alias.group)
         for pattern, members in self._wildcards:
             # Wildcard groups ("openai/*", "*"): the requested name fills the star.
             if fnmatch.fnmatchcase(name, pattern):
