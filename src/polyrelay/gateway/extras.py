@@ -61,9 +61,9 @@ def check_clientside_params(gateway, group: str, body: dict[str, Any]) -> None:
         return
     allow_metadata = gateway.config.allow_client_side_metadata_hosts
     for key in fields:
-        clientside.check_value(key, body[key], allow_metadata)
-        if not gateway.clientside_param_allowed(group, key, body[key]):
+        if not isinstance(body[key], str) or not gateway.clientside_param_allowed(group, key, body[key]):
             raise clientside.refuse(key, group)
+        clientside.check_value(key, body[key], allow_metadata)
 
 
 # What a per-request Router config may set. Anything else (redis_host,
