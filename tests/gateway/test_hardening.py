@@ -388,3 +388,21 @@ def test_no_master_key_on_a_public_address_is_a_loud_warning():
         assert "NO MASTER KEY" not in quiet.log
     finally:
         quiet.stop()
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/key/generate", {"duration": "999999999999d"}), ("/key/generate", {"budget_duration": "999999999999d"}),
+    ("/key/generate", {"metadata": nested(900)}), ("/key/generate", {"max_budget": -1}),
+    ("/key/generate", {"key_alias": "a" * 300}), ("/user/new", {"user_id": "u\r\nx"}),
+    ("/team/new", {"team_id": "t", "models": [5]}), ("/customer/new", {"user_id": "c", "max_budget": float("nan")}),
+])
+def test_malformed_management_input_is_a_400(gw, path, body):
+    raw = httpx.post(gw.url + path, content=__import__("json").dumps(body), headers={**ADMIN, "content-type":
+                                                                                     "application/json"})
+    assert raw.status_code == 400, raw.text
+
+
+def test_a_huge_page_number_is_a_400(gw):
+    for path in ("/key/list", "/spend/logs"):
+        response = httpx.get(gw.url + path, params={"page": "99999999999999999999"}, headers=ADMIN)
+        assert response.status_code == 400, response.text
