@@ -348,6 +348,7 @@ MALFORMED = [
     ("/v1/chat/completions", {"model": "a", "messages": HELLO, "mock_delay": "x"}),
     ("/v1/chat/completions", {"model": "a", "messages": HELLO, "extra_headers": "x"}),
     ("/v1/chat/completions", {"model": "a", "messages": HELLO, "extra_headers": {"X-A": "b\r\nc"}}),
+    ("/v1/chat/completions", {"model": "a", "messages": HELLO, "extra_headers": {"Host": "admin.internal"}}),
     ("/v1/chat/completions", {"model": "a", "messages": HELLO, "temperature": "hot"}),
     ("/v1/chat/completions", {"model": "a", "messages": HELLO, "timeout": 0}),
     ("/v1/chat/completions", {"model": "mine", "messages": HELLO,

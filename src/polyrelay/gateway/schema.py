@@ -116,12 +116,20 @@ def str_or_list_of_str(value: Any) -> str | None:
     return "a string or an array of strings"
 
 
+# Headers that decide where a request goes or how it is framed: a client that set
+# Host could steer the deployment's credentials to another site behind a shared proxy.
+FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te",
+                             "trailer", "keep-alive", "expect", "proxy-authorization", "proxy-connection"})
+
+
 def string_map(value: Any) -> str | None:
-    """Headers: an object of string values."""
+    """Headers for the upstream call: an object of string values, none of them framing or routing."""
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         return "an object of string values"
     if any(not str(k).isprintable() or not v.isprintable() for k, v in value.items()):
         return "an object of header names and values without control characters"
+    if any(str(k).strip().lower() in FRAMING_HEADERS for k in value):
+        return "headers other than " + ", ".join(sorted(FRAMING_HEADERS))
     return None
 
 
