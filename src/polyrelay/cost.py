@@ -317,7 +317,8 @@ def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[s
     if not prices or usage is None:
         return 0.0
     prompt_cost, completion_cost_ = _price(prices, usage_counts(usage))
-    return float(prompt_cost + completion_cost_)
+    total = float(prompt_cost + completion_cost_)
+    return total if total > 0.0 else 0.0  # a wrong price or count never becomes a refund
 
 
 @functools.lru_cache(maxsize=4096)

@@ -36,7 +36,8 @@ CORE_ARGS = frozenset({
     "max_retries", "extra_headers", "headers", "drop_params", "custom_llm_provider", "metadata",
     "stream", "stream_options", "litellm_call_id", "logger_fn", "model_info", "litellm_metadata",
     "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
-    "context_window_fallbacks", "model_id", "verbose", "base_model", "polyrelay_wire", *PRICE_FIELDS,
+    "context_window_fallbacks", "model_id", "verbose", "base_model", "polyrelay_wire", "allowed_model_groups",
+    *PRICE_FIELDS,
     *MOCK_OPTIONS,
 })
 

@@ -18,6 +18,7 @@ exception frame, its exception type. Embeddings use Titan's (or Cohere's)
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -63,6 +64,7 @@ _ERRORS: dict[str, tuple[type[PolyrelayError], int]] = {
     "modelerrorexception": (InternalServerError, 500),
 }
 _CONTEXT_MARKERS = ("too long", "input is too long", "too many input tokens", "context window")
+_REGION = re.compile(r"^[a-z0-9-]{1,64}$")
 _AWS_ARGS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name")
 _CONSUMED = frozenset({
     "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
@@ -88,6 +90,10 @@ class BedrockAdapter(Adapter):
 
     def build_request(self, call: Call) -> HTTPRequest:
         region = call.creds.extra.get("aws_region_name") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region and not _REGION.match(region):
+            # The region becomes part of the host name: "x@evil:80/" would send the signed request elsewhere.
+            raise BadRequestError(f"bedrock region {region[:64]!r} is not a region name (lower-case letters, digits "
+                                  "and '-')", llm_provider=self.name, model=call.model, param="aws_region_name")
         base = (call.creds.api_base or "").rstrip("/")
         if not base:
             if not region:

@@ -183,11 +183,17 @@ class Router(RouterSurface):
         num_retries = kwargs.pop("num_retries", None)
         num_retries = self.num_retries if num_retries is None else int(num_retries)
         request_fallbacks = kwargs.pop("fallbacks", None)
+        # The gateway names the groups a caller's key may reach: a fallback
+        # outside them is skipped, never a way around the key's model list.
+        allowed = kwargs.pop("allowed_model_groups", None)
         shape = caller_shape(kwargs)
         try:
             return await self._try_group(kind, model, payload, kwargs, num_retries, shape)
         except PolyrelayError as exc:
-            chain = self._fallbacks_for(model, exc, request_fallbacks)[:self.max_fallbacks]
+            chain = self._fallbacks_for(model, exc, request_fallbacks)
+            if allowed is not None:
+                chain = [group for group in chain if group in allowed]
+            chain = chain[:self.max_fallbacks]
             if not chain:
                 raise
             last = exc
