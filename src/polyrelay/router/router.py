@@ -264,8 +264,9 @@ class Router(RouterSurface):
         holds the messages. None fit: a ContextWindowExceededError, so
         context_window_fallbacks apply."""
         limits = [self._context_limits.get(d.id) for d in deployments]
-        if not messages or all(limit is None for limit in limits):
-            return deployments
+        known = [limit for limit in limits if limit is not None]
+        if not messages or not known or _most_tokens(messages) <= min(known):
+            return deployments  # fits everywhere for sure: no tokenizing
         model = str(deployments[0].params["model"])
         await tokens.preload(model)
         needed = tokens.token_counter(model=model, messages=messages)
@@ -437,6 +438,23 @@ class Router(RouterSurface):
         log.info("Router: cooling down deployment %s of %r for %gs after %s", deployment.id,
                  deployment.model_name, self.cooldown_time, type(exc).__name__)
         await self.state.set(_state_key("cool", deployment.id), 1, self.cooldown_time)
+
+
+_PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
+
+
+def _most_tokens(messages: Any) -> float:
+    """An upper bound on the prompt's tokens (every token is at least one byte),
+    so most prompts skip the tokenizer. Anything unusual: infinity (count it)."""
+    total = 3
+    for message in messages:
+        if not isinstance(message, dict) or message.keys() - _PLAIN_MESSAGE_KEYS:
+            return float("inf")  # objects, tool calls, names...: let the tokenizer count them
+        content = message.get("content")
+        if not isinstance(content, str):
+            return float("inf")  # images and other parts are not counted by their bytes
+        total += 8 + len(content.encode())
+    return total
 
 
 def _lowest_order(healthy: list[Deployment], stats: list[Stats],
