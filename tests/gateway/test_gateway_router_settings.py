@@ -32,6 +32,8 @@ model_list:
   - model_name: ordered
     litellm_params: {{model: mock/backup, order: 2}}
     model_info: {{id: backup}}
+  - model_name: flaky
+    litellm_params: {{model: mock/flaky, mock_status: 429}}
   - model_name: sized
     litellm_params: {{model: mock/small}}
     model_info: {{id: small, max_input_tokens: 50}}
@@ -117,6 +119,14 @@ def test_mock_status_does_not_take_the_deployment_offline(client):
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="mocked", messages=HELLO, extra_body={"mock_status": 429})
     assert client.chat.completions.create(model="mocked", messages=HELLO).choices[0].message.content
+
+
+def test_a_deployments_own_failures_still_cool_it_down(client):
+    with pytest.raises(openai.RateLimitError) as first:
+        client.chat.completions.create(model="flaky", messages=HELLO)
+    assert "No deployments available" not in first.value.message  # the deployment's own 429...
+    with pytest.raises(openai.RateLimitError, match="No deployments available"):
+        client.chat.completions.create(model="flaky", messages=HELLO)  # ...cooled it down
 
 
 def test_a_misspelt_retry_policy_field_stops_start_up(tmp_path):
