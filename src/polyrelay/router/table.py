@@ -62,14 +62,18 @@ class DeploymentTable:
         self.by_id: dict[str, Deployment] = {}
         for deployment in self.deployments:
             if deployment.id in self.by_id:
-                raise BadRequestError(f"two deployments have the id {deployment.id!r}; model_info.id must be unique")
-            self.by_id[deployment.id] = deployment
+                # Two identical entries (same params, no id) share one id and its state; kept,
+                # as before, but a call by that id reaches the first.
+                log.warning("Router: two deployments have the id %r; give each a unique model_info.id",
+                            deployment.id)
+            else:
+                self.by_id[deployment.id] = deployment
             self.groups.setdefault(deployment.model_name, []).append(deployment)
         self._wildcards = [(p, d) for p, d in self.groups.items() if "*" in p]
         self._ordered = {name for name, members in self.groups.items() if any(d.order is not None for d in members)}
         # Every name known now gets its Target made once (a call's lookup is one dict read).
         # Later assignments win: a group over an alias over a deployment id.
-        self._targets: dict[str, Target] = {d.id: Target(d.model_name, [d], pinned=True) for d in self.deployments}
+        self._targets: dict[str, Target] = {i: Target(d.model_name, [d], pinned=True) for i, d in self.by_id.items()}
         for name, alias in aliases.items():
             if name in self.groups:
                 log.warning("Router: model_group_alias %r is also a model group; the group wins", name)
