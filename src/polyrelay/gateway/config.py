@@ -216,8 +216,22 @@ ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "set_verbose": _bool,
     "debug_level": _str,
 }
+def _custom_provider_map(path: str, value: Any) -> list:
+    """``[{provider: my-llm, custom_handler: custom_handler.my_llm}]``: the handler
+    is ``module.attribute``, imported from the config file's folder (see load)."""
+    for i, entry in enumerate(_list(path, value)):
+        entry = _dict(f"{path}[{i}]", entry)
+        _str(f"{path}[{i}].provider", entry.get("provider"))
+        handler = entry.get("custom_handler")
+        if not isinstance(handler, str) or "." not in handler.strip("."):
+            raise ConfigError(f"{path}[{i}].custom_handler must name module.attribute "
+                              f"(e.g. custom_handler.my_custom_llm), got {handler!r}")
+    return value
+
+
 # litellm_settings that polyrelay applies as module settings (``polyrelay.X = value``).
 LITELLM_MODULE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
+    "custom_provider_map": _custom_provider_map,
     "drop_params": _bool,
     "num_retries": _int(0),
     "request_timeout": _number(0, strict=True),
@@ -460,9 +474,34 @@ def load(path: str | os.PathLike[str] | None = None, model: str | None = None) -
         raw["model_list"] = list(raw.get("model_list") or []) + [
             {"model_name": model, "litellm_params": {"model": model}}]
     config = build(raw, source)
+    _load_custom_handlers(config, os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd())
     if not config.model_list:
         config.warnings.append("model_list is empty: every model request will answer 400 (unknown model)")
     return config
+
+
+def _load_custom_handlers(config: Config, folder: str) -> None:
+    """Import each ``custom_provider_map`` handler (``module.attribute``), looking in
+    the config file's folder first, as LiteLLM's proxy does. Every process that
+    loads the config (each worker) imports them itself."""
+    import importlib
+    import sys
+
+    entries = config.litellm_settings.get("custom_provider_map")
+    if not entries:
+        return
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    loaded = []
+    for i, entry in enumerate(entries):
+        module_name, _, attribute = entry["custom_handler"].rpartition(".")
+        try:
+            handler = getattr(importlib.import_module(module_name), attribute)
+        except Exception as exc:  # the admin's own module, failing in any way: stop start-up, naming it
+            raise ConfigError(f"litellm_settings.custom_provider_map[{i}].custom_handler "
+                              f"{entry['custom_handler']!r} could not be loaded: {type(exc).__name__}: {exc}") from None
+        loaded.append({"provider": entry["provider"], "custom_handler": handler})
+    config.litellm_settings["custom_provider_map"] = loaded
 
 
 def _read_yaml(path: Path) -> Any:
