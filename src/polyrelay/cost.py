@@ -21,7 +21,7 @@ the published per-token figures, rounded once to a float at the end.
 On the request path (``response_cost``) accounting never fails a call: a
 model the catalogue does not know costs 0.0 and is reported once, as a
 warning on the ``polyrelay`` logger. The public functions a caller uses
-directly (``cost_per_token``, ``completion_cost``, ``get_model_info``)
+directly (``cost_per_token``, ``completion_cost``, and ``metadata.get_model_info``)
 raise ``NotFoundError`` for such a model instead, as LiteLLM's do.
 """
 
@@ -47,12 +47,6 @@ PRICE_FIELDS = (
     "cache_creation_input_token_cost",
     "input_cost_per_request",
 )
-# Keys every get_model_info() answer has (None when the catalogue does not say).
-INFO_FIELDS = (
-    "litellm_provider", "mode", "max_tokens", "max_input_tokens", "max_output_tokens",
-    "input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-    "cache_creation_input_token_cost", "input_cost_per_request", "deprecation_date",
-)
 # Prompt sizes past which some providers bill the whole request at other rates
 # (Gemini 1.5 above 128K, Gemini 2.5 Pro and Claude Sonnet 4 above 200K), largest first.
 LONG_CONTEXT_LIMITS = (200_000, 128_000)
@@ -61,24 +55,6 @@ _ZERO = Decimal(0)
 
 
 # ------------------------------------------------------------------ catalogue
-def get_model_info(model: str, custom_llm_provider: str | None = None) -> dict[str, Any]:
-    """LiteLLM's ``get_model_info``: provider, mode, context window, output limit and prices.
-
-    Raises ``NotFoundError`` for a model the catalogue does not list.
-    """
-    if _is_mock(model, custom_llm_provider):
-        entry: dict[str, Any] = {"litellm_provider": MOCK_PROVIDER, "mode": "chat",
-                                 **{field: 0.0 for field in PRICE_FIELDS}}
-        key = model if model.startswith(MOCK_PROVIDER + "/") else f"{MOCK_PROVIDER}/{model}"
-    else:
-        key, entry = _require(model, custom_llm_provider)
-    info = {field: entry.get(field) for field in INFO_FIELDS}
-    info.update(entry)
-    info["key"] = key
-    info["provider"] = info.get("litellm_provider") or key.partition("/")[0]
-    return info
-
-
 def register_model(model_cost: Mapping[str, Any] | str) -> list[str]:
     """LiteLLM's ``register_model``: add models or change prices, e.g.
     ``register_model({"my-model": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
