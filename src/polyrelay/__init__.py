@@ -24,6 +24,7 @@ _EXPORTS = {
                      "ContentPolicyViolationError", "ContextWindowExceededError", "InternalServerError",
                      "NotFoundError", "PermissionDeniedError", "RateLimitError", "ServiceUnavailableError",
                      "Timeout", "UnprocessableEntityError", "UnsupportedParamsError", "BadGatewayError"), "errors"),
+    **dict.fromkeys(("LITELLM_EXCEPTION_TYPES", "OpenAIError"), "exceptions"),
     "Router": "router",
     "stream_chunk_builder": "streaming",
     "token_counter": "tokens",
@@ -65,7 +66,7 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "cost_per_token", "embedding", "get_model_info", "moderation", "register_model", "stream_chunk_builder",
     "text_completion", "token_counter",
     # LiteLLM's model metadata helpers (metadata.py)
-    "BadGatewayError", "decode", "encode", "get_llm_provider", "get_max_tokens", "get_model_cost_map",
+    "BadGatewayError", "LITELLM_EXCEPTION_TYPES", "OpenAIError", "decode", "encode", "get_llm_provider", "get_max_tokens", "get_model_cost_map",
     "get_supported_openai_params", "model_cost", "supports_audio_input", "supports_audio_output",
     "supports_function_calling", "supports_parallel_function_calling", "supports_pdf_input",
     "supports_prompt_caching", "supports_reasoning", "supports_response_schema", "supports_system_messages",
