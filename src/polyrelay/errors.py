@@ -67,7 +67,10 @@ class PolyrelayError(Exception):
         **litellm_fields: Any,
     ) -> None:
         if args:
-            named = self._positional(args, litellm_fields)
+            given = {**litellm_fields, **{name: value for name, value in (
+                ("llm_provider", llm_provider), ("model", model), ("status_code", status_code), ("headers", headers))
+                if value not in ("", None)}}
+            named = self._positional(args, given)
             llm_provider = named.pop("llm_provider", llm_provider)
             model = named.pop("model", model)
             status_code = named.pop("status_code", status_code)
