@@ -26,7 +26,7 @@ import uuid
 from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 
 class OpenAIObject(BaseModel):
@@ -35,6 +35,11 @@ class OpenAIObject(BaseModel):
     model_config = ConfigDict(extra="allow", protected_namespaces=(), populate_by_name=True)
     # Field names LiteLLM's constructors take positionally, in its order (``Usage(1, 2)``).
     _positional: ClassVar[tuple[str, ...]] = ()
+
+    # The lenient ``__init__`` overrides below are for callers only. Each is
+    # marked as pydantic's own, so validation (``from_dict``, and every nested
+    # object) keeps pydantic's compiled path instead of calling back into
+    # Python for each object: that would double the SDK's cost per response.
 
     def __init__(self, /, *args: Any, **data: Any) -> None:
         if args:
@@ -46,6 +51,8 @@ class OpenAIObject(BaseModel):
                     raise TypeError(f"{type(self).__name__}() got multiple values for argument {name!r}")
                 data[name] = value
         super().__init__(**data)
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
 
     def __getitem__(self, key: str) -> Any:
         try:
@@ -134,6 +141,8 @@ class Usage(OpenAIObject):
             data["completion_tokens_details"] = completion_details
         super().__init__(*args, **data)
 
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+
     @model_validator(mode="after")
     def _fill_derived(self) -> "Usage":
         # total = prompt + completion (SPEC 2), also when a caller gave only the parts.
@@ -177,6 +186,8 @@ class ToolCall(OpenAIObject):
         if self.id is None:
             self.id = f"call_{uuid.uuid4().hex[:24]}"  # LiteLLM gives every tool call an id; replies must name it
 
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+
 
 class Message(OpenAIObject):
     role: str = "assistant"
@@ -192,6 +203,8 @@ class Message(OpenAIObject):
             data["tool_calls"] = None  # LiteLLM's Message keeps no empty tool_calls list
         super().__init__(*args, **data)
 
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+
 
 class Choices(OpenAIObject):
     index: int = 0
@@ -206,6 +219,8 @@ class Choices(OpenAIObject):
             self.finish_reason = "stop"  # as LiteLLM's Choices(finish_reason=None)
         if self.index is None:
             self.index = 0
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
 
 
 class _WithHidden(OpenAIObject):
@@ -230,6 +245,8 @@ class _WithHidden(OpenAIObject):
             self._hidden_params = dict(hidden)
         if response_ms is not None:
             self._response_ms = response_ms
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
 
 
 class WireResponse(dict):
@@ -312,10 +329,19 @@ class ModelResponseStream(_WithHidden):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
-    @field_validator("choices", mode="after")
+    def __init__(self, /, *args: Any, **data: Any) -> None:
+        super().__init__(*args, **data)
+        if not self.choices:
+            self.choices = EmptyChoices(_empty_stream_choice)
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+
     @classmethod
-    def _indexable_when_empty(cls, choices: list[StreamingChoices]) -> list[StreamingChoices]:
-        return choices if choices else EmptyChoices(_empty_stream_choice)
+    def from_dict(cls, data: dict[str, Any]) -> "ModelResponseStream":
+        chunk = cls.model_validate(data)
+        if not chunk.choices:  # the usage chunk (set here, not in a validator every chunk would pay for)
+            chunk.choices = EmptyChoices(_empty_stream_choice)
+        return chunk
 
 
 class ModelResponse(_WithHidden):
@@ -339,6 +365,8 @@ class ModelResponse(_WithHidden):
             del data["usage"]  # LiteLLM's ModelResponse(usage=None) has an all-zero Usage
         super().__init__(*args, **data)
 
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+
 
 class TextChoices(OpenAIObject):
     index: int = 0
@@ -357,11 +385,20 @@ class TextCompletionResponse(_WithHidden):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
-    @field_validator("choices", mode="after")
+    # A text-completion stream's usage chunk has no choices either.
+    def __init__(self, /, *args: Any, **data: Any) -> None:
+        super().__init__(*args, **data)
+        if not self.choices:
+            self.choices = EmptyChoices(TextChoices)
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+
     @classmethod
-    def _indexable_when_empty(cls, choices: list[TextChoices]) -> list[TextChoices]:
-        # A text-completion stream's usage chunk has no choices either.
-        return choices if choices else EmptyChoices(TextChoices)
+    def from_dict(cls, data: dict[str, Any]) -> "TextCompletionResponse":
+        response = cls.model_validate(data)
+        if not response.choices:
+            response.choices = EmptyChoices(TextChoices)
+        return response
 
 
 class Embedding(OpenAIObject):
