@@ -141,3 +141,18 @@ def test_usage_only_chunk_has_empty_yet_indexable_choices():
     # A chunk with choices keeps a plain list.
     normal = ModelResponseStream.from_dict({"id": "c", "created": 1, "choices": [{"index": 0, "delta": {}}]})
     assert type(normal.choices) is list and not isinstance(normal.choices, EmptyChoices)
+
+
+def test_litellms_always_present_message_fields_read_none_and_dump_only_when_set():
+    response = ModelResponse.from_dict({
+        "id": "x", "created": 1, "model": "deepseek-reasoner",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "4", "reasoning_content": "2+2"}}],
+    })
+    assert response.choices[0].message.reasoning_content == "2+2"
+    plain = Message(content="hi")
+    for name in ("reasoning_content", "thinking_blocks", "provider_specific_fields", "annotations", "audio"):
+        assert getattr(plain, name) is None and getattr(Delta(), name) is None
+    assert plain.model_dump() == {"role": "assistant", "content": "hi", "tool_calls": None, "function_call": None}
+    plain.provider_specific_fields = {"citations": []}
+    assert plain.model_dump()["provider_specific_fields"] == {"citations": []}

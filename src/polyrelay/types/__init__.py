@@ -85,23 +85,30 @@ class OpenAIObject(BaseModel):
         return cls.model_validate(data)
 
 
+def extra_field(name: str, doc: str) -> property:
+    """A field read as None when absent and dumped only when set: kept among
+    the object's extra fields rather than declared. For the fields LiteLLM's
+    objects always answer (``message.reasoning_content``) that OpenAI's wire
+    shape does not carry: declared, they would appear as nulls in every dump."""
+
+    def read(self: OpenAIObject) -> Any:
+        return (self.__pydantic_extra__ or {}).get(name)
+
+    def write(self: OpenAIObject, value: Any) -> None:
+        if self.__pydantic_extra__ is None:
+            self.__pydantic_extra__ = {}
+        self.__pydantic_extra__[name] = value
+
+    return property(read, write, doc=doc)
+
+
 class PromptTokensDetails(OpenAIObject):
     cached_tokens: int | None = None
     audio_tokens: int | None = None
 
-    @property
-    def cache_creation_tokens(self) -> int | None:
-        """Tokens written to the provider's prompt cache (Anthropic's
-        cache_creation_input_tokens), under LiteLLM's name. Kept as an extra
-        field, not a declared one, so it is dumped only when a provider or
-        caller set it (what we send over the wire stays OpenAI's shape)."""
-        return (self.__pydantic_extra__ or {}).get("cache_creation_tokens")
-
-    @cache_creation_tokens.setter
-    def cache_creation_tokens(self, value: int | None) -> None:
-        if self.__pydantic_extra__ is None:
-            self.__pydantic_extra__ = {}
-        self.__pydantic_extra__["cache_creation_tokens"] = value
+    cache_creation_tokens = extra_field(
+        "cache_creation_tokens", "Tokens written to the provider's prompt cache (Anthropic's "
+        "cache_creation_input_tokens), under LiteLLM's name; dumped only when a provider or caller set it.")
 
 
 class CompletionTokensDetails(OpenAIObject):
@@ -195,6 +202,12 @@ class Message(OpenAIObject):
     tool_calls: list[ToolCall] | None = None
     function_call: FunctionCall | None = None
     _positional = ("content", "role", "function_call", "tool_calls")
+    # Fields LiteLLM's objects always answer (None when the provider sent none).
+    reasoning_content = extra_field("reasoning_content", "The model's reasoning text (DeepSeek-R1, Claude thinking).")
+    thinking_blocks = extra_field("thinking_blocks", "Anthropic's thinking blocks, as LiteLLM passes them on.")
+    provider_specific_fields = extra_field("provider_specific_fields", "Fields only this provider sends.")
+    annotations = extra_field("annotations", "URL citations (OpenAI web search).")
+    audio = extra_field("audio", "Audio output (OpenAI audio models).")
 
     def __init__(self, /, *args: Any, **data: Any) -> None:
         if "role" in data and data["role"] is None:
@@ -306,6 +319,12 @@ class Delta(OpenAIObject):
     tool_calls: list[ChoiceDeltaToolCall] | None = None
     function_call: ChoiceDeltaToolCallFunction | None = None
     _positional = ("content", "role", "function_call", "tool_calls")
+    # Fields LiteLLM's objects always answer (None when the provider sent none).
+    reasoning_content = extra_field("reasoning_content", "The model's reasoning text (DeepSeek-R1, Claude thinking).")
+    thinking_blocks = extra_field("thinking_blocks", "Anthropic's thinking blocks, as LiteLLM passes them on.")
+    provider_specific_fields = extra_field("provider_specific_fields", "Fields only this provider sends.")
+    annotations = extra_field("annotations", "URL citations (OpenAI web search).")
+    audio = extra_field("audio", "Audio output (OpenAI audio models).")
 
 
 class StreamingChoices(OpenAIObject):
