@@ -255,7 +255,10 @@ class ModelCostMap(dict):
     def _refill(self) -> None:
         fresh = _catalogue_as_litellm()
         with self._lock:
-            dict.clear(self)
+            # In place, never emptied on the way: a reader on another thread
+            # sees each model either before or after the change, never missing.
+            for gone in self.keys() - fresh.keys():
+                dict.pop(self, gone, None)
             dict.update(self, fresh)
 
     def __setitem__(self, key: str, value: Mapping[str, Any]) -> None:
