@@ -42,17 +42,21 @@ class OpenAIObject(BaseModel):
     # Python for each object: that would double the SDK's cost per response.
 
     def __init__(self, /, *args: Any, **data: Any) -> None:
-        if args:
-            if len(args) > len(self._positional):
-                raise TypeError(f"{type(self).__name__}() takes at most {len(self._positional)} positional "
-                                f"arguments ({len(args)} given)")
-            for name, value in zip(self._positional, args):
-                if name in data:
-                    raise TypeError(f"{type(self).__name__}() got multiple values for argument {name!r}")
-                data[name] = value
-        super().__init__(**data)
+        super().__init__(**self._named(args, data))
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def _named(cls, args: tuple[Any, ...], data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with the positional ``args`` put under their field names."""
+        if len(args) > len(cls._positional):
+            raise TypeError(f"{cls.__name__}() takes at most {len(cls._positional)} positional "
+                            f"arguments ({len(args)} given)")
+        for name, value in zip(cls._positional, args):
+            if name in data:
+                raise TypeError(f"{cls.__name__}() got multiple values for argument {name!r}")
+            data[name] = value
+        return data
 
     def __getitem__(self, key: str) -> Any:
         try:
@@ -127,6 +131,7 @@ class Usage(OpenAIObject):
     _positional = ("prompt_tokens", "completion_tokens", "total_tokens")
 
     def __init__(self, /, *args: Any, reasoning_tokens: int | None = None, **data: Any) -> None:
+        data = self._named(args, data)
         for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
             if name in data and data[name] is None:
                 del data[name]  # LiteLLM callers pass None for "not known"
@@ -146,9 +151,9 @@ class Usage(OpenAIObject):
             if isinstance(completion_details, dict):
                 completion_details = {"reasoning_tokens": reasoning_tokens, **completion_details}
             data["completion_tokens_details"] = completion_details
-        super().__init__(*args, **data)
+        super().__init__(**data)
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
     @model_validator(mode="after")
     def _fill_derived(self) -> "Usage":
@@ -193,7 +198,7 @@ class ToolCall(OpenAIObject):
         if self.id is None:
             self.id = f"call_{uuid.uuid4().hex[:24]}"  # LiteLLM gives every tool call an id; replies must name it
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
 
 class Message(OpenAIObject):
@@ -210,13 +215,14 @@ class Message(OpenAIObject):
     audio = extra_field("audio", "Audio output (OpenAI audio models).")
 
     def __init__(self, /, *args: Any, **data: Any) -> None:
+        data = self._named(args, data)
         if "role" in data and data["role"] is None:
             del data["role"]
         if data.get("tool_calls") == []:
             data["tool_calls"] = None  # LiteLLM's Message keeps no empty tool_calls list
-        super().__init__(*args, **data)
+        super().__init__(**data)
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
 
 class Choices(OpenAIObject):
@@ -227,13 +233,14 @@ class Choices(OpenAIObject):
     _positional = ("finish_reason", "index", "message", "logprobs")
 
     def __init__(self, /, *args: Any, **data: Any) -> None:
-        super().__init__(*args, **data)
-        if self.finish_reason is None:
-            self.finish_reason = "stop"  # as LiteLLM's Choices(finish_reason=None)
-        if self.index is None:
-            self.index = 0
+        data = self._named(args, data)
+        # As LiteLLM's Choices: None means the default, and finish_reason's is "stop".
+        for name in ("index", "message", "finish_reason"):
+            if name in data and data[name] is None:
+                del data[name]
+        super().__init__(**data)
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
 
 class _WithHidden(OpenAIObject):
@@ -259,7 +266,7 @@ class _WithHidden(OpenAIObject):
         if response_ms is not None:
             self._response_ms = response_ms
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
 
 class WireResponse(dict):
@@ -353,7 +360,7 @@ class ModelResponseStream(_WithHidden):
         if not self.choices:
             self.choices = EmptyChoices(_empty_stream_choice)
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelResponseStream":
@@ -384,7 +391,7 @@ class ModelResponse(_WithHidden):
             del data["usage"]  # LiteLLM's ModelResponse(usage=None) has an all-zero Usage
         super().__init__(*args, **data)
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
 
 class TextChoices(OpenAIObject):
@@ -410,7 +417,7 @@ class TextCompletionResponse(_WithHidden):
         if not self.choices:
             self.choices = EmptyChoices(TextChoices)
 
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # see OpenAIObject
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # validation skips it: see OpenAIObject
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TextCompletionResponse":
