@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from . import _sync, transport
+from . import _sync, mocking, transport
 from . import usage as usage_mod
 from .bridge import bridge_for
 from .cost import pricing_args, response_cost
@@ -62,8 +62,8 @@ async def _attempts(p: Plan, send_once):
 async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
     started = time.perf_counter()
     p = plan(kind, model, payload, kwargs)
-    if isinstance(p.mock_response, BaseException):
-        raise p.mock_response
+    if p.mocked:
+        await mocking.raise_planned_failure(kwargs, p.call.provider, p.call.model, p.call.stream, p.timeout)
     adapter, call = p.adapter, p.call
     bridge = bridge_for(kind, adapter.kinds)
     if bridge is not None:
