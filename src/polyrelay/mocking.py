@@ -58,9 +58,11 @@ async def raise_planned_failure(kwargs: dict[str, Any], provider: str, model: st
         raise Timeout("This is a mock timeout error", llm_provider=provider, model=model)
     if kwargs.get("mock_testing_fallbacks") is True:
         raise fallback_drill_error(model)
-    failure = mock_failure(kwargs.get("mock_response"), provider, model, stream)
+    given = kwargs.get("mock_response")
+    failure = mock_failure(given, provider, model, stream)
     if failure is not None:
-        raise failure from (kwargs["mock_response"] if isinstance(kwargs["mock_response"], BaseException) else None)
+        # The caller's own exception stays visible as the cause when it was mapped to another.
+        raise failure from (given if isinstance(given, BaseException) and given is not failure else None)
 
 
 def fallback_drill_error(model: str) -> InternalServerError:
