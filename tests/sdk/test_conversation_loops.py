@@ -157,3 +157,30 @@ def test_plain_dict_messages_pass_through_uncopied():
                                                      "tool_calls": [{"id": "1", "type": "function",
                                                                      "function": {"name": "f", "arguments": "{}"}}]}]
     assert as_message_dicts(messages) is messages
+
+
+@pytest.mark.parametrize("model", [
+    "openai/gpt-4o", "azure/my-deployment", "anthropic/claude-3-5-sonnet-20241022", "gemini/gemini-1.5-pro",
+    "cohere/command-r-plus", "ollama/llama3.1", "bedrock/anthropic.claude-3-haiku-20240307-v1:0",
+    "groq/llama3-8b-8192", "mistral/mistral-large-latest",
+])
+def test_every_provider_serialises_a_loop_with_reply_objects(model):
+    """The second turn of a tool loop, built with the reply's own objects, as each
+    provider's request: it serialises, and carries the tool call and its result."""
+    import orjson
+
+    from polyrelay.params import plan
+    from polyrelay.providers.base import CHAT
+
+    reply = litellm.completion(model="gpt-4o", messages=[{"role": "user", "content": "Weather in Paris?"}],
+                               mock_tool_calls=[{"id": "call_abc", "type": "function", "function": {
+                                   "name": "get_weather", "arguments": "{\"location\": \"Paris\"}"}}])
+    message = reply.choices[0].message
+    messages = [{"role": "user", "content": "Weather in Paris?"}, message,
+                {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "18 degrees"}]
+    kwargs = {"api_base": "http://127.0.0.1:9", "api_key": "sk-test-0123456789", "api_version": "2024-06-01",
+              "aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "secret", "aws_region_name": "us-east-1",
+              "tools": [WEATHER_TOOL]}
+    p = plan(CHAT, model, {"messages": messages}, kwargs)
+    body = orjson.dumps(p.adapter.build_request(p.call).json).decode()
+    assert "get_weather" in body and "Paris" in body and "18 degrees" in body
