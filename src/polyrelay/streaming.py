@@ -18,7 +18,6 @@ from typing import Any, AsyncIterator, Callable
 from . import usage as usage_mod
 from .cost import response_cost
 from .errors import APIConnectionError, APIError
-from .messages import as_message_dicts
 from .providers.base import TEXT, Adapter, Call, StreamEvent, StreamState
 from .transport import aclose_iterator
 from .types import ModelResponse, ModelResponseStream, TextCompletionResponse, Usage, new_id, now
@@ -250,7 +249,7 @@ def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | Non
         from . import tokens
 
         model = first.get("model")
-        prompt = tokens.count_messages(as_message_dicts(messages), model) if messages else 0
+        prompt = tokens.count_messages(messages, model) if messages else 0
         completion = sum(tokens.count_text(
             c.get("text") if text_kind else (c["message"].get("content") or ""), model) for c in choices)
         found_usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -157,7 +157,7 @@ def count_messages(messages: Iterable[dict[str, Any]], model: str | None = None,
                    tools: list[dict[str, Any]] | None = None, tool_choice: Any = None) -> int:
     enc = encoding_for(model)
     total = REPLY_PRIMING_TOKENS + count_tools(tools, model) + count_tool_choice(tool_choice, model)
-    for message in messages:
+    for message in as_message_dicts(messages):  # response objects too; a list of dicts as it is
         total += TOKENS_PER_MESSAGE
         for key, value in message.items():
             if key == "content":
@@ -240,7 +240,7 @@ def token_counter(model: str = "", messages: Any = None, text: str | list[str] |
     response message objects, with images, ``tools`` and ``tool_choice``) or in ``text``."""
     tools = plain(tools) if tools else None
     if messages is not None:
-        return count_messages(as_message_dicts(messages), model, tools=tools, tool_choice=plain(tool_choice))
+        return count_messages(messages, model, tools=tools, tool_choice=plain(tool_choice))
     extra = count_tools(tools, model) + count_tool_choice(plain(tool_choice), model)
     if isinstance(text, list):
         return sum(count_text(t, model) for t in text) + extra

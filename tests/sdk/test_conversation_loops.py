@@ -184,3 +184,13 @@ def test_every_provider_serialises_a_loop_with_reply_objects(model):
     p = plan(CHAT, model, {"messages": messages}, kwargs)
     body = orjson.dumps(p.adapter.build_request(p.call).json).decode()
     assert "get_weather" in body and "Paris" in body and "18 degrees" in body
+
+
+def test_completion_cost_and_stream_chunk_builder_take_message_objects():
+    messages = [{"role": "user", "content": "Hi"}]
+    reply = litellm.completion(model="gpt-4o", messages=messages, mock_response="Hello! How can I help?")
+    history = messages + [reply.choices[0].message, {"role": "user", "content": "Tell me more"}]
+    assert litellm.completion_cost(model="gpt-4o", messages=history, completion="Sure.") > 0
+    chunks = list(litellm.completion(model="gpt-4o", messages=history, stream=True, mock_response="Sure."))
+    rebuilt = litellm.stream_chunk_builder(chunks, messages=history)
+    assert rebuilt.choices[0].message.content == "Sure."
