@@ -35,6 +35,7 @@ from .openai import OpenAIAdapter, OpenAICompatible
 
 MOCK_OPTIONS = ("mock_response", "mock_status", "mock_delay", "mock_token_delay", "mock_tool_calls")
 EMBEDDING_DIMENSIONS = 16
+MAX_CHOICES = 128  # OpenAI's own limit on n
 _FLAG_WORDS = {"violence": ("kill", "attack"), "hate": ("hate",), "harassment": ("idiot", "stupid")}
 _MODERATION_CATEGORIES = (
     "harassment", "harassment/threatening", "hate", "hate/threatening", "self-harm",
@@ -91,7 +92,7 @@ async def serve(call: Call, request: HTTPRequest) -> LocalReply:
     calls = mocking.tool_calls(opts.get("mock_tool_calls")) if call.kind == CHAT else []
     if calls:
         finish = "tool_calls"
-    n = max(1, int(body.get("n") or 1))
+    n = min(MAX_CHOICES, max(1, int(body.get("n") or 1)))
     generated = len(reply_tokens) + sum(tokens.count_text(c["function"]["name"] or "", call.model)
                                         + tokens.count_text(c["function"]["arguments"], call.model) for c in calls)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n * generated,
