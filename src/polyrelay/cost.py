@@ -194,10 +194,20 @@ def cost_per_token(
     ``usage_object`` (a usage dict or ``Usage``) may stand in for the counts.
     """
     counts = usage_counts(usage_object) if usage_object is not None else Counts(
-        prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens)
+        _count(prompt_tokens), _count(completion_tokens), _count(cache_read_input_tokens),
+        _count(cache_creation_input_tokens))
     prices = _prices_for(model, custom_llm_provider, dict(custom_cost_per_token or {}))
     prompt_cost, completion_cost_ = _price(prices, counts)
     return float(prompt_cost), float(completion_cost_)
+
+
+def _count(value: Any) -> Any:
+    """A token count as given: callers pass floats (10.0) and None as well as ints."""
+    if value is None:
+        return 0
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else Decimal(str(value))
+    return value
 
 
 def _prices_for(model: str, provider: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -293,7 +303,8 @@ def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[s
     if not prices or usage is None:
         return 0.0
     prompt_cost, completion_cost_ = _price(prices, usage_counts(usage))
-    return float(prompt_cost + completion_cost_)
+    total = float(prompt_cost + completion_cost_)
+    return total if total > 0.0 else 0.0  # a wrong price or count never becomes a refund
 
 
 @functools.lru_cache(maxsize=4096)
