@@ -2,11 +2,12 @@
 present (yes, or partly) must exist on polyrelay.
 
 NOTE: some names on the page are added by parallel work on issue 13
-(mock_completion, batch_completion*, completion_with_retries,
-acompletion_with_retries, CustomLLM, custom_provider_map, the api_key /
-api_base settings, router.RetryPolicy). Until that work is merged this test
-fails and names exactly those; that is intended, and it is what keeps the
-page honest afterwards.
+(batch_completion, batch_completion_models,
+batch_completion_models_all_responses, completion_with_retries,
+acompletion_with_retries, CustomLLM, custom_provider_map,
+router.RetryPolicy). Until that work is merged this test fails and names
+exactly those; that is intended, and it is what keeps the page honest
+afterwards.
 """
 
 from __future__ import annotations
