@@ -70,7 +70,7 @@ class Deployment:
     def max_input_tokens(self) -> int | None:
         """The context window: ``model_info.max_input_tokens``, else the
         catalogue's for ``base_model`` or the model (None when unknown)."""
-        from ..cost import get_model_info
+        from ..metadata import get_model_info
         from ..errors import PolyrelayError
 
         if self.model_info.get("max_input_tokens"):

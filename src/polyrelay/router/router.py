@@ -17,7 +17,7 @@ import random
 import time
 from typing import Any
 
-from .. import _sync, api, tokens
+from .. import _sync, api, mocking, tokens
 from ..errors import (
     BadRequestError,
     ContentPolicyViolationError,
@@ -186,8 +186,13 @@ class Router(RouterSurface):
         # The gateway names the groups a caller's key may reach: a fallback
         # outside them is skipped, never a way around the key's model list.
         allowed = kwargs.pop("allowed_model_groups", None)
+        # LiteLLM's fallback drill: the asked-for group fails at once and its
+        # fallbacks run for real (the flag is not passed on to them).
+        drill = kwargs.pop("mock_testing_fallbacks", None) is True
         shape = caller_shape(kwargs)
         try:
+            if drill:
+                raise mocking.fallback_drill_error(model)
             return await self._try_group(kind, model, payload, kwargs, num_retries, shape)
         except PolyrelayError as exc:
             chain = self._fallbacks_for(model, exc, request_fallbacks)

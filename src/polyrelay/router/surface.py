@@ -143,7 +143,7 @@ class RouterSurface:
 
 
 def _model_info(deployment: Deployment) -> dict[str, Any]:
-    from ..cost import get_model_info
+    from ..metadata import get_model_info
     from ..providers import resolve
 
     try:
