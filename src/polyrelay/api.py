@@ -95,9 +95,21 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
                                 include_usage=p.caller_wants_usage, hidden=hidden, started=started,
                                 pricing=pricing_args(kwargs))
     try:
-        data = adapter.parse_response(call, orjson.loads(reply.body))
+        parsed = orjson.loads(reply.body)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"{call.provider} answered with a body that is not JSON", llm_provider=call.provider,
+                              model=call.model, status_code=502) from exc
+    if not isinstance(parsed, dict):
+        raise BadRequestError(f"{call.provider} answered with a JSON {type(parsed).__name__}, not an object",
+                              llm_provider=call.provider, model=call.model, status_code=502)
+    try:
+        data = adapter.parse_response(call, parsed)
+    except PolyrelayError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # Fields of the wrong shape: the provider's answer is broken, not the gateway.
+        raise BadRequestError(f"{call.provider} answered with a body polyrelay cannot read "
+                              f"({type(exc).__name__}: {str(exc)[:100]})", llm_provider=call.provider,
                               model=call.model, status_code=502) from exc
     if bridge is not None:
         data = bridge.response(data)

@@ -41,13 +41,25 @@ class InvalidHeader(ValueError):
     """A header name or value with a line break: it could smuggle another header or request."""
 
 
+class InvalidURL(ValueError):
+    """Not an http(s) URL with a host (``file://``, ``ftp://``, a bare path): nothing this client can call."""
+
+
+class ResponseTooLarge(HTTPError):
+    """The body is larger than the caller will hold in memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit / 1024 / 1024:g} MB (max_response_size_mb)")
+        self.limit = limit
+
+
 class _Origin:
     __slots__ = ("scheme", "host", "port", "target_prefix", "host_header")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HTTPError(f"not an http(s) URL: {url[:80]}")
+            raise InvalidURL(f"not an http(s) URL: {url.split('://')[0][:20]}://...")
         self.scheme = parts.scheme
         self.host = parts.hostname
         default = 443 if parts.scheme == "https" else 80
@@ -133,11 +145,19 @@ class Response:
             self._conn.resume()
         return data
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float, limit: int | None = None) -> bytes:
+        """The whole body; past ``limit`` bytes (after decompression) ``ResponseTooLarge``,
+        raised before reading when the Content-Length already says so."""
         parts = []
+        size = 0
         try:
+            if limit is not None and self._decoder is None and _length(self.headers) > limit:
+                raise ResponseTooLarge(limit)
             while (data := await self._next(timeout)) is not None:
                 parts.append(data)
+                size += len(data)
+                if limit is not None and size > limit:
+                    raise ResponseTooLarge(limit)
         finally:
             self.release()  # a timeout or cancellation half-way closes the connection
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -158,6 +178,13 @@ class Response:
             self._conn.done_with(self, reusable=self._complete and self._error is None)
 
     close = release
+
+
+def _length(headers: dict[str, str]) -> int:
+    try:
+        return int(headers.get("content-length", "0"))
+    except ValueError:
+        return 0  # httptools refuses a malformed length before we get here
 
 
 class _Connection(asyncio.Protocol):
