@@ -147,6 +147,10 @@ GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "master_key": _str,
     "database_url": _str,
     "max_request_size_mb": _number(0, strict=True),
+    "max_response_size_mb": _number(0, strict=True),  # an upstream body read whole (transport.py)
+    "max_stream_event_size_mb": _number(0, strict=True),  # one upstream stream line or event
+    "header_timeout_seconds": _number(0, strict=True),  # client connections (connections.py)
+    "max_connections": _int(1),
     "allow_client_side_credentials": _bool,
 }
 ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {

@@ -1,0 +1,154 @@
+"""Limits on client connections, so that idle or half-open ones cannot
+take every file descriptor (a slowloris).
+
+uvicorn's httptools protocol has no timer on a connection that has not
+finished sending a request head: ``timeout_keep_alive`` runs only between
+requests and is cancelled by the first byte of the next one, and
+``limit_concurrency`` answers 503 only once a head is complete, while the
+half-open connections it counts keep their sockets. So 4,596 connections
+that sent half a head and waited held 4,596 descriptors until the process
+ran out and stopped answering anyone. This subclass adds, per connection:
+
+- a head timeout: a request head (request line and headers) must be
+  complete ``header_timeout`` seconds after its first byte, or after the
+  connection opened; else 408 and the connection is closed;
+- a head size cap (``MAX_HEAD_BYTES``): past it, 431 and closed;
+- a cap on open connections per worker: one over it is answered 503 and
+  closed at once, before it can hold a descriptor for long.
+
+Each refusal is counted and logged, at most one line per
+``LOG_EVERY_SECONDS`` per kind, so an attack cannot flood the log either.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import resource
+import time
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("polyrelay.gateway")
+
+DEFAULT_HEADER_TIMEOUT = 10.0  # API clients send a head in one write; 10 s is far past any network hiccup
+MAX_HEAD_BYTES = 64 * 1024  # nginx's default is 32 KB (4 x 8k), Node's 16 KB
+LOG_EVERY_SECONDS = 10.0
+
+
+def default_max_connections() -> int:
+    """Half of this process's descriptor limit (the other half is for upstream
+    connections, the database, the spool and logs), within 64..16384."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 16384
+    return max(64, min(16384, soft // 2))
+
+
+def raise_descriptor_limit() -> None:
+    """Raise the soft descriptor limit to the hard one, as Go programs and
+    nginx do: the default soft limit (often 1,024) is far below what a
+    gateway with keep-alive clients and upstream pools needs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and soft != resource.RLIM_INFINITY:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:  # not permitted here: the soft limit stays, and the cap follows it
+            log.debug("could not raise the descriptor limit from %s to %s: %s", soft, hard, exc)
+
+
+class ConnectionLimits:
+    """The limits, and counts of what they refused (one object per worker process)."""
+
+    def __init__(self, header_timeout: float = DEFAULT_HEADER_TIMEOUT, max_connections: int | None = None) -> None:
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections if max_connections is not None else default_max_connections()
+        self.refused = {"header_timeout": 0, "head_too_large": 0, "too_many_connections": 0}
+        self._unlogged = dict.fromkeys(self.refused, 0)
+        self._logged_at = dict.fromkeys(self.refused, float("-inf"))
+
+    def count(self, kind: str, detail: str) -> None:
+        self.refused[kind] += 1
+        self._unlogged[kind] += 1
+        now = time.monotonic()
+        if now - self._logged_at[kind] >= LOG_EVERY_SECONDS:
+            log.warning("closed %d client connection(s) in the last %gs: %s", self._unlogged[kind],
+                        LOG_EVERY_SECONDS, detail)
+            self._logged_at[kind] = now
+            self._unlogged[kind] = 0
+
+    def protocol(self):
+        """The protocol factory for ``uvicorn.run(http=...)`` (picklable, for worker processes)."""
+        return functools.partial(GuardedHttpToolsProtocol, limits=self)
+
+
+def _response(status: bytes) -> bytes:
+    return b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits above."""
+
+    def __init__(self, *args, limits: ConnectionLimits, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._head_timer = None
+        self._head_bytes = 0
+        self._reading_head = True  # no complete head yet for the request now arriving
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        limits = self._limits
+        if len(self.connections) > limits.max_connections:
+            limits.count("too_many_connections",
+                         f"more than {limits.max_connections} open connections (--max_connections)")
+            transport.write(_response(b"503 Service Unavailable"))
+            transport.close()
+            return
+        self._arm()  # a connection that never sends a byte is timed out too
+
+    def data_received(self, data: bytes) -> None:
+        if not self._reading_head:
+            super().data_received(data)
+            return
+        if self._head_timer is None:
+            self._arm()  # the first byte of a request after a keep-alive wait
+        self._head_bytes += len(data)
+        super().data_received(data)
+        if self._reading_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self._limits.count("head_too_large", f"a request head over {MAX_HEAD_BYTES // 1024} KB")
+            self.transport.write(_response(b"431 Request Header Fields Too Large"))
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # The wait for the next request is the keep-alive timeout's; ours starts at its first byte.
+        self._reading_head = True
+        self._head_bytes = 0
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._head_timer = self.loop.call_later(self._limits.header_timeout, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._reading_head or self.transport.is_closing():
+            return
+        self._limits.count("header_timeout", f"no complete request head within {self._limits.header_timeout:g}s "
+                                             "(--header_timeout)")
+        if self._head_bytes:
+            self.transport.write(_response(b"408 Request Timeout"))
+        self.transport.close()
