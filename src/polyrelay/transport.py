@@ -267,28 +267,31 @@ async def _line_batches(chunks: AsyncIterator[bytes], limit: int | None = None) 
     limit = stream_event_limit() if limit is None else limit
     pending: list[bytes] = []  # the unfinished line, in pieces
     pending_size = 0
+    for_later = pending.append
     async for chunk in chunks:
-        held_cr = pending and pending[-1][-1:] == b"\r"  # maybe the first half of \r\n
-        if not held_cr and b"\n" not in chunk and b"\r" not in chunk:
-            pending.append(chunk)
-            pending_size += len(chunk)
-            if pending_size > limit:
-                raise _too_long(limit)
-            continue
         if pending:
-            pending.append(chunk)
-            buffer = b"".join(pending)
-        else:
-            buffer = chunk
+            if pending[-1][-1:] != b"\r" and b"\n" not in chunk and b"\r" not in chunk:
+                for_later(chunk)  # still no line end (and no \r held that \n could complete)
+                pending_size += len(chunk)
+                if pending_size > limit:
+                    raise _too_long(limit)
+                continue
+            for_later(chunk)
+            chunk = b"".join(pending)
+            pending.clear()
         raw: list[bytes] = []
-        start = _split_lines(buffer, raw)
-        if len(buffer) > limit and (len(buffer) - start > limit or any(len(line) > limit for line in raw)):
+        start = _split_lines(chunk, raw)
+        if len(chunk) > limit and (len(chunk) - start > limit or any(len(line) > limit for line in raw)):
             raise _too_long(limit)
-        rest = buffer[start:]
-        pending = [rest] if rest else []
-        pending_size = len(rest)
+        if start < len(chunk):
+            for_later(chunk[start:])
+            pending_size = len(chunk) - start
         if raw:
-            yield _decoded(raw)
+            try:
+                lines = [line.decode("utf-8") for line in raw]
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(exc) from None
+            yield lines
     if pending:
         yield _decoded([b"".join(pending)])
 
@@ -296,13 +299,16 @@ async def _line_batches(chunks: AsyncIterator[bytes], limit: int | None = None) 
 def _split_lines(buffer: bytes, lines: list[bytes]) -> int:
     """Append the complete lines of ``buffer`` to ``lines``; return where the unfinished rest starts.
     Each search starts where the last one stopped, so a buffer is scanned once."""
-    if b"\r" not in buffer:  # the usual framing: one C-level split
+    r = buffer.find(b"\r")
+    if r == -1:  # the usual framing: one C-level split
         parts = buffer.split(b"\n")
         rest = parts.pop()
         lines.extend(parts)
         return len(buffer) - len(rest)
     start, end = 0, len(buffer)
-    n = buffer.find(b"\n")
+    n = buffer.find(b"\n", 0, r)  # \n before the first \r, if any
+    if n == -1:
+        n = buffer.find(b"\n", r)
     while True:
         if n != -1 and n < start:
             n = buffer.find(b"\n", start)
@@ -323,7 +329,11 @@ def _decoded(lines: list[bytes]) -> list[str]:
     try:
         return [line.decode("utf-8") for line in lines]
     except UnicodeDecodeError as exc:
-        raise StreamFormatError(f"the stream is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise _not_utf8(exc) from None
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> StreamFormatError:
+    return StreamFormatError(f"the stream is not UTF-8 text ({exc.reason} at byte {exc.start})")
 
 
 async def iter_sse(chunks: AsyncIterator[bytes]) -> EventBatches:
