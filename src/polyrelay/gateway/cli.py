@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 import polyrelay
+from ..redact import RedactingFilter, scrub
 
 from .config import ConfigError, load
 from .connections import DEFAULT_HEADER_TIMEOUT, ConnectionLimits, raise_descriptor_limit
@@ -71,11 +72,15 @@ def _fast_stack() -> dict[str, str]:
     return options
 
 
-def _log_config(debug: bool) -> dict:
-    """uvicorn's logging setup plus our loggers, applied in every worker."""
+def _log_config(debug: bool, secrets: tuple[str, ...] = ()) -> dict:
+    """uvicorn's logging setup plus our loggers, applied in every worker;
+    every handler scrubs keys and the config's secrets from what it writes."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": "polyrelay.redact.RedactingFilter", "secrets": secrets}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact")
     config["loggers"]["polyrelay"] = {"handlers": ["default"], "level": "DEBUG" if debug else "INFO",
                                       "propagate": False}
     config["loggers"]["uvicorn"]["level"] = "DEBUG" if debug else "INFO"
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     if args.num_workers < 1:
         print("polyrelay: --num_workers must be at least 1", file=sys.stderr)
         return 2
@@ -95,11 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_connections is not None and args.max_connections < 1:
         print("polyrelay: --max_connections must be at least 1", file=sys.stderr)
         return 2
+    config = None
     try:
         config = load(args.config, args.model)
         check_router(config)
     except ConfigError as exc:
-        print(f"polyrelay: cannot start: {exc}", file=sys.stderr)
+        # Values from os.environ/ are already hidden by name; key shapes and the config's secrets here.
+        print(f"polyrelay: cannot start: {scrub(str(exc), config.secrets() if config else ())}", file=sys.stderr)
         return 2
     for warning in config.warnings:
         log.warning("config: %s", warning)
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The client's address (X-Forwarded-For behind a proxy) is read only by
     # the access log, which --debug turns on; otherwise skip that layer (~1% CPU).
-    options = dict(host=args.host, port=args.port, log_config=_log_config(args.debug),
+    options = dict(host=args.host, port=args.port, log_config=_log_config(args.debug, config.secrets()),
                    access_log=args.debug, proxy_headers=args.debug, timeout_keep_alive=30, **_fast_stack())
     raise_descriptor_limit()
     settings = config.general_settings
