@@ -72,8 +72,8 @@ class ConnectionLimits:
         self._unlogged[kind] += 1
         now = time.monotonic()
         if now - self._logged_at[kind] >= LOG_EVERY_SECONDS:
-            log.warning("closed %d client connection(s) in the last %gs: %s", self._unlogged[kind],
-                        LOG_EVERY_SECONDS, detail)
+            log.warning("closed %d client connection(s): %s (reported at most every %gs)", self._unlogged[kind],
+                        detail, LOG_EVERY_SECONDS)
             self._logged_at[kind] = now
             self._unlogged[kind] = 0
 
