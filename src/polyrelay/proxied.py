@@ -75,7 +75,8 @@ class ProxiedClient:
         return self._session.closed
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None, *,
-                      timeout: float, connect_timeout: float) -> ProxiedResponse:
+                      timeout: float, connect_timeout: float, body_limit: int | None = None) -> ProxiedResponse:
+        # body_limit is enforced by ProxiedResponse.read (aiohttp inflates each read whole).
         if not url.startswith(("http://", "https://")):
             raise InvalidURL(f"not an http(s) URL: {url.split('://')[0][:20]}://...")
         limits = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=timeout)

@@ -137,11 +137,11 @@ def _seconds(timeout: float | None) -> tuple[float, float]:
     return seconds, min(seconds, CONNECT_TIMEOUT)
 
 
-async def _request(request: HTTPRequest, timeout: float | None):
+async def _request(request: HTTPRequest, timeout: float | None, body_limit: int | None = None):
     body = orjson.dumps(request.json) if request.json is not None else None
     read, connect = _seconds(timeout)
     return await client().request(request.method, request.url, request.headers, body,
-                                  timeout=read, connect_timeout=connect)
+                                  timeout=read, connect_timeout=connect, body_limit=body_limit)
 
 
 @contextlib.contextmanager
@@ -174,8 +174,9 @@ async def send(request: HTTPRequest, *, timeout: float | None, provider: str, mo
         reply = Reply(local.status, local.headers, local.body, local.events)
     else:
         with _network_errors(provider, model):
-            response = await _request(request, timeout)
-            body = await response.read(_seconds(timeout)[0], response_limit())
+            limit = response_limit()
+            response = await _request(request, timeout, limit)
+            body = await response.read(_seconds(timeout)[0], limit)
         reply = Reply(response.status, response.headers, body)
     if reply.status >= 400:
         raise UpstreamStatus(reply)
