@@ -69,6 +69,32 @@ class HangingUpstream:
                 return
 
 
+class FloodUpstream(HangingUpstream):
+    """Answers a stream with one event, then bytes with no newline until the
+    gateway hangs up (or 64 MB: the test then fails); records the bytes sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent_when_closed: list[int] = []
+
+    def _hold(self, conn: socket.socket) -> None:
+        conn.settimeout(20)
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            self.requests += 1
+            first = f"data: {json.dumps(chunk('a'))}\n\n".encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + first)
+            sent, piece = 0, b"y" * 65536
+            try:
+                while sent < 64 << 20:
+                    conn.sendall(piece)
+                    sent += len(piece)
+            except OSError:
+                self.sent_when_closed.append(sent)
+
+
 @pytest.fixture(scope="module")
 def hanging():
     server = HangingUpstream().start()
@@ -151,6 +177,25 @@ def test_an_event_of_many_short_data_lines_is_capped_too(http, fake):
     response = chat(http, stream=True)
     assert response.status_code == 502, response.text[:300]
     assert "max_stream_event_size_mb" in response.json()["error"]["message"]
+
+
+def test_a_stream_over_the_line_cap_closes_the_upstream_connection(upstream, hanging):
+    flood = FloodUpstream().start()
+    process = GatewayProcess(CONFIG.replace("os.environ/HANGING_UPSTREAM_BASE", flood.url),
+                             env={"FAKE_UPSTREAM_BASE": upstream.url}).start()
+    try:
+        with httpx.Client(base_url=process.url, timeout=20) as http:
+            response = chat(http, model="hanging", stream=True)
+        events = sse_events(response.text)
+        assert "max_stream_event_size_mb" in json.loads(events[-1])["error"]["message"]
+        deadline = time.monotonic() + 5
+        while not flood.sent_when_closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert flood.sent_when_closed, "the upstream was still being read 5 s after the cap"
+        assert flood.sent_when_closed[0] < 16 << 20  # stopped near the 0.25 MB cap (plus socket buffers)
+    finally:
+        process.stop()
+        flood.stop()
 
 
 # --- 21: unreadable upstream answers are clean errors -------------------------------------------------
