@@ -347,3 +347,18 @@ def test_a_complete_request_on_a_kept_alive_connection_is_not_timed_out(small_ga
         assert client.get("/health/liveliness").status_code == 200
         time.sleep(2.5)  # longer than header_timeout_seconds, shorter than keep-alive
         assert client.get("/health/liveliness").status_code == 200
+
+
+def test_a_stalled_body_is_timed_out_but_a_slow_steady_one_is_not(small_gateway):
+    head = (b"POST /chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + MASTER.encode() + b"\r\nContent-Length: 60\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", small_gateway.port), timeout=5) as stalled, \
+            socket.create_connection(("127.0.0.1", small_gateway.port), timeout=5) as steady:
+        stalled.sendall(head + b"x" * 10)
+        steady.sendall(head)
+        for _ in range(6):  # 3 s in all, longer than header_timeout_seconds (2), but never 2 s without a byte
+            steady.sendall(b"x" * 10)
+            time.sleep(0.5)
+        assert b" 400 " in steady.recv(4096)  # read to its end, then refused as not JSON
+        assert b" 408 " in (_closed_by_server(stalled, 3) or b"")
+    assert "a request body stalled for 2s" in small_gateway.log

@@ -12,6 +12,9 @@ ran out and stopped answering anyone. This subclass adds, per connection:
 - a head timeout: a request head (request line and headers) must be
   complete ``header_timeout`` seconds after its first byte, or after the
   connection opened; else 408 and the connection is closed;
+- the same for a request body that stops: no ``header_timeout`` without a
+  byte until it is complete (a slowloris that sends a whole head, then a
+  body a byte at a time);
 - a head size cap (``MAX_HEAD_BYTES``): past it, 431 and closed;
 - a cap on open connections per worker: one over it is answered 503 and
   closed at once, before it can hold a descriptor for long.
@@ -63,7 +66,7 @@ class ConnectionLimits:
     def __init__(self, header_timeout: float = DEFAULT_HEADER_TIMEOUT, max_connections: int | None = None) -> None:
         self.header_timeout = header_timeout
         self.max_connections = max_connections if max_connections is not None else default_max_connections()
-        self.refused = {"header_timeout": 0, "head_too_large": 0, "too_many_connections": 0}
+        self.refused = {"header_timeout": 0, "body_timeout": 0, "head_too_large": 0, "too_many_connections": 0}
         self._unlogged = dict.fromkeys(self.refused, 0)
         self._logged_at = dict.fromkeys(self.refused, float("-inf"))
 
@@ -95,6 +98,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         self._head_bytes = 0
         self._reading_head = True  # no complete head yet for the request now arriving
+        self._reading_body = False  # a head is in, its body is not complete yet
+        self._body_byte_at = 0.0
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -109,12 +114,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if not self._reading_head:
+            if self._reading_body:
+                self._body_byte_at = self.loop.time()  # the timer checks this: no re-arming per read
             super().data_received(data)
             return
         if self._head_timer is None:
             self._arm()  # the first byte of a request after a keep-alive wait
         self._head_bytes += len(data)
         super().data_received(data)
+        if self._reading_body and self._head_timer is None and not self.transport.is_closing():
+            self._body_byte_at = self.loop.time()
+            self._head_timer = self.loop.call_later(self._limits.header_timeout, self._body_stalled)
         if self._reading_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
             self._limits.count("head_too_large", f"a request head over {MAX_HEAD_BYTES // 1024} KB")
             self.transport.write(_response(b"431 Request Header Fields Too Large"))
@@ -122,11 +132,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._reading_body = True
         self._disarm()
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        self._reading_body = False
+        self._disarm()
+        super().on_message_complete()
+        if self.cycle is not None and self.cycle.response_complete:
+            self._next_head()  # answered before its body was all in (a 413, say): the next request comes now
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if not self._reading_body:
+            self._next_head()
+
+    def _next_head(self) -> None:
         # The wait for the next request is the keep-alive timeout's; ours starts at its first byte.
         self._reading_head = True
         self._head_bytes = 0
@@ -142,6 +164,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _body_stalled(self) -> None:
+        self._head_timer = None
+        if not self._reading_body or self.transport.is_closing():
+            return
+        idle = self.loop.time() - self._body_byte_at
+        if idle < self._limits.header_timeout:  # bytes came meanwhile: check again when the gap could be full
+            self._head_timer = self.loop.call_later(self._limits.header_timeout - idle, self._body_stalled)
+            return
+        self._limits.count("body_timeout", f"a request body stalled for {self._limits.header_timeout:g}s "
+                                           "(--header_timeout)")
+        if not self.cycle.response_started:
+            self.transport.write(_response(b"408 Request Timeout"))
+        self.transport.close()
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
