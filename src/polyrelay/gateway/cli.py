@@ -44,8 +44,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--num_workers", "--num-workers", type=int, default=1,
                    help="worker processes sharing the port (default: 1)")
     p.add_argument("--header_timeout", "--header-timeout", type=float, default=None,
-                   help="seconds a client has to send a complete request head before its connection is closed "
-                        f"(default: general_settings.header_timeout_seconds, else {DEFAULT_HEADER_TIMEOUT:g})")
+                   help="seconds a client has to send a complete request head, and the longest pause within a "
+                        "request body, before its connection is closed (default: "
+                        f"general_settings.header_timeout_seconds, else {DEFAULT_HEADER_TIMEOUT:g})")
     p.add_argument("--max_connections", "--max-connections", type=int, default=None,
                    help="open client connections per worker; more are answered 503 and closed (default: "
                         "general_settings.max_connections, else half the process's file descriptor limit)")
