@@ -300,8 +300,10 @@ def _hide_resolved(message: str, resolved: dict[str, str]) -> str:
     """A config error names the bad key and shows its value, but a value read
     from the environment is usually a secret: it is shown as where it came from."""
     for value, name in sorted(resolved.items(), key=lambda item: -len(item[0])):
-        if len(value) >= 3 and value in message:
-            message = message.replace(value, f"<the value of {ENV_PREFIX}{name}>")
+        shown = f"<the value of {ENV_PREFIX}{name}>"
+        message = message.replace(repr(value), shown)  # how the checkers quote a value
+        if len(value) >= 8:  # bare, too: long enough not to be a common word ("true", "60")
+            message = message.replace(value, shown)
     return message
 
 
