@@ -12,12 +12,19 @@ from typing import Any as _Any
 # CLI's --help) does not load the SDK and the ``openai`` package with it.
 _EXPORTS = {
     **dict.fromkeys(("acompletion", "aembedding", "amoderation", "atext_completion", "completion", "embedding",
-                     "moderation", "text_completion"), "api"),
-    **dict.fromkeys(("completion_cost", "cost_per_token", "get_model_info", "register_model"), "cost"),
+                     "mock_completion", "moderation", "text_completion"), "api"),
+    **dict.fromkeys(("completion_cost", "cost_per_token", "register_model"), "cost"),
+    **dict.fromkeys(("decode", "encode", "get_llm_provider", "get_max_tokens", "get_model_cost_map", "get_model_info",
+                     "get_supported_openai_params", "model_cost", "supports_audio_input", "supports_audio_output",
+                     "supports_function_calling", "supports_parallel_function_calling", "supports_pdf_input",
+                     "supports_prompt_caching", "supports_reasoning", "supports_response_schema",
+                     "supports_system_messages", "supports_tool_choice", "supports_vision", "supports_web_search"),
+                    "metadata"),
     **dict.fromkeys(("APIConnectionError", "APIError", "AuthenticationError", "BadRequestError",
                      "ContentPolicyViolationError", "ContextWindowExceededError", "InternalServerError",
                      "NotFoundError", "PermissionDeniedError", "RateLimitError", "ServiceUnavailableError",
-                     "Timeout", "UnprocessableEntityError", "UnsupportedParamsError"), "errors"),
+                     "Timeout", "UnprocessableEntityError", "UnsupportedParamsError", "BadGatewayError"), "errors"),
+    **dict.fromkeys(("LITELLM_EXCEPTION_TYPES", "OpenAIError"), "exceptions"),
     "Router": "router",
     "stream_chunk_builder": "streaming",
     "token_counter": "tokens",
@@ -43,7 +50,10 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 # Settings LiteLLM users assign on the module (``litellm.drop_params = True``).
-# They are read at call time; a per-call argument always wins.
+# They are read at call time; a per-call argument always wins. api_key and
+# api_base apply to every provider and win over its environment variables.
+api_key: str | None = None
+api_base: str | None = None
 drop_params: bool = False
 num_retries: int | None = None
 request_timeout: float | None = None
@@ -56,6 +66,12 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "NotFoundError", "PermissionDeniedError", "RateLimitError", "Router", "ServiceUnavailableError", "StreamingChoices",
     "TextChoices", "TextCompletionResponse", "Timeout", "UnprocessableEntityError", "UnsupportedParamsError",
     "Usage", "acompletion", "aembedding", "amoderation", "atext_completion", "completion", "completion_cost",
-    "cost_per_token", "embedding", "get_model_info", "moderation", "register_model", "stream_chunk_builder",
-    "text_completion", "token_counter",
+    "cost_per_token", "embedding", "get_model_info", "mock_completion", "moderation", "register_model",
+    "stream_chunk_builder", "text_completion", "token_counter",
+    # LiteLLM's model metadata helpers (metadata.py) and exception names (exceptions.py)
+    "BadGatewayError", "LITELLM_EXCEPTION_TYPES", "OpenAIError", "decode", "encode", "get_llm_provider",
+    "get_max_tokens", "get_model_cost_map", "get_supported_openai_params", "model_cost", "supports_audio_input",
+    "supports_audio_output", "supports_function_calling", "supports_parallel_function_calling",
+    "supports_pdf_input", "supports_prompt_caching", "supports_reasoning", "supports_response_schema",
+    "supports_system_messages", "supports_tool_choice", "supports_vision", "supports_web_search",
 ]

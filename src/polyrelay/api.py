@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from . import _sync, transport
+from . import _sync, mocking, transport, verbose
 from . import usage as usage_mod
 from .bridge import bridge_for
 from .cost import pricing_args, response_cost
@@ -62,8 +62,8 @@ async def _attempts(p: Plan, send_once):
 async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
     started = time.perf_counter()
     p = plan(kind, model, payload, kwargs)
-    if isinstance(p.mock_response, BaseException):
-        raise p.mock_response
+    if p.mocked:
+        await mocking.raise_planned_failure(kwargs, p.call.provider, p.call.model, p.call.stream, p.timeout)
     adapter, call = p.adapter, p.call
     bridge = bridge_for(kind, adapter.kinds)
     if bridge is not None:
@@ -89,8 +89,19 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
             raise Timeout(f"{call.provider} did not answer within {p.timeout}s", llm_provider=call.provider,
                           model=call.model) from exc
 
-    reply = await _attempts(p, send_once)
+    talk = verbose.enabled(kwargs)
+    if talk:
+        verbose.log("%s %s (provider %s, model %s)\n  request body: %s", request.method, request.url, call.provider,
+                    call.model, verbose.body_text(request.json), secrets=call.creds.secrets())
+    try:
+        reply = await _attempts(p, send_once)
+    except PolyrelayError as exc:
+        if talk:
+            verbose.log("failed after %d retries: %s", exc.num_retries or 0, exc, secrets=call.creds.secrets())
+        raise
     if call.stream:
+        if talk:
+            verbose.log("streaming the answer from %s", call.provider)
         return CompletionStream(reply.events, adapter, call, bridge=bridge, kind=kind,
                                 include_usage=p.caller_wants_usage, hidden=hidden, started=started,
                                 pricing=pricing_args(kwargs))
@@ -112,6 +123,9 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
                               f"({type(exc).__name__}: {str(exc)[:100]})", llm_provider=call.provider,
                               model=call.model, status_code=502) from exc
     elapsed_ms = (time.perf_counter() - started) * 1000
+    if talk:
+        verbose.log("answered in %.0f ms, cost $%s\n  response: %s", elapsed_ms, hidden["response_cost"],
+                    verbose.body_text(response if isinstance(response, dict) else response.model_dump()))
     hidden["_response_ms"] = elapsed_ms
     response._hidden_params = hidden
     response._response_ms = elapsed_ms
@@ -181,6 +195,14 @@ def completion(model: str, messages: list[dict[str, Any]] | None = None, **kwarg
 
 def text_completion(model: str, prompt: Any = None, **kwargs: Any):
     return sync_result(_sync.run(atext_completion(model, prompt, **kwargs)))
+
+
+def mock_completion(model: str, messages: list[Any], stream: bool = False, n: int | None = None,
+                    mock_response: Any = "This is a mock request", mock_tool_calls: list[Any] | None = None,
+                    **kwargs: Any):
+    """LiteLLM's ``mock_completion``: ``completion`` answered by ``mock_response``, never the network."""
+    return completion(model, messages, stream=stream, n=n, mock_response=mock_response,
+                      mock_tool_calls=mock_tool_calls, **kwargs)
 
 
 def embedding(model: str, input: Any = None, **kwargs: Any) -> EmbeddingResponse:

@@ -21,7 +21,7 @@ the published per-token figures, rounded once to a float at the end.
 On the request path (``response_cost``) accounting never fails a call: a
 model the catalogue does not know costs 0.0 and is reported once, as a
 warning on the ``polyrelay`` logger. The public functions a caller uses
-directly (``cost_per_token``, ``completion_cost``, ``get_model_info``)
+directly (``cost_per_token``, ``completion_cost``, and ``metadata.get_model_info``)
 raise ``NotFoundError`` for such a model instead, as LiteLLM's do.
 """
 
@@ -47,12 +47,6 @@ PRICE_FIELDS = (
     "cache_creation_input_token_cost",
     "input_cost_per_request",
 )
-# Keys every get_model_info() answer has (None when the catalogue does not say).
-INFO_FIELDS = (
-    "litellm_provider", "mode", "max_tokens", "max_input_tokens", "max_output_tokens",
-    "input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-    "cache_creation_input_token_cost", "input_cost_per_request", "deprecation_date",
-)
 # Prompt sizes past which some providers bill the whole request at other rates
 # (Gemini 1.5 above 128K, Gemini 2.5 Pro and Claude Sonnet 4 above 200K), largest first.
 LONG_CONTEXT_LIMITS = (200_000, 128_000)
@@ -61,24 +55,6 @@ _ZERO = Decimal(0)
 
 
 # ------------------------------------------------------------------ catalogue
-def get_model_info(model: str, custom_llm_provider: str | None = None) -> dict[str, Any]:
-    """LiteLLM's ``get_model_info``: provider, mode, context window, output limit and prices.
-
-    Raises ``NotFoundError`` for a model the catalogue does not list.
-    """
-    if _is_mock(model, custom_llm_provider):
-        entry: dict[str, Any] = {"litellm_provider": MOCK_PROVIDER, "mode": "chat",
-                                 **{field: 0.0 for field in PRICE_FIELDS}}
-        key = model if model.startswith(MOCK_PROVIDER + "/") else f"{MOCK_PROVIDER}/{model}"
-    else:
-        key, entry = _require(model, custom_llm_provider)
-    info = {field: entry.get(field) for field in INFO_FIELDS}
-    info.update(entry)
-    info["key"] = key
-    info["provider"] = info.get("litellm_provider") or key.partition("/")[0]
-    return info
-
-
 def register_model(model_cost: Mapping[str, Any] | str) -> list[str]:
     """LiteLLM's ``register_model``: add models or change prices, e.g.
     ``register_model({"my-model": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
@@ -218,10 +194,20 @@ def cost_per_token(
     ``usage_object`` (a usage dict or ``Usage``) may stand in for the counts.
     """
     counts = usage_counts(usage_object) if usage_object is not None else Counts(
-        prompt_tokens, completion_tokens, cache_read_input_tokens, cache_creation_input_tokens)
+        _count(prompt_tokens), _count(completion_tokens), _count(cache_read_input_tokens),
+        _count(cache_creation_input_tokens))
     prices = _prices_for(model, custom_llm_provider, dict(custom_cost_per_token or {}))
     prompt_cost, completion_cost_ = _price(prices, counts)
     return float(prompt_cost), float(completion_cost_)
+
+
+def _count(value: Any) -> Any:
+    """A token count as given: callers pass floats (10.0) and None as well as ints."""
+    if value is None:
+        return 0
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else Decimal(str(value))
+    return value
 
 
 def _prices_for(model: str, provider: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +303,8 @@ def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[s
     if not prices or usage is None:
         return 0.0
     prompt_cost, completion_cost_ = _price(prices, usage_counts(usage))
-    return float(prompt_cost + completion_cost_)
+    total = float(prompt_cost + completion_cost_)
+    return total if total > 0.0 else 0.0  # a wrong price or count never becomes a refund
 
 
 @functools.lru_cache(maxsize=4096)

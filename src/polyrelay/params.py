@@ -12,6 +12,8 @@ from typing import Any
 
 from .cost import PRICE_FIELDS
 from .errors import UnsupportedParamsError
+from .messages import as_message_dicts
+from .mocking import MOCK_TRIGGERS, is_mocked
 from .providers import get_adapter, resolve
 from .providers.base import CHAT, EMBEDDING, MODERATION, TEXT, Adapter, Call, Credentials
 from .providers.mock import MOCK_OPTIONS
@@ -36,8 +38,11 @@ CORE_ARGS = frozenset({
     "max_retries", "extra_headers", "headers", "drop_params", "custom_llm_provider", "metadata",
     "stream", "stream_options", "litellm_call_id", "logger_fn", "model_info", "litellm_metadata",
     "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
-    "context_window_fallbacks", "model_id", "verbose", "base_model", "polyrelay_wire", *PRICE_FIELDS,
-    *MOCK_OPTIONS,
+    "context_window_fallbacks", "model_id", "verbose", "base_model", "polyrelay_wire", "allowed_model_groups",
+    *PRICE_FIELDS, *MOCK_OPTIONS, *MOCK_TRIGGERS,
+    # LiteLLM callers pass their own openai/httpx client or aiohttp session; we
+    # pool our own connections, and an object in the body would not serialise.
+    "client", "shared_session",
 })
 
 
@@ -51,7 +56,7 @@ class Plan:
     timeout: float | None
     num_retries: int
     caller_wants_usage: bool
-    mock_response: Any = None
+    mocked: bool = False  # answered by mocking.py and the mock/ provider, never the network
     metadata: dict[str, Any] | None = None
 
 
@@ -72,8 +77,10 @@ def _first_env(names: tuple[str, ...]) -> str | None:
 
 
 def credentials(adapter: Adapter, kwargs: dict[str, Any]) -> Credentials:
-    api_key = kwargs.get("api_key") or _first_env(adapter.api_key_env)
-    api_base = kwargs.get("api_base") or kwargs.get("base_url") or _first_env(adapter.api_base_env)
+    # As LiteLLM: the call's argument, then polyrelay.api_key / api_base, then the environment.
+    api_key = kwargs.get("api_key") or package_setting("api_key") or _first_env(adapter.api_key_env)
+    api_base = (kwargs.get("api_base") or kwargs.get("base_url") or package_setting("api_base")
+                or _first_env(adapter.api_base_env))
     api_version = kwargs.get("api_version") or _first_env(adapter.api_version_env)
     headers = {**(kwargs.get("headers") or {}), **(kwargs.get("extra_headers") or {})}
     return Credentials(api_key=api_key, api_base=api_base, api_version=api_version,
@@ -84,16 +91,18 @@ def credentials(adapter: Adapter, kwargs: dict[str, Any]) -> Credentials:
 
 def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]) -> Plan:
     """Resolve the provider, split and check the arguments, find credentials."""
-    mock_response = kwargs.get("mock_response")
+    mocked = is_mocked(kwargs)
     try:
         provider, provider_model = resolve(model, kwargs.get("custom_llm_provider"))
     except Exception:
-        if mock_response is None:
+        if not mocked:
             raise
         provider, provider_model = "mock", model  # a mocked call needs no real provider
     adapter = get_adapter(provider)
     drop = bool(kwargs.get("drop_params", package_setting("drop_params", False)))
     body = dict(payload)
+    if kind == CHAT:
+        body["messages"] = as_message_dicts(body.get("messages"))
     known = OPENAI_PARAMS[kind]
     for key, value in kwargs.items():
         if key in CORE_ARGS or value is None or key in adapter.credential_args:
@@ -110,16 +119,15 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
     stream = bool(kwargs.get("stream"))
     stream_options = kwargs.get("stream_options") or {}
     options = {k: kwargs[k] for k in MOCK_OPTIONS if kwargs.get(k) is not None}
-    if mock_response is not None:
-        # mock_response answers locally whatever the model, under the model's provider name.
-        options["mock_response"] = mock_response
+    if mocked:
+        # A mocked call is answered locally whatever the model, under the model's provider name.
         call_adapter = get_adapter("mock")
     else:
         call_adapter = adapter
     call = Call(kind=kind, provider=provider, model=provider_model, params=body,
                 creds=credentials(adapter, kwargs), stream=stream,
                 include_usage=bool(stream_options.get("include_usage")), options=options)
-    timeout = kwargs.get("timeout") or kwargs.get("request_timeout") or package_setting("request_timeout")
+    timeout = seconds(kwargs.get("timeout") or kwargs.get("request_timeout") or package_setting("request_timeout"))
     retries = kwargs.get("num_retries")
     if retries is None:
         retries = kwargs.get("max_retries")
@@ -127,4 +135,18 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
         retries = package_setting("num_retries") or 0
     return Plan(adapter=call_adapter, call=call, requested_model=model, timeout=timeout,
                 num_retries=int(retries), caller_wants_usage=call.include_usage,
-                mock_response=mock_response, metadata=kwargs.get("metadata"))
+                mocked=mocked, metadata=kwargs.get("metadata"))
+
+
+def seconds(timeout: Any) -> float | None:
+    """A timeout as seconds: a number, a numeric string, or an ``httpx.Timeout``
+    (its read timeout, the one that bounds waiting for the model; else the longest set)."""
+    if timeout is None or isinstance(timeout, (int, float)):
+        return timeout
+    if isinstance(timeout, str):
+        return float(timeout)
+    read = getattr(timeout, "read", None)
+    if read is not None:
+        return float(read)
+    parts = [getattr(timeout, name, None) for name in ("connect", "write", "pool")]
+    return max((float(p) for p in parts if p is not None), default=None)

@@ -18,6 +18,10 @@ _KEY_PATTERNS = re.compile(
 )
 
 
+# A password in a URL (http://user:pass@host): the user-info goes, the host stays readable.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+
+
 def mask(secret: str) -> str:
     return "****" + secret[-4:] if len(secret) > 8 else "****"
 
@@ -26,6 +30,8 @@ def scrub(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4 and secret in text:
             text = text.replace(secret, mask(secret))
+    if "@" in text:
+        text = _URL_USERINFO.sub(r"\1****@", text)
     return _KEY_PATTERNS.sub(lambda m: _mask_match(m.group(0)), text)
 
 

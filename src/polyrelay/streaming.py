@@ -205,7 +205,15 @@ def _choice_text(choice: dict[str, Any]) -> str:
 
 
 def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | None = None):
-    """LiteLLM's ``stream_chunk_builder``: one full response from its chunks."""
+    """LiteLLM's ``stream_chunk_builder``: one full response from its chunks.
+
+    Usage is the provider's when the chunks carry it (the ``include_usage``
+    chunk, or usage spread over several chunks, merged); otherwise counted.
+    """
+    if chunks is None:
+        raise APIError("stream_chunk_builder needs the list of chunks a stream yielded; got None. "
+                       "Collect them with chunks = list(stream) (or append each in your loop).",
+                       llm_provider="", model="")
     if not chunks:
         return None
     dicts = [c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in chunks]
@@ -215,7 +223,7 @@ def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | Non
     found_usage = None
     for chunk in dicts:
         if chunk.get("usage"):
-            found_usage = chunk["usage"]
+            found_usage = _merge_usage(found_usage, chunk["usage"])
         for choice in chunk.get("choices") or []:
             slot = by_index.setdefault(choice.get("index", 0), {"content": [], "role": None, "tools": {},
                                                                  "finish_reason": None})
@@ -259,3 +267,17 @@ def stream_chunk_builder(chunks: list[Any], messages: list[dict[str, Any]] | Non
     if text_kind:
         return TextCompletionResponse.from_dict({**body, "object": "text_completion"})
     return ModelResponse.from_dict({**body, "object": "chat.completion"})
+
+
+def _merge_usage(found: dict[str, Any] | None, usage: Any) -> dict[str, Any]:
+    """Usage from one more chunk over what earlier chunks said: a provider that
+    reports input tokens first and output tokens last keeps both."""
+    usage = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
+    if found is None:
+        merged = dict(usage)
+    else:
+        merged = {**found, **{k: v for k, v in usage.items() if v not in (None, 0, {})}}
+    prompt, completion = merged.get("prompt_tokens") or 0, merged.get("completion_tokens") or 0
+    if (merged.get("total_tokens") or 0) < prompt + completion:
+        merged["total_tokens"] = prompt + completion
+    return merged

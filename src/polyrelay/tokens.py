@@ -28,6 +28,9 @@ from typing import Any, Iterable
 
 import tiktoken
 
+from .image_tokens import image_part_tokens
+from .messages import as_message_dicts, plain
+
 # From tiktoken_ext/openai_public.py: the sums of the published files.
 _TABLES = {
     "cl100k_base": (
@@ -124,6 +127,8 @@ async def preload(model: str | None) -> None:
 
 def encoding_name_for(model: str | None) -> str:
     bare = (model or "").rsplit("/", 1)[-1].lower()
+    if bare.startswith("ft:"):
+        bare = bare[3:]  # a fine-tune (ft:gpt-4o-mini-2024-07-18:org::id) uses its base model's table
     return "o200k_base" if bare.startswith(_O200K_PREFIXES) else "cl100k_base"
 
 
@@ -149,14 +154,17 @@ def content_text(content: Any) -> str:
 
 
 def count_messages(messages: Iterable[dict[str, Any]], model: str | None = None,
-                   tools: list[dict[str, Any]] | None = None) -> int:
+                   tools: list[dict[str, Any]] | None = None, tool_choice: Any = None) -> int:
     enc = encoding_for(model)
-    total = REPLY_PRIMING_TOKENS + count_tools(tools, model)
-    for message in messages:
+    total = REPLY_PRIMING_TOKENS + count_tools(tools, model) + count_tool_choice(tool_choice, model)
+    for message in as_message_dicts(messages):  # response objects too; a list of dicts as it is
         total += TOKENS_PER_MESSAGE
         for key, value in message.items():
             if key == "content":
                 text = content_text(value)
+                if isinstance(value, list):
+                    total += sum(image_part_tokens(part) for part in value
+                                 if isinstance(part, dict) and part.get("type") == "image_url")
             elif key == "tool_calls" and value:
                 text = "".join(
                     (call.get("function") or {}).get("name", "") + (call.get("function") or {}).get("arguments", "")
@@ -214,11 +222,26 @@ def count_tools(tools: list[dict[str, Any]] | None, model: str | None = None) ->
     return total
 
 
-def token_counter(model: str = "", messages: list[dict[str, Any]] | None = None, text: str | list[str] | None = None,
-                  tools: list[dict[str, Any]] | None = None, **_: Any) -> int:
-    """LiteLLM's ``token_counter``: tokens in ``messages`` (chat format, with any ``tools``) or in ``text``."""
+def count_tool_choice(tool_choice: Any, model: str | None = None) -> int:
+    """Tokens a ``tool_choice`` adds, as measured by hmarr/openai-chat-tokens against
+    the API: ``"none"`` one, a named function its name plus four; ``"auto"`` and
+    ``"required"`` nothing measurable."""
+    if tool_choice == "none":
+        return 1
+    if isinstance(tool_choice, dict):
+        function = tool_choice.get("function") if isinstance(tool_choice.get("function"), dict) else tool_choice
+        return count_text(str(function.get("name") or ""), model) + 4
+    return 0
+
+
+def token_counter(model: str = "", messages: Any = None, text: str | list[str] | None = None,
+                  tools: list[Any] | None = None, tool_choice: Any = None, **_: Any) -> int:
+    """LiteLLM's ``token_counter``: tokens in ``messages`` (chat format: dicts or
+    response message objects, with images, ``tools`` and ``tool_choice``) or in ``text``."""
+    tools = plain(tools) if tools else None
     if messages is not None:
-        return count_messages(messages, model, tools=tools)
+        return count_messages(messages, model, tools=tools, tool_choice=plain(tool_choice))
+    extra = count_tools(tools, model) + count_tool_choice(plain(tool_choice), model)
     if isinstance(text, list):
-        return sum(count_text(t, model) for t in text) + count_tools(tools, model)
-    return count_text(text or "", model) + count_tools(tools, model)
+        return sum(count_text(t, model) for t in text) + extra
+    return count_text(text or "", model) + extra

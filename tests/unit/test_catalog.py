@@ -8,7 +8,7 @@ import openai
 import pytest
 
 import polyrelay
-from polyrelay.catalog import BUNDLED, CATALOG, ENV_VAR, Catalog
+from polyrelay.catalog import BUNDLED, CATALOG, ENV_VAR, Catalog, litellm_key
 
 MODES = {"chat", "completion", "embedding", "moderation"}
 
@@ -151,7 +151,10 @@ def test_get_model_info_has_litellm_keys():
     ("azure_text/gpt-35-turbo-instruct", None, "azure/gpt-35-turbo-instruct"),
 ])
 def test_lookup_by_any_name(model, provider, key):
-    assert polyrelay.get_model_info(model, custom_llm_provider=provider)["key"] == key
+    # ``key`` is the entry's key in model_cost, spelt as LiteLLM spells it (bare for OpenAI, Anthropic, ...).
+    info = polyrelay.get_model_info(model, custom_llm_provider=provider)
+    assert info["key"] == litellm_key(key)
+    assert polyrelay.model_cost[info["key"]]["input_cost_per_token"] == info["input_cost_per_token"]
 
 
 def test_unknown_model_raises_not_found():

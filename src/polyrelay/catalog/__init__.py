@@ -27,7 +27,7 @@ import os
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ..providers import _BARE_PREFIXES, ADAPTERS
 
@@ -49,6 +49,16 @@ SIBLINGS = {"openai": ("text-completion-openai",), "text-completion-openai": ("o
 # of the model id; those are priced as the model itself.
 _BEDROCK_ROUTES = ("converse/", "invoke/")
 _BEDROCK_REGIONS = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "us-gov.")
+# Providers whose models LiteLLM's price map lists by bare name ("gpt-4o",
+# "claude-3-5-sonnet-20240620", "anthropic.claude-3-haiku-20240307-v1:0",
+# "command-r"); the others it lists as provider/model, as we do.
+LITELLM_BARE_KEYS = frozenset({"openai", "text-completion-openai", "anthropic", "bedrock", "cohere"})
+
+
+def litellm_key(key: str) -> str:
+    """A catalogue key as LiteLLM's ``model_cost`` spells it."""
+    provider, sep, name = key.partition("/")
+    return name if sep and provider in LITELLM_BARE_KEYS else key
 
 
 class Catalog:
@@ -60,7 +70,17 @@ class Catalog:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self._listeners: list[Callable[[], None]] = []
         self._reset()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every change (merge, load_file, reload):
+        what keeps a copy in step, such as ``polyrelay.model_cost``."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def _reset(self) -> None:
         self._entries: dict[str, dict[str, Any]] = {}
@@ -97,6 +117,7 @@ class Catalog:
         with self._lock:
             self._reset()
             self._ensure_loaded()
+            self._changed()
 
     def load_file(self, path: str | os.PathLike[str]) -> list[str]:
         """Merge a JSON catalogue file; returns the keys it touched."""
@@ -105,7 +126,9 @@ class Catalog:
     def merge(self, data: Mapping[str, Any], source: str = "register_model") -> list[str]:
         self._ensure_loaded()
         with self._lock:
-            return self._merge(data, source)
+            touched = self._merge(data, source)
+            self._changed()
+            return touched
 
     def _merge(self, data: Mapping[str, Any], source: str) -> list[str]:
         self._version += 1

@@ -30,6 +30,18 @@ RESERVE_OUTPUT_TOKENS = 4096
 
 
 @dataclass(slots=True)
+class Estimate:
+    priced_as: str
+    prompt: int
+    output: int
+    copies: int
+
+    @property
+    def tokens(self) -> int:
+        return (self.prompt + self.output) * self.copies
+
+
+@dataclass(slots=True)
 class Ticket:
     call_id: str
     call_type: str
@@ -71,38 +83,46 @@ class Accounting:
                 subjects.append(customer)
         admission = None
         if subjects:
+            reserve_cost, reserve_tokens = 0.0, 0
             budgeted = any(s.max_budget is not None for s in subjects)
-            reserve = 0.0
-            if budgeted and model is not None and self.router.has_group(model):
+            token_limited = any(s.tpm_limit is not None for s in subjects)
+            if (budgeted or token_limited) and model is not None and self.router.has_group(model):
                 await tokens.preload(str(self.router.group(model)[0].params["model"]))
-                reserve = self._max_cost(model, body, payload)
-            admission = await self.ledger.admit(subjects, reserve)
+                estimate = self._estimate(model, body, payload)
+                reserve_tokens = estimate.tokens
+                if budgeted:
+                    reserve_cost = self._max_cost(model, estimate)
+            admission = await self.ledger.admit(subjects, reserve_cost, reserve_tokens)
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
         return Ticket(call_id or ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
                       getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
                       metadata, time.time(), admission)
 
-    def _max_cost(self, model: str | None, body: dict[str, Any], payload: dict[str, Any]) -> float:
-        """The most this call can cost, priced as the group's first deployment:
-        the prompt counted with the tokenizer, the output at its maximum. (Only
-        for callers with a budget: others pay no counting.)"""
-        if model is None or not self.router.has_group(model):
-            return 0.0
+    def _estimate(self, model: str, body: dict[str, Any], payload: dict[str, Any]) -> "Estimate":
+        """The most this call can use: the prompt counted with the tokenizer, the output
+        at its maximum — capped at what the model can produce, so an absurd max_tokens
+        cannot reserve a budget (or a tpm limit) away from everyone else."""
         deployment = self.router.group(model)[0]
         priced_as = str(deployment.params["model"])
         output = int(body.get("max_completion_tokens") or body.get("max_tokens") or RESERVE_OUTPUT_TOKENS)
+        output = max(1, min(output, _max_output(priced_as)))
         copies = max(1, int(body.get("n") or 1))
-        prompt_tokens = _prompt_tokens(payload, priced_as)
+        return Estimate(priced_as, _prompt_tokens(payload, priced_as), output, copies)
+
+    def _max_cost(self, model: str, estimate: "Estimate") -> float:
+        """The most this call can cost, priced as the group's first deployment.
+        (Only for callers with a budget: others pay no counting.)"""
+        deployment = self.router.group(model)[0]
         rates = self._rates(model, deployment)
         if rates is None:
             return 0.0  # an unpriced model reserves nothing; its calls cost 0 as well
-        if prompt_tokens > min(LONG_CONTEXT_LIMITS):  # long prompts may be priced higher: ask in full
+        if estimate.prompt > min(LONG_CONTEXT_LIMITS):  # long prompts may be priced higher: ask in full
             prices = {k: deployment.call_params[k] for k in PRICE_FIELDS if k in deployment.call_params}
-            prompt, completion = cost_per_token(model=priced_as, prompt_tokens=prompt_tokens,
-                                                completion_tokens=output, custom_cost_per_token=prices or None)
-            return (prompt + completion) * copies
+            prompt, completion = cost_per_token(model=estimate.priced_as, prompt_tokens=estimate.prompt,
+                                                completion_tokens=estimate.output, custom_cost_per_token=prices or None)
+            return max(0.0, (prompt + completion) * estimate.copies)
         per_input, per_output = rates
-        return (prompt_tokens * per_input + output * per_output) * copies
+        return max(0.0, (estimate.prompt * per_input + estimate.output * per_output) * estimate.copies)
 
     def _rates(self, model: str, deployment) -> tuple[float, float] | None:
         """(per input token, per output token) of a group's first deployment, looked up once
@@ -125,6 +145,7 @@ class Accounting:
         hidden = hidden or {}
         usage = _as_dict(usage)
         cost = float(hidden.get("response_cost") or 0.0) if status == "success" or usage else 0.0
+        cost = cost if cost > 0.0 else 0.0  # a price can be wrong; a refund through spend never happens
         end = time.time()
         details = usage.get("prompt_tokens_details") or {}
         record = {
@@ -145,6 +166,13 @@ class Accounting:
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
         return cost
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back a reservation for a call that was never made (nothing is recorded)."""
+        if ticket.admission is not None:
+            task = asyncio.get_running_loop().create_task(self.ledger.release(ticket.admission))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
 
     def watch_stream(self, ticket: Ticket, stream) -> None:
         """Finish the ticket when the stream ends, however it ends."""
@@ -168,6 +196,20 @@ def _as_dict(usage: Any) -> dict[str, Any]:
     if isinstance(usage, dict):
         return usage
     return usage.model_dump()
+
+
+# Without a catalogue entry saying otherwise, no answer is longer than this.
+DEFAULT_MAX_OUTPUT_TOKENS = 131_072
+
+
+def _max_output(model: str) -> int:
+    found = CATALOG.find(model)
+    if found is not None:
+        entry = found[1]
+        limit = entry.get("max_output_tokens") or entry.get("max_tokens")
+        if isinstance(limit, (int, float)) and limit > 0:
+            return int(limit)
+    return DEFAULT_MAX_OUTPUT_TOKENS
 
 
 def _prompt_tokens(payload: dict[str, Any], model: str) -> int:

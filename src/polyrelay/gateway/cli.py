@@ -88,6 +88,17 @@ def _log_config(debug: bool, secrets: tuple[str, ...] = ()) -> dict:
     return config
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
@@ -113,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in config.warnings:
         log.warning("config: %s", warning)
+    if not config.master_key and not is_loopback(args.host):
+        log.warning("!!! NO MASTER KEY: listening on %s with general_settings.master_key unset, so anyone who can "
+                    "reach this address may call every model and use the management API (create keys, read "
+                    "spend). Set general_settings.master_key, or listen on 127.0.0.1. !!!", args.host)
 
     import uvicorn
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +30,8 @@ log = logging.getLogger("polyrelay.gateway")
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_MAX_REQUEST_SIZE_MB = 32.0
+DEFAULT_MAX_BATCH_MODELS = 10  # model="a,b,...": upstream calls one request may fan out to
+DEFAULT_HEALTH_CHECK_INTERVAL = 10.0  # seconds: GET /health answers from its last check until then
 
 # With no --config and no --model: a gateway that answers with no keys and no
 # network. The OpenAI-style names let unchanged OpenAI client code run on it.
@@ -152,6 +155,10 @@ GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "header_timeout_seconds": _number(0, strict=True),  # client connections (connections.py)
     "max_connections": _int(1),
     "allow_client_side_credentials": _bool,
+    "allow_client_side_metadata_hosts": _bool,
+    "user_config_providers": _str_or_list,
+    "max_batch_models": _int(1),
+    "health_check_interval": _number(0),
 }
 ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "routing_strategy": _routing_strategy,
@@ -247,6 +254,31 @@ class Config:
     def allow_client_side_credentials(self) -> bool:
         return bool(self.general_settings.get("allow_client_side_credentials", False))
 
+    @property
+    def allow_client_side_metadata_hosts(self) -> bool:
+        return bool(self.general_settings.get("allow_client_side_metadata_hosts", False))
+
+    @property
+    def user_config_providers(self) -> frozenset[str]:
+        """Providers a request's ``user_config`` may use: by default those with a public
+        https endpoint of their own (never one found in the gateway's environment) and mock/."""
+        listed = self.general_settings.get("user_config_providers")
+        if listed is not None:
+            return frozenset(listed)
+        from ..providers import ADAPTERS
+
+        return frozenset({"mock", *(name for name, adapter in ADAPTERS.items()
+                                    if adapter.default_api_base.startswith("https://"))})
+
+    @property
+    def max_batch_models(self) -> int:
+        return int(self.general_settings.get("max_batch_models", DEFAULT_MAX_BATCH_MODELS))
+
+    @property
+    def health_check_interval(self) -> float:
+        """The least time between two upstream checks of GET /health (each costs a call per deployment)."""
+        return float(self.general_settings.get("health_check_interval", DEFAULT_HEALTH_CHECK_INTERVAL))
+
     def router_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Router(...)``: router_settings, plus the
         Router-level litellm_settings LiteLLM reads from there."""
@@ -320,6 +352,9 @@ def _check_section(section: str, values: dict[str, Any], known: dict[str, Callab
     return checked
 
 
+_PRICE_NAME = re.compile(r"(^|_)cost(_|$)")
+
+
 def _check_deployment(index: int, entry: Any) -> dict[str, Any]:
     path = f"model_list[{index}]"
     entry = dict(_dict(path, entry))
@@ -335,7 +370,12 @@ def _check_deployment(index: int, entry: Any) -> dict[str, Any]:
         if check is not None and value is not None:
             params[key] = check(f"{path}.litellm_params.{key}", value)
     entry["litellm_params"] = params
-    entry["model_info"] = dict(_dict(f"{path}.model_info", entry.get("model_info") or {}))
+    info = entry["model_info"] = dict(_dict(f"{path}.model_info", entry.get("model_info") or {}))
+    # Every price (input_cost_per_request, cache_read_input_token_cost...) is a number of at least 0.
+    for section, values in (("litellm_params", params), ("model_info", info)):
+        for key, value in values.items():
+            if value is not None and _PRICE_NAME.search(key):
+                values[key] = _number(0)(f"{path}.{section}.{key}", value)
     return entry
 
 

@@ -11,6 +11,7 @@ state (in-process or Redis), so they are exact across instances.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +23,24 @@ from ..store.ledger import Subject
 from ..store.records import Records, hash_key
 
 CACHE_SECONDS = 10.0
+# Bounds on what callers can make us remember: every wrong key and every
+# end-user name is a cache entry, so the caches are LRU with a fixed size.
+MAX_CACHED_KEYS = 10_000
+MAX_CACHED_CUSTOMERS = 10_000
+
+
+class BoundedCache(OrderedDict):
+    """A dict that forgets its least recently stored entries past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.limit:
+            self.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -46,9 +65,9 @@ class KeyEntry:
         return self._subjects
 
     def allowed_models(self) -> tuple[str, ...] | None:
-        """The key's models, narrowed by its team's; None means every group."""
+        """The key's models, narrowed by its user's and its team's; None means every group."""
         allowed: set[str] | None = None
-        for row in (self.key, self.team):
+        for row in (self.key, self.user, self.team):
             models = (row or {}).get("models")
             if models and "all-proxy-models" not in models:
                 allowed = set(models) if allowed is None else allowed & set(models)
@@ -60,8 +79,8 @@ class VirtualKeys:
         self.db = db
         self.records = Records(db)
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, KeyEntry | None]] = {}
-        self._customers: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._cache = BoundedCache(MAX_CACHED_KEYS)  # token hash -> (expiry, KeyEntry | None)
+        self._customers = BoundedCache(MAX_CACHED_CUSTOMERS)  # end user -> (expiry, row | None)
 
     def forget(self, token_hash: str | None = None) -> None:
         """Drop cached records (one key, or all after a user/team change)."""
@@ -78,12 +97,14 @@ class VirtualKeys:
             entry = cached[1]
         else:
             entry = await self.db.run(self._load, token_hash)
-            self._cache[token_hash] = (time.monotonic() + self.cache_seconds, entry)
+            self._cache.put(token_hash, (time.monotonic() + self.cache_seconds, entry))
         if entry is None:
             return None
         row = entry.key
         if row.get("blocked") or (entry.team or {}).get("blocked"):
             raise PermissionDeniedError("This key is blocked.", code="key_blocked")
+        if (entry.user or {}).get("blocked"):
+            raise PermissionDeniedError("This key's user is blocked.", code="user_blocked")
         expires = row.get("expires")
         if expires is not None and expires <= datetime.now(timezone.utc):
             raise AuthenticationError(f"This key expired at {expires.isoformat()}.", code="key_expired")
@@ -116,7 +137,7 @@ class VirtualKeys:
             row = cached[1]
         else:
             row = await self.db.run(self.records.get, "customer", end_user)
-            self._customers[end_user] = (time.monotonic() + self.cache_seconds, row)
+            self._customers.put(end_user, (time.monotonic() + self.cache_seconds, row))
         if row is not None and row.get("blocked"):
             raise PermissionDeniedError(f"End user {end_user!r} is blocked.", code="end_user_blocked")
         return Subject.from_row("customer", end_user, row or {})

@@ -19,6 +19,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+MAX_SERIES_PER_METRIC = 2_000
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
@@ -36,6 +38,7 @@ class Metrics:
         # builds a tuple on every call, the most expensive part of recording.
         # Label values are bounded (see the module docstring), so is this.
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._series: dict[int, int] = {}  # label sets made per metric
         r = self.registry
         self.requests = Counter("polyrelay_requests", "HTTP requests answered, by route and status",
                                 ["route", "method", "status"], registry=r)
@@ -64,6 +67,15 @@ class Metrics:
         key = (id(metric), labels)
         found = self._children.get(key)
         if found is None:
+            # Labels can carry caller-chosen values (a user_config deployment id):
+            # past a bound, new series fold into "other" so memory stays flat.
+            if self._series.get(id(metric), 0) >= MAX_SERIES_PER_METRIC:
+                labels = tuple("other" for _ in labels)
+                key = (id(metric), labels)
+                found = self._children.get(key)
+                if found is not None:
+                    return found
+            self._series[id(metric)] = self._series.get(id(metric), 0) + 1
             found = self._children[key] = metric.labels(*labels)
         return found
 
@@ -91,6 +103,8 @@ class Metrics:
     def set_deployment_state(self, model: str, deployment: str, state: int) -> None:
         """The last thing we learnt about a deployment (a call, a health check)."""
         key = (model, deployment)
+        if key not in self._last_state and len(self._last_state) >= MAX_SERIES_PER_METRIC:
+            key = model, deployment = "other", "other"  # bounded, as the series are
         if self._last_state.get(key) != state:  # most calls change nothing: skip the gauge write
             self._last_state[key] = state
             self.child(self.deployment_state, model, deployment).set(state)

@@ -18,6 +18,7 @@ from typing import Any
 import polyrelay
 
 from .auth import Authenticator, KeyLookup
+from .clientside import deployment_allows
 from .config import LITELLM_MODULE_SETTINGS, Config
 from .metrics import Metrics
 
@@ -130,29 +131,48 @@ class Gateway:
     def deployments(self, group: str) -> list[dict[str, Any]]:
         return [d for d in self.router.get_model_list() if d.get("model_name") == group]
 
-    def api_base_allowed(self, group: str, api_base: str) -> bool:
-        """May a caller send its own ``api_base`` for this model group?
+    def clientside_param_allowed(self, group: str, key: str, value: str) -> bool:
+        """May a caller send its own ``api_base`` (or region, api_version...) for this model group?
 
         Only if the admin said so: ``general_settings.allow_client_side_credentials``,
-        or every deployment of the group lists ``api_base`` in
+        or every deployment of the group lists the field in
         ``litellm_params.configurable_clientside_auth_params`` (as a name, or
-        as ``{"api_base": "<regex>"}`` that the given base must match)."""
+        for a URL as ``{"api_base": "<url or regex>"}`` that the value must
+        match; see clientside.pattern_allows)."""
         if self.config.allow_client_side_credentials:
             return True
         found = self.deployments(group)
         return bool(found) and all(
-            _allows_api_base(d.get("litellm_params", {}).get("configurable_clientside_auth_params"), api_base)
+            deployment_allows(d.get("litellm_params", {}).get("configurable_clientside_auth_params"), key, value)
             for d in found)
 
+    @staticmethod
+    def provider_of(model: str, custom_llm_provider: str | None = None) -> str | None:
+        from ..providers import resolve
 
-def _allows_api_base(entries: Any, api_base: str) -> bool:
-    for item in entries or []:
-        if item == "api_base":
-            return True
-        if isinstance(item, dict) and isinstance(item.get("api_base"), str):
-            if re.match(item["api_base"], api_base):
-                return True
-    return False
+        try:
+            return resolve(model, custom_llm_provider)[0]
+        except Exception:
+            return None
+
+    def reachable_groups(self, model: str, body: dict[str, Any]) -> list[str]:
+        """Every group a call on ``model`` may end up in: the request's own
+        ``fallbacks`` and the config's (plain, context-window, content-policy,
+        default)."""
+        router = self.router
+        found: list[str] = []
+        for table in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+            found += getattr(router, table, {}).get(model, [])
+        found += getattr(router, "default_fallbacks", [])
+        requested = body.get("fallbacks")
+        if isinstance(requested, list):
+            for item in requested:
+                if isinstance(item, str):
+                    found.append(item)
+                elif isinstance(item, dict):
+                    for targets in item.values():
+                        found += [targets] if isinstance(targets, str) else list(targets or [])
+        return found
 
 
 def check_router(config: Config) -> None:

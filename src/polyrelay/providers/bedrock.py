@@ -18,6 +18,7 @@ exception frame, its exception type. Embeddings use Titan's (or Cohere's)
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -63,6 +64,7 @@ _ERRORS: dict[str, tuple[type[PolyrelayError], int]] = {
     "modelerrorexception": (InternalServerError, 500),
 }
 _CONTEXT_MARKERS = ("too long", "input is too long", "too many input tokens", "context window")
+_REGION = re.compile(r"^[a-z0-9-]{1,64}$")
 _AWS_ARGS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name")
 _CONSUMED = frozenset({
     "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
@@ -87,11 +89,15 @@ class BedrockAdapter(Adapter):
     })
 
     def build_request(self, call: Call) -> HTTPRequest:
-        region = call.creds.extra.get("aws_region_name") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        region = call.creds.extra.get("aws_region_name") or _env_region()
+        if region and not _REGION.match(region):
+            # The region becomes part of the host name: "x@evil:80/" would send the signed request elsewhere.
+            raise BadRequestError(f"bedrock region {region[:64]!r} is not a region name (lower-case letters, digits "
+                                  "and '-')", llm_provider=self.name, model=call.model, param="aws_region_name")
         base = (call.creds.api_base or "").rstrip("/")
         if not base:
             if not region:
-                raise BadRequestError("bedrock needs a region: pass aws_region_name= or set AWS_REGION",
+                raise BadRequestError("bedrock needs a region: pass aws_region_name= or set AWS_REGION_NAME or AWS_REGION",
                                       llm_provider=self.name, model=call.model)
             base = f"https://bedrock-runtime.{region}.amazonaws.com"
         # The model id holds ':' (…-v1:0); it must be percent-encoded in the path.
@@ -346,3 +352,12 @@ def _usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
         out["cache_read_input_tokens"] = read
         out["cache_creation_input_tokens"] = write
     return out
+
+
+def _env_region() -> str | None:
+    # LiteLLM's name first (its users set AWS_REGION_NAME), then the AWS SDKs' own.
+    for name in ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None

@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from .. import _sync, api
+from .. import _sync, api, mocking
 from ..errors import (
     BadRequestError,
     ContentPolicyViolationError,
@@ -190,10 +190,20 @@ class Router:
         num_retries = kwargs.pop("num_retries", None)
         num_retries = self.num_retries if num_retries is None else int(num_retries)
         request_fallbacks = kwargs.pop("fallbacks", None)
+        # The gateway names the groups a caller's key may reach: a fallback
+        # outside them is skipped, never a way around the key's model list.
+        allowed = kwargs.pop("allowed_model_groups", None)
+        # LiteLLM's fallback drill: the asked-for group fails at once and its
+        # fallbacks run for real (the flag is not passed on to them).
+        drill = kwargs.pop("mock_testing_fallbacks", None) is True
         try:
+            if drill:
+                raise mocking.fallback_drill_error(model)
             return await self._try_group(kind, model, payload, kwargs, num_retries)
         except PolyrelayError as exc:
             chain = self._fallbacks_for(model, exc, request_fallbacks)
+            if allowed is not None:
+                chain = [group for group in chain if group in allowed]
             if not chain:
                 raise
             last = exc

@@ -84,17 +84,19 @@ class Ledger:
             value = await self.state.seed(self._spend_key(s), 0.0 if expired else s.spend, SPEND_TTL)
         return value
 
-    async def admit(self, subjects: list[Subject], reserve: float) -> Admission:
+    async def admit(self, subjects: list[Subject], reserve: float, reserve_tokens: int = 0) -> Admission:
+        reserve = max(0.0, reserve)  # a reservation never hands budget back
+        reserve_tokens = max(0, reserve_tokens)
         admission = Admission(subjects, reserve)
         try:
             for s in subjects:
-                await self._admit_one(s, reserve, admission)
+                await self._admit_one(s, reserve, reserve_tokens, admission)
         except Exception:
             await self._reverse(admission)
             raise
         return admission
 
-    async def _admit_one(self, s: Subject, reserve: float, admission: Admission) -> None:
+    async def _admit_one(self, s: Subject, reserve: float, reserve_tokens: int, admission: Admission) -> None:
         minute = _minute()
         if s.max_parallel_requests is not None:
             running = await self._take(admission, f"par:{s.kind}:{s.ident}", 1, RESERVATION_TTL)
@@ -108,10 +110,15 @@ class Ledger:
                 raise RateLimitError(f"{s.label()} {s.ident!r} reached its rpm_limit ({s.rpm_limit} requests "
                                      "per minute)", headers={"retry-after": str(60 - int(time.time()) % 60)})
         if s.tpm_limit is not None:
+            # Like budgets: the tokens a call may use are reserved while it runs, so
+            # concurrent calls overshoot the limit by at most one call, not by their number.
             (used,) = await self.state.get_many([f"tpm:{s.kind}:{s.ident}:{minute}"])
-            if (used or 0) >= s.tpm_limit:
+            reserved = await self._take(admission, f"tpmr:{s.kind}:{s.ident}", reserve_tokens, RESERVATION_TTL)
+            others = max(0, reserved - reserve_tokens)
+            if (used or 0) + others >= s.tpm_limit:
                 raise RateLimitError(f"{s.label()} {s.ident!r} reached its tpm_limit ({s.tpm_limit} tokens "
-                                     "per minute)", headers={"retry-after": str(60 - int(time.time()) % 60)})
+                                     f"per minute; {others} reserved by requests in flight)",
+                                     headers={"retry-after": str(60 - int(time.time()) % 60)})
         if s.max_budget is not None:
             spent = await self.live_spend(s)
             reserved = await self._take(admission, f"resv:{s.kind}:{s.ident}", reserve, RESERVATION_TTL)
@@ -133,8 +140,13 @@ class Ledger:
             await self.state.incr(key, -amount, ttl)
         admission.undo.clear()
 
+    async def release(self, admission: Admission) -> None:
+        """Give the reservation back: the call was never made."""
+        await self._reverse(admission)
+
     async def settle(self, admission: Admission, cost: float, tokens: int) -> None:
         """Release the reservation and count what the call really cost."""
+        cost = max(0.0, cost)
         await self._reverse(admission)
         minute = _minute()
         for s in admission.subjects:

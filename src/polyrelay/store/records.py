@@ -42,12 +42,18 @@ def key_name(key: str) -> str:
     return f"{KEY_PREFIX}...{key[-4:]}"
 
 
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+
+
 def parse_duration(text: str) -> timedelta:
     """LiteLLM's budget_duration: "30s", "30m", "24h", "7d", "2w", "1mo" (30 days)."""
     match = _DURATION.match(str(text))
     if not match:
-        raise ValueError(f"budget_duration must look like 30s, 30m, 24h, 7d, 2w or 1mo; got {text!r}")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+        raise ValueError(f"budget_duration must look like 30s, 30m, 24h, 7d, 2w or 1mo; got {str(text)[:40]!r}")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION_SECONDS:  # past this, dates overflow (and no budget period is that long)
+        raise ValueError(f"budget_duration must be at most 100 years; got {str(text)[:40]!r}")
+    return timedelta(seconds=seconds)
 
 
 def aware(value: datetime | None) -> datetime | None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from .llm import BOOL, INT, SAMPLING_FIELDS, STR, EndpointSpec, is_str_or_list
+from ..schema import BOOL, MAX_N, SAMPLING_FIELDS, STR, check_text_input, integer
+from .llm import EndpointSpec
 
 COMPLETIONS = EndpointSpec(
     name="completions",
     router_method="atext_completion",
     input_field="prompt",
-    input_check=(is_str_or_list, "a string or an array"),
-    fields={**SAMPLING_FIELDS, "best_of": INT, "echo": BOOL, "logprobs": INT, "suffix": STR},
+    input_check=check_text_input,
+    fields={**SAMPLING_FIELDS, "best_of": integer(1, MAX_N), "echo": BOOL, "logprobs": integer(0, 5),
+            "suffix": STR},
     streams=True,
     batchable=True,
 )

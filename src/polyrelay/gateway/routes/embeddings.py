@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from .llm import INT, STR, EndpointSpec, is_str_or_list
+from ..schema import check_text_input, integer, typed
+from .llm import EndpointSpec
 
 EMBEDDINGS = EndpointSpec(
     name="embeddings",
     router_method="aembedding",
     input_field="input",
-    input_check=(is_str_or_list, "a string or an array"),
-    fields={"encoding_format": STR, "dimensions": INT},
+    input_check=check_text_input,
+    fields={"encoding_format": typed(str, "a string"), "dimensions": integer(1, 65_536)},
 )

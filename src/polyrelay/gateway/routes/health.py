@@ -1,11 +1,14 @@
 """Health: liveliness (the process answers), readiness (the Router is up),
 and GET /health, which calls every deployment once with a tiny request and
 reports which answered, as LiteLLM's does. /health costs a few tokens per
-deployment, so it needs a key; the probes do not."""
+deployment and shows every deployment, so it needs the master key and
+answers from its last check for ``health_check_interval`` seconds; the
+probes need no key."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -13,8 +16,9 @@ from starlette.responses import Response
 
 import polyrelay
 
-from ...errors import PolyrelayError
+from ...errors import PermissionDeniedError, PolyrelayError
 from ...redact import scrub
+from ..http import context
 from ..metrics import HEALTHY, OUTAGE
 from .models import public_params
 from .responses import json_response
@@ -35,8 +39,44 @@ def make_health_routes(gateway):
                 "polyrelay_version": polyrelay.__version__}
         return json_response(body, status=200 if ready else 503)
 
+    checks = HealthChecks(gateway)
+
     async def health(request: Request) -> Response:
-        wanted = request.query_params.get("model")
+        principal = context(request.scope).principal
+        if principal is not None and not principal.is_admin:
+            raise PermissionDeniedError("GET /health calls every deployment; it needs the master key.",
+                                        code="admin_only")
+        return json_response(await checks.report(request.query_params.get("model")))
+
+    return liveliness, readiness, health
+
+
+class HealthChecks:
+    """GET /health's upstream calls, at most once per ``health_check_interval``
+    per model filter; callers in between (or at the same time) share the last
+    answer, so /health cannot be used to make unbilled upstream calls at will."""
+
+    def __init__(self, gateway) -> None:
+        self.gateway = gateway
+        self._last: dict[str | None, tuple[float, dict[str, Any]]] = {}
+        self._lock = asyncio.Lock()
+
+    async def report(self, wanted: str | None) -> dict[str, Any]:
+        gateway = self.gateway
+        if wanted is not None and not gateway.router.has_group(wanted):
+            wanted = "\x00unknown"  # one cache slot for every unknown name
+        async with self._lock:
+            found = self._last.get(wanted)
+            if found is not None and time.monotonic() - found[0] < gateway.config.health_check_interval:
+                return found[1]
+            report = await self._check(wanted)
+            if len(self._last) > 1000:
+                self._last.clear()
+            self._last[wanted] = (time.monotonic(), report)
+            return report
+
+    async def _check(self, wanted: str | None) -> dict[str, Any]:
+        gateway = self.gateway
         deployments = [d for d in gateway.router.get_model_list() if not wanted or d.get("model_name") == wanted]
         results = await asyncio.gather(*(check_deployment(d) for d in deployments))
         healthy, unhealthy = [], []
@@ -53,10 +93,8 @@ def make_health_routes(gateway):
             else:
                 entry["error"] = scrub(error, gateway.secrets)
                 unhealthy.append(entry)
-        return json_response({"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
-                              "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)})
-
-    return liveliness, readiness, health
+        return {"healthy_endpoints": healthy, "unhealthy_endpoints": unhealthy,
+                "healthy_count": len(healthy), "unhealthy_count": len(unhealthy)}
 
 
 async def check_deployment(deployment: dict[str, Any]) -> str | None:

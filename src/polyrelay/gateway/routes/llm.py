@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import orjson
 
-from ...errors import BadRequestError, ServiceUnavailableError
+from ...errors import BadRequestError, PermissionDeniedError, ServiceUnavailableError
 from .. import extras
 from ..http import (
     ClientGone,
@@ -32,71 +32,16 @@ from ..http import (
     send_error,
 )
 from ..disconnect import cancel_on_disconnect
+from ..schema import COMMON_FIELDS, Rule, check_fields
 from .sse import relay_stream
-
-Check = Callable[[Any], bool]
-
-
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def _is_list(v: Any) -> bool:
-    return isinstance(v, list)
-
-
-def _is_dict(v: Any) -> bool:
-    return isinstance(v, dict)
-
-
-def is_str_or_list(v: Any) -> bool:
-    return isinstance(v, (str, list))
-
-
-def is_str_or_dict(v: Any) -> bool:
-    return isinstance(v, (str, dict))
-
-
-def is_messages(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(m, dict) for m in v)
-
-
-STR, INT, NUM, BOOL = (_is_str, "a string"), (_is_int, "an integer"), (_is_num, "a number"), (_is_bool, "a boolean")
-LIST, OBJECT = (_is_list, "an array"), (_is_dict, "an object")
-STR_OR_LIST, STR_OR_OBJECT = (is_str_or_list, "a string or an array"), (is_str_or_dict, "a string or an object")
-
-# Fields every kind shares: the request extras (see extras.py).
-COMMON_FIELDS: dict[str, tuple[Check, str]] = {
-    "model": STR, "user": STR, "metadata": OBJECT, "fallbacks": LIST, "num_retries": INT, "timeout": NUM,
-    "user_config": OBJECT, "api_key": STR, "api_base": STR, "base_url": STR, "api_version": STR,
-    "mock_response": STR_OR_OBJECT, "stream": BOOL,
-}
-SAMPLING_FIELDS: dict[str, tuple[Check, str]] = {
-    "temperature": NUM, "top_p": NUM, "n": INT, "stop": STR_OR_LIST, "max_tokens": INT,
-    "presence_penalty": NUM, "frequency_penalty": NUM, "logit_bias": OBJECT, "seed": INT,
-    "stream_options": OBJECT,
-}
-
 
 @dataclass(frozen=True)
 class EndpointSpec:
     name: str
     router_method: str  # Router coroutine to call
     input_field: str  # the required payload field (messages / prompt / input)
-    input_check: tuple[Check, str]
-    fields: dict[str, tuple[Check, str]] = field(default_factory=dict)
+    input_check: Callable[[str, Any], None]  # raises BadRequestError naming what is wrong
+    fields: dict[str, Rule] = field(default_factory=dict)
     streams: bool = False
     model_required: bool = True
     batchable: bool = False
@@ -130,7 +75,7 @@ class LLMEndpoint:
             if gateway.router is None:
                 raise ServiceUnavailableError("The gateway is still starting; retry in a moment.")
             ctx.model = metrics_label(gateway.router, model, body)
-            if model is not None and (batch := extras.split_batch(gateway.router, model)) is not None:
+            if model is not None and (batch := extras.split_batch(gateway.router, model, gateway.config.max_batch_models)) is not None:
                 await self._batch(ctx, send, batch, payload, body)
                 return
             self._authorize(ctx, model, body)
@@ -172,12 +117,7 @@ class LLMEndpoint:
 
     def _check(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         """Type-check the fields present; pull out model and the payload field."""
-        fields = self.fields
-        for key, value in body.items():
-            rule = fields.get(key)
-            if rule is not None and value is not None and not rule[0](value):
-                raise BadRequestError(f"Invalid type for {key!r}: expected {rule[1]}, got {_json_type(value)}.",
-                                      param=key, code="invalid_type")
+        check_fields(body, self.fields)
         extras.check_refused(body)
         spec = self.spec
         model = body.pop("model", None)
@@ -189,9 +129,7 @@ class LLMEndpoint:
         if value is None:
             raise BadRequestError(f"Missing required parameter: {spec.input_field!r}.", param=spec.input_field,
                                   code="missing_required_parameter")
-        if not spec.input_check[0](value):
-            raise BadRequestError(f"Invalid type for {spec.input_field!r}: expected {spec.input_check[1]}, "
-                                  f"got {_json_type(value)}.", param=spec.input_field, code="invalid_type")
+        spec.input_check(spec.input_field, value)
         if body.get("stream") and not spec.streams:
             raise BadRequestError(f"{spec.name} does not stream; drop 'stream'.", param="stream")
         for key in extras.GATEWAY_ONLY_FIELDS:
@@ -199,14 +137,27 @@ class LLMEndpoint:
         return model, {spec.input_field: value}
 
     def _authorize(self, ctx, model: str | None, body: dict[str, Any]) -> None:
+        principal = ctx.principal
+        restricted = principal is not None and principal.models is not None
         if model is None:
+            if restricted:  # the default model is no group the key was given
+                raise PermissionDeniedError(
+                    f"this key may call only {', '.join(principal.models) or 'no models'}; name one in 'model'.",
+                    param="model", code="model_not_allowed")
             return
-        if ctx.principal is not None:
-            ctx.principal.check_model(model)
+        if restricted:
+            principal.check_model(model)
+            # Every group the call may fall back to is a group it calls: the request's
+            # own fallbacks must be allowed; the config's are skipped where they are not.
+            requested = body.get("fallbacks")
+            if requested:
+                for group in self.gateway.reachable_groups("", {"fallbacks": requested}):
+                    principal.check_model(group)
+            body["allowed_model_groups"] = principal.models
         user_config = body.get("user_config")
         if user_config is not None:
-            extras.check_user_config(self.gateway, user_config, ctx.principal)
-        extras.check_api_base(self.gateway, model, body)
+            extras.check_user_config(self.gateway, user_config, principal)
+        extras.check_clientside_params(self.gateway, model, body)
 
     async def _call(self, model: str | None, payload: dict[str, Any], kwargs: dict[str, Any]):
         method = getattr(self.gateway.router, self.spec.router_method)
@@ -223,8 +174,15 @@ class LLMEndpoint:
         for group in groups:
             self._authorize(ctx, group, body)
         accounting = self.gateway.accounting
-        tickets = [await accounting.admit(ctx, self.spec.name, g, body, payload, call_id=f"{ctx.call_id}-{i}")
-                   for i, g in enumerate(groups)]
+        tickets = []
+        try:
+            for i, group in enumerate(groups):
+                tickets.append(await accounting.admit(ctx, self.spec.name, group, body, payload,
+                                                      call_id=f"{ctx.call_id}-{i}"))
+        except BaseException:
+            for ticket in tickets:  # admitted before one was refused: give their reservations back
+                accounting.release(ticket)
+            raise
         body["litellm_call_id"] = ctx.call_id
         body["polyrelay_wire"] = True
         started = time.perf_counter()
@@ -276,21 +234,3 @@ def metrics_label(router, model: str | None, body: dict[str, Any]) -> str:
 def _wire(result: Any) -> dict[str, Any]:
     """The answer as a dict: as it came (``polyrelay_wire``), or dumped from a model."""
     return result if isinstance(result, dict) else result.model_dump()
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-

@@ -18,10 +18,12 @@ from starlette.responses import Response
 
 from ...errors import BadRequestError, NotFoundError, PermissionDeniedError
 from ...store.records import hash_key, parse_duration
+from .. import schema
 from ..http import context, parse_json_object
 from .responses import json_response
 
 _NUMBER = (int, float)
+MAX_PAGE = 1_000_000
 # Field -> accepted types, shared by keys, users, teams and customers.
 _FIELDS: dict[str, tuple[type, ...]] = {
     "models": (list,), "max_budget": _NUMBER, "budget_duration": (str,), "rpm_limit": (int,), "tpm_limit": (int,),
@@ -40,6 +42,17 @@ _KINDS_FIELDS = {
 }
 
 
+# Values stored and used as state keys: bounded, so each can always be stored and read back.
+_VALUE_RULES: dict[str, schema.Rule] = {
+    **{name: schema.identifier for name in ("team_id", "user_id", "key_alias", "user_email", "user_role",
+                                            "team_alias", "alias", "budget_duration", "duration")},
+    "metadata": schema.freeform, "max_budget": schema.number(0), "spend": schema.number(0),
+    **{name: schema.integer(0) for name in ("rpm_limit", "tpm_limit", "max_parallel_requests")},
+    "models": lambda v: None if all(isinstance(m, str) and schema.identifier(m) is None for m in v)
+    else "an array of model group names",
+}
+
+
 async def _body(request: Request) -> dict[str, Any]:
     data = parse_json_object(await request.body())
     for name, value in data.items():
@@ -48,6 +61,9 @@ async def _body(request: Request) -> dict[str, Any]:
                                                bool not in expected):
             kinds = " or ".join(t.__name__ for t in expected)
             raise BadRequestError(f"{name} must be a {kinds}, got {type(value).__name__}", param=name)
+        rule = _VALUE_RULES.get(name)
+        if rule is not None and value is not None and (what := rule(value)) is not None:
+            raise schema.invalid(name, what, value)
     if data.get("budget_duration"):
         try:
             parse_duration(data["budget_duration"])
@@ -295,6 +311,8 @@ def _paging(request: Request) -> tuple[int, int]:
         size = min(int(request.query_params.get("page_size", request.query_params.get("size", 100))), 1000)
     except ValueError:
         raise BadRequestError("page and page_size must be whole numbers", param="page") from None
+    if page > MAX_PAGE:
+        raise BadRequestError(f"page must be at most {MAX_PAGE}", param="page", code="invalid_value")
     return max(page, 1), max(size, 1)
 
 

@@ -1,0 +1,46 @@
+"""``polyrelay.set_verbose = True`` (or ``verbose=True`` on a call): say what
+each call sends and gets, on stderr, as LiteLLM's debug printing does.
+
+Lines go to the ``polyrelay.verbose`` logger. When verbose is on and the
+application configured no handler for it, one stderr handler is attached,
+so the switch works without any logging setup, as it does in LiteLLM.
+Bodies are cut to ``MAX_BODY_CHARS`` and pass through ``scrub``: no key
+is ever printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import orjson
+
+from .params import package_setting
+from .redact import scrub
+
+MAX_BODY_CHARS = 2000
+logger = logging.getLogger("polyrelay.verbose")
+
+
+def enabled(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("verbose") or package_setting("set_verbose", False))
+
+
+def log(message: str, *args: Any, secrets: tuple[str, ...] = ()) -> None:
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("polyrelay: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False  # printed once, not again by a root handler
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.DEBUG)
+    logger.debug(scrub(message % args if args else message, secrets))
+
+
+def body_text(body: Any) -> str:
+    try:
+        text = orjson.dumps(body, default=str).decode()
+    except TypeError:
+        text = repr(body)
+    return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + "...(cut)"
