@@ -106,10 +106,35 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
                                 include_usage=p.caller_wants_usage, hidden=hidden, started=started,
                                 pricing=pricing_args(kwargs))
     try:
-        data = adapter.parse_response(call, orjson.loads(reply.body))
+        parsed = orjson.loads(reply.body)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"{call.provider} answered with a body that is not JSON", llm_provider=call.provider,
                               model=call.model, status_code=502) from exc
+    if not isinstance(parsed, dict):
+        raise BadRequestError(f"{call.provider} answered with a JSON {type(parsed).__name__}, not an object",
+                              llm_provider=call.provider, model=call.model, status_code=502)
+    try:
+        response = _answer(call, kind, adapter, bridge, parsed, kwargs, hidden)
+    except PolyrelayError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # Fields of the wrong shape (``"choices": 5``): the provider's answer is broken, not the gateway.
+        raise BadRequestError(f"{call.provider} answered with a body polyrelay cannot read "
+                              f"({type(exc).__name__}: {str(exc)[:100]})", llm_provider=call.provider,
+                              model=call.model, status_code=502) from exc
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if talk:
+        verbose.log("answered in %.0f ms, cost $%s\n  response: %s", elapsed_ms, hidden["response_cost"],
+                    verbose.body_text(response if isinstance(response, dict) else response.model_dump()))
+    hidden["_response_ms"] = elapsed_ms
+    response._hidden_params = hidden
+    response._response_ms = elapsed_ms
+    return response
+
+
+def _answer(call, kind: str, adapter, bridge, parsed: dict[str, Any], kwargs: dict[str, Any], hidden: dict[str, Any]):
+    """The provider's answer as ours: parsed, bridged, with usage and cost."""
+    data = adapter.parse_response(call, parsed)
     if bridge is not None:
         data = bridge.response(data)
     measured = usage_mod.normalize(data.get("usage"))
@@ -127,13 +152,6 @@ async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[
                 choice.setdefault("logprobs", None)
     else:
         response = RESPONSE_TYPES[kind].from_dict(data)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    if talk:
-        verbose.log("answered in %.0f ms, cost $%s\n  response: %s", elapsed_ms, hidden["response_cost"],
-                    verbose.body_text(data))
-    hidden["_response_ms"] = elapsed_ms
-    response._hidden_params = hidden
-    response._response_ms = elapsed_ms
     return response
 
 

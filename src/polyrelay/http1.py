@@ -41,13 +41,25 @@ class InvalidHeader(ValueError):
     """A header name or value with a line break: it could smuggle another header or request."""
 
 
+class InvalidURL(ValueError):
+    """Not an http(s) URL with a host (``file://``, ``ftp://``, a bare path): nothing this client can call."""
+
+
+class ResponseTooLarge(HTTPError):
+    """The body is larger than the caller will hold in memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit / 1024 / 1024:g} MB (max_response_size_mb)")
+        self.limit = limit
+
+
 class _Origin:
     __slots__ = ("scheme", "host", "port", "target_prefix", "host_header")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HTTPError(f"not an http(s) URL: {url[:80]}")
+            raise InvalidURL(f"not an http(s) URL: {url.split('://')[0][:20]}://...")
         self.scheme = parts.scheme
         self.host = parts.hostname
         default = 443 if parts.scheme == "https" else 80
@@ -72,9 +84,9 @@ class Response:
     """Status and headers at once; the body through ``read()`` or ``iter_chunks()``."""
 
     __slots__ = ("status", "headers", "_conn", "_chunks", "_buffered", "_complete", "_error", "_waiter",
-                 "_decoder", "_released")
+                 "_decoder", "_released", "_limit", "_size")
 
-    def __init__(self, conn: "_Connection") -> None:
+    def __init__(self, conn: "_Connection", limit: int | None = None) -> None:
         self.status = 0
         self.headers: dict[str, str] = {}  # lower-cased names; repeated headers joined with ", "
         self._conn = conn
@@ -85,12 +97,24 @@ class Response:
         self._waiter: asyncio.Future | None = None
         self._decoder = None
         self._released = False
+        self._limit = limit  # bytes of body (decompressed) the caller will hold; None: no cap
+        self._size = 0
 
     # -- fed by the connection ------------------------------------------------------------
     def _feed(self, data: bytes) -> None:
+        if self._complete:
+            return  # failed (too large) while the parser was still going through a read
+        limit = self._limit
         if self._decoder is not None:
-            data = self._decoder.decompress(data)
+            # Capped output: a small gzip bomb must not inflate to gigabytes before it is counted.
+            data = self._decoder.decompress(data) if limit is None else \
+                self._decoder.decompress(data, limit - self._size + 1)
             if not data:
+                return
+        if limit is not None:
+            self._size += len(data)
+            if self._size > limit:
+                self._conn._fail(ResponseTooLarge(limit))
                 return
         self._chunks.append(data)
         self._buffered += len(data)
@@ -99,9 +123,14 @@ class Response:
         self._wake()
 
     def _finish(self, error: BaseException | None = None) -> None:
+        if self._complete:
+            return  # already failed (too large): the parser's own end of message comes after
         if error is None and self._decoder is not None:
             tail = self._decoder.flush()
-            if tail:
+            self._size += len(tail)
+            if self._limit is not None and self._size > self._limit:
+                error = ResponseTooLarge(self._limit)
+            elif tail:
                 self._chunks.append(tail)
         self._complete = True
         self._error = error
@@ -133,11 +162,19 @@ class Response:
             self._conn.resume()
         return data
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float, limit: int | None = None) -> bytes:
+        """The whole body; past ``limit`` bytes (after decompression) ``ResponseTooLarge``,
+        raised before reading when the Content-Length already says so."""
         parts = []
+        size = 0
         try:
+            if limit is not None and self._decoder is None and _length(self.headers) > limit:
+                raise ResponseTooLarge(limit)
             while (data := await self._next(timeout)) is not None:
                 parts.append(data)
+                size += len(data)
+                if limit is not None and size > limit:
+                    raise ResponseTooLarge(limit)
         finally:
             self.release()  # a timeout or cancellation half-way closes the connection
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -158,6 +195,13 @@ class Response:
             self._conn.done_with(self, reusable=self._complete and self._error is None)
 
     close = release
+
+
+def _length(headers: dict[str, str]) -> int:
+    try:
+        return int(headers.get("content-length", "0"))
+    except ValueError:
+        return 0  # httptools refuses a malformed length before we get here
 
 
 class _Connection(asyncio.Protocol):
@@ -232,8 +276,8 @@ class _Connection(asyncio.Protocol):
         self.response._finish()  # type: ignore[union-attr]
 
     # -- the exchange ---------------------------------------------------------------------------
-    def send(self, head: bytes, body: bytes | None) -> Response:
-        self.response = Response(self)
+    def send(self, head: bytes, body: bytes | None, body_limit: int | None = None) -> Response:
+        self.response = Response(self, body_limit)
         self.headers_ready = self.loop.create_future()
         self.got_bytes = False
         self.keep_alive = False
@@ -300,14 +344,15 @@ class Client:
         return self._ssl
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None, *,
-                      timeout: float, connect_timeout: float) -> Response:
-        """Send a request; returns once the status and headers are in."""
+                      timeout: float, connect_timeout: float, body_limit: int | None = None) -> Response:
+        """Send a request; returns once the status and headers are in. A body
+        (decompressed) past ``body_limit`` fails the response with ``ResponseTooLarge``."""
         origin, target = _split(url, self._urls)
         head = self._head(method, target, origin, headers, body)
         pool = self._pools.setdefault((origin.scheme, origin.host, origin.port), deque())
         for _ in range(2):  # a reused connection the server had just closed gets one retry on a new one
             conn, reused = await self._checkout(pool, origin, connect_timeout)
-            response = conn.send(head, body)
+            response = conn.send(head, body, body_limit)
             conn.wait_at_most(timeout, conn.headers_ready)  # type: ignore[arg-type]
             try:
                 await conn.headers_ready  # type: ignore[misc]

@@ -10,7 +10,7 @@ from typing import AsyncIterator
 import aiohttp
 from yarl import URL
 
-from .http1 import HTTPError, InvalidHeader
+from .http1 import HTTPError, InvalidHeader, InvalidURL, ResponseTooLarge
 
 
 class ProxiedResponse:
@@ -19,9 +19,20 @@ class ProxiedResponse:
         self.status = response.status
         self.headers = {name.lower(): value for name, value in response.headers.items()}
 
-    async def read(self, timeout: float) -> bytes:
+    async def read(self, timeout: float, limit: int | None = None) -> bytes:
         try:
-            return await self._response.read()
+            if limit is None:
+                return await self._response.read()
+            if (self._response.content_length or 0) > limit:
+                raise ResponseTooLarge(limit)
+            parts, size = [], 0
+            async for chunk in self._response.content.iter_any():
+                parts.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    self._response.close()  # not read to its end: the connection cannot be reused
+                    raise ResponseTooLarge(limit)
+            return b"".join(parts)
         except TimeoutError:
             raise  # aiohttp's socket timeouts are TimeoutErrors too: the caller maps them
         except aiohttp.ClientError as exc:
@@ -64,7 +75,10 @@ class ProxiedClient:
         return self._session.closed
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None, *,
-                      timeout: float, connect_timeout: float) -> ProxiedResponse:
+                      timeout: float, connect_timeout: float, body_limit: int | None = None) -> ProxiedResponse:
+        # body_limit is enforced by ProxiedResponse.read (aiohttp inflates each read whole).
+        if not url.startswith(("http://", "https://")):
+            raise InvalidURL(f"not an http(s) URL: {url.split('://')[0][:20]}://...")
         limits = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=timeout)
         try:
             # encoded=True: adapters build finished URLs (Bedrock's %3A is signed as it is).

@@ -14,6 +14,7 @@ _KEY_PATTERNS = re.compile(
     r"|AIza[0-9A-Za-z_\-]{20,}"  # Google API keys
     r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}"  # bearer tokens
     r"|(?i:api[-_]?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,}"  # key=... in URLs/bodies
+    r"|[?&](?i:key|token|access_token|secret)=[A-Za-z0-9._\-~+/%]{4,}"  # ?key=... (/key/info?key=sk-...)
 )
 
 
@@ -41,3 +42,34 @@ def _mask_match(found: str) -> str:
             label, _, value = found.rpartition(sep)
             return f"{label}{sep}{mask(value.strip(chr(34) + chr(39)))}"
     return mask(found)
+
+
+class RedactingFilter:
+    """A logging filter that scrubs every record: its message, its arguments
+    (uvicorn's access log formats its arguments itself) and its traceback.
+    Installed on the gateway's log handlers, so nothing a caller sends (a
+    key in a query string, a header echoed in an error) reaches a log line."""
+
+    def __init__(self, secrets: tuple[str, ...] | list[str] = ()) -> None:
+        self.secrets = tuple(secrets)
+
+    def filter(self, record) -> bool:
+        secrets = self.secrets
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg, secrets)
+        args = record.args
+        if isinstance(args, tuple):
+            record.args = tuple(_scrub_arg(a, secrets) for a in args)
+        elif isinstance(args, dict):
+            record.args = {k: _scrub_arg(v, secrets) for k, v in args.items()}
+        if record.exc_info and not record.exc_text:
+            import logging
+
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info), secrets)
+        return True
+
+
+def _scrub_arg(value, secrets: tuple[str, ...]):
+    if value is None or isinstance(value, (bool, int, float)):
+        return value  # %d and friends still format
+    return scrub(value if isinstance(value, str) else str(value), secrets)

@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable
 
 from . import usage as usage_mod
 from .cost import response_cost
-from .errors import APIConnectionError, APIError
+from .errors import APIConnectionError, APIError, PolyrelayError
 from .providers.base import TEXT, Adapter, Call, StreamEvent, StreamState
 from .transport import aclose_iterator
 from .types import ModelResponse, ModelResponseStream, TextCompletionResponse, Usage, new_id, now
@@ -129,27 +129,28 @@ class CompletionStream:
                 batch: list[dict[str, Any]] = []
                 for event in events:
                     try:
-                        parsed = list(self._adapter.parse_stream_event(state, event))
-                    except Exception:
+                        for chunk in self._adapter.parse_stream_event(state, event):
+                            if self._bridge is not None:
+                                chunk = self._bridge.chunk(chunk)
+                            if chunk.get("usage"):
+                                state.usage = chunk["usage"]
+                            choices = chunk.get("choices")
+                            if not choices:
+                                continue  # the provider's usage-only chunk: re-sent at the end if asked for
+                            for choice in choices:
+                                saw_finish = saw_finish or bool(choice.get("finish_reason"))
+                                generated.append(_choice_text(choice))
+                            last = chunk
+                            chunk["usage"] = None
+                            if self.first_chunk_ms is None:
+                                self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
+                            batch.append(chunk)
+                    except Exception as exc:
                         if batch:
                             yield batch  # what came before the error is delivered first
-                        raise
-                    for chunk in parsed:
-                        if self._bridge is not None:
-                            chunk = self._bridge.chunk(chunk)
-                        if chunk.get("usage"):
-                            state.usage = chunk["usage"]
-                        choices = chunk.get("choices")
-                        if not choices:
-                            continue  # the provider's usage-only chunk: re-sent at the end if asked for
-                        for choice in choices:
-                            saw_finish = saw_finish or bool(choice.get("finish_reason"))
-                            generated.append(_choice_text(choice))
-                        last = chunk
-                        chunk["usage"] = None
-                        if self.first_chunk_ms is None:
-                            self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
-                        batch.append(chunk)
+                        if isinstance(exc, PolyrelayError):
+                            raise  # the provider's own error event, mapped by the adapter
+                        raise _unreadable(self._call, event, exc) from exc
                     if state.finished:
                         break
                 if state.finished:
@@ -162,7 +163,7 @@ class CompletionStream:
         if not (state.finished or saw_finish):
             raise APIConnectionError(
                 f"the stream from {self._call.provider} ended before the answer was complete",
-                llm_provider=self._call.provider, model=self._call.model)
+                llm_provider=self._call.provider, model=self._call.model, status_code=502)
         measured = usage_mod.normalize(state.usage)
         if measured is None:
             measured = usage_mod.estimate(self._call, "".join(generated))
@@ -182,6 +183,14 @@ class CompletionStream:
         if final:
             self.ended = True
             yield final
+
+
+def _unreadable(call: Call, event: StreamEvent, exc: Exception) -> APIError:
+    """A stream event that is not what the provider's protocol says (not
+    JSON, not an object, fields of the wrong type): a bad gateway, named."""
+    sample = event.data[:100]
+    return APIError(f"{call.provider} sent a stream event polyrelay cannot read ({type(exc).__name__}): {sample!r}",
+                    llm_provider=call.provider, model=call.model, status_code=502, code="upstream_bad_event")
 
 
 def _choice_text(choice: dict[str, Any]) -> str:

@@ -22,11 +22,22 @@ from typing import Any, AsyncIterator
 import orjson
 
 from . import http1
-from .errors import APIConnectionError, BadRequestError, Timeout
+from .errors import APIConnectionError, APIError, BadRequestError, Timeout
+from .params import package_setting
 from .providers.base import HTTPRequest, StreamEvent
 
 DEFAULT_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 10.0
+# Caps on what one upstream answer may make us hold in memory (module
+# settings ``polyrelay.max_response_size_mb`` / ``max_stream_event_size_mb``,
+# the gateway's general_settings of the same names). The largest answers
+# are embeddings: a full batch of 2,048 inputs at 1,536 dimensions is
+# ~50 MB of JSON floats, so 64 MB lets that through while bounding a call
+# at ~150 MB of peak memory (body, parse, re-dump). A chat answer of 128k
+# tokens is ~0.5 MB. 8 MB for one stream line or event leaves room for a
+# streamed image (a few MB of base64).
+DEFAULT_MAX_RESPONSE_MB = 64.0
+DEFAULT_MAX_STREAM_EVENT_MB = 8.0
 
 
 @dataclass(slots=True)
@@ -126,11 +137,11 @@ def _seconds(timeout: float | None) -> tuple[float, float]:
     return seconds, min(seconds, CONNECT_TIMEOUT)
 
 
-async def _request(request: HTTPRequest, timeout: float | None):
+async def _request(request: HTTPRequest, timeout: float | None, body_limit: int | None = None):
     body = orjson.dumps(request.json) if request.json is not None else None
     read, connect = _seconds(timeout)
     return await client().request(request.method, request.url, request.headers, body,
-                                  timeout=read, connect_timeout=connect)
+                                  timeout=read, connect_timeout=connect, body_limit=body_limit)
 
 
 @contextlib.contextmanager
@@ -141,12 +152,19 @@ def _network_errors(provider: str, model: str, mid_stream: bool = False):
     except TimeoutError as exc:  # http1.ReadTimeout and aiohttp's socket timeouts subclass it
         what = "stopped sending mid-stream" if mid_stream else "did not answer in time"
         raise Timeout(f"{provider} {what} ({exc})", llm_provider=provider, model=model) from exc
+    except (http1.ResponseTooLarge, StreamFormatError) as exc:
+        # The provider answered, with something we will not hold or cannot read: a bad gateway.
+        raise APIError(f"{provider} sent an answer polyrelay refused: {exc}", llm_provider=provider, model=model,
+                       status_code=502, code="upstream_response_refused") from exc
     except http1.HTTPError as exc:
         what = "the stream from {} broke" if mid_stream else "could not reach {}"
         raise APIConnectionError(f"{what.format(provider)}: {exc}", llm_provider=provider, model=model) from exc
     except http1.InvalidHeader as exc:
         raise BadRequestError(f"invalid request header for {provider}: {exc}", llm_provider=provider,
                               model=model) from exc
+    except http1.InvalidURL as exc:  # an api_base that is not http(s): the configuration's or the caller's
+        raise BadRequestError(f"invalid api_base for {provider}: {exc}", llm_provider=provider, model=model,
+                              param="api_base") from exc
 
 
 async def send(request: HTTPRequest, *, timeout: float | None, provider: str, model: str) -> Reply:
@@ -156,8 +174,9 @@ async def send(request: HTTPRequest, *, timeout: float | None, provider: str, mo
         reply = Reply(local.status, local.headers, local.body, local.events)
     else:
         with _network_errors(provider, model):
-            response = await _request(request, timeout)
-            body = await response.read(_seconds(timeout)[0])
+            limit = response_limit()
+            response = await _request(request, timeout, limit)
+            body = await response.read(_seconds(timeout)[0], limit)
         reply = Reply(response.status, response.headers, body)
     if reply.status >= 400:
         raise UpstreamStatus(reply)
@@ -180,7 +199,7 @@ async def open_stream(request: HTTPRequest, *, timeout: float | None, provider: 
     read_timeout = _seconds(timeout)[0]
     if response.status >= 400:
         try:
-            body = await response.read(read_timeout)
+            body = await response.read(read_timeout, response_limit())
         except (http1.HTTPError, TimeoutError):
             body = b""
         finally:
@@ -218,49 +237,121 @@ async def aclose_iterator(events: Any) -> None:
 EventBatches = AsyncIterator[list[StreamEvent]]
 
 
-async def _line_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
-    """Lines ending in \\n, \\r\\n or \\r, whatever the read boundaries: per read, those it completed."""
-    buffer = b""
+class StreamFormatError(http1.HTTPError):
+    """The stream is not the framing it should be: a line or event past the
+    size cap, or bytes that are not UTF-8."""
+
+
+def stream_event_limit() -> int:
+    """The longest line or event a stream may send, in bytes: bounds what one
+    stream holds in memory while an event is incomplete."""
+    return int(package_setting("max_stream_event_size_mb", DEFAULT_MAX_STREAM_EVENT_MB) * 1024 * 1024)
+
+
+def response_limit() -> int:
+    """The largest upstream body read whole (not streamed), in bytes."""
+    return int(package_setting("max_response_size_mb", DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024)
+
+
+def _too_long(limit: int) -> StreamFormatError:
+    return StreamFormatError(f"a stream line or event is longer than {limit / 1024 / 1024:g} MB "
+                             "(max_stream_event_size_mb); the stream was closed")
+
+
+async def _line_batches(chunks: AsyncIterator[bytes], limit: int | None = None) -> AsyncIterator[list[str]]:
+    """Lines ending in \\n, \\r\\n or \\r, whatever the read boundaries: per read, those it completed.
+
+    Linear in the bytes read: an unfinished line is kept as a list of
+    pieces and joined once, when a read brings its end (joining on every
+    read made a stream without newlines quadratic). A line longer than
+    ``limit`` bytes ends the stream with ``StreamFormatError``."""
+    limit = stream_event_limit() if limit is None else limit
+    pending: list[bytes] = []  # the unfinished line, in pieces
+    pending_size = 0
+    for_later = pending.append
     async for chunk in chunks:
-        buffer += chunk
-        lines: list[str] = []
-        start = 0
-        while (cut := _line_end(buffer, start)) is not None:
-            end, skip = cut
-            lines.append(buffer[start:end].decode("utf-8"))
-            start = end + skip
-        buffer = buffer[start:]
-        if lines:
+        if pending:
+            if pending[-1][-1:] != b"\r" and b"\n" not in chunk and b"\r" not in chunk:
+                for_later(chunk)  # still no line end (and no \r held that \n could complete)
+                pending_size += len(chunk)
+                if pending_size > limit:
+                    raise _too_long(limit)
+                continue
+            for_later(chunk)
+            chunk = b"".join(pending)
+            pending.clear()
+        raw: list[bytes] = []
+        start = _split_lines(chunk, raw)
+        if len(chunk) > limit and (len(chunk) - start > limit or any(len(line) > limit for line in raw)):
+            raise _too_long(limit)
+        if start < len(chunk):
+            for_later(chunk[start:])
+            pending_size = len(chunk) - start
+        if raw:
+            try:
+                lines = [line.decode("utf-8") for line in raw]
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(exc) from None
             yield lines
-    if buffer:
-        yield [buffer.decode("utf-8")]
+    if pending:
+        yield _decoded([b"".join(pending)])
 
 
-def _line_end(buffer: bytes, start: int) -> tuple[int, int] | None:
-    n = buffer.find(b"\n", start)
-    r = buffer.find(b"\r", start, n if n != -1 else len(buffer))
-    if r == -1 and n == -1:
-        return None
-    if r != -1:
-        if r == len(buffer) - 1:
-            return None  # a \r at the very end may be half of \r\n: wait
-        return (r, 2) if buffer[r + 1:r + 2] == b"\n" else (r, 1)
-    return n, 1
+def _split_lines(buffer: bytes, lines: list[bytes]) -> int:
+    """Append the complete lines of ``buffer`` to ``lines``; return where the unfinished rest starts.
+    Each search starts where the last one stopped, so a buffer is scanned once."""
+    r = buffer.find(b"\r")
+    if r == -1:  # the usual framing: one C-level split
+        parts = buffer.split(b"\n")
+        rest = parts.pop()
+        lines.extend(parts)
+        return len(buffer) - len(rest)
+    start, end = 0, len(buffer)
+    n = buffer.find(b"\n", 0, r)  # \n before the first \r, if any
+    if n == -1:
+        n = buffer.find(b"\n", r)
+    while True:
+        if n != -1 and n < start:
+            n = buffer.find(b"\n", start)
+        r = buffer.find(b"\r", start, n if n != -1 else end)
+        if r == -1:
+            if n == -1:
+                return start
+            lines.append(buffer[start:n])
+            start = n + 1
+        elif r == end - 1:
+            return start  # a \r at the very end may be half of \r\n: wait
+        else:
+            lines.append(buffer[start:r])
+            start = r + 2 if buffer[r + 1] == 10 else r + 1
+
+
+def _decoded(lines: list[bytes]) -> list[str]:
+    try:
+        return [line.decode("utf-8") for line in lines]
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc) from None
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> StreamFormatError:
+    return StreamFormatError(f"the stream is not UTF-8 text ({exc.reason} at byte {exc.start})")
 
 
 async def iter_sse(chunks: AsyncIterator[bytes]) -> EventBatches:
     """Server-sent events, field by field as the WHATWG algorithm reads them:
     ``data:`` lines join with \\n, a blank line dispatches, ``:`` lines are
     comments (keep-alives), unknown fields are ignored."""
+    limit = stream_event_limit()
     data: list[str] = []
+    size = 0  # of the event's data so far: many short data lines must not add up past the cap either
     event: str | None = None
-    async for lines in _line_batches(chunks):
+    async for lines in _line_batches(chunks, limit):
         batch: list[StreamEvent] = []
         for line in lines:
             if not line:
                 if data:
                     batch.append(StreamEvent("\n".join(data), event))
-                data, event = [], None
+                data, event, size = [], None, 0
                 continue
             if line.startswith(":"):
                 continue
@@ -269,6 +360,9 @@ async def iter_sse(chunks: AsyncIterator[bytes]) -> EventBatches:
                 value = value[1:]
             if name == "data":
                 data.append(value)
+                size += len(value) + 1
+                if size > limit:
+                    raise _too_long(limit)
             elif name == "event":
                 event = value
         if batch:
@@ -278,7 +372,7 @@ async def iter_sse(chunks: AsyncIterator[bytes]) -> EventBatches:
 
 
 async def iter_ndjson(chunks: AsyncIterator[bytes]) -> EventBatches:
-    async for lines in _line_batches(chunks):
+    async for lines in _line_batches(chunks, stream_event_limit()):
         batch = [StreamEvent(line) for line in lines if line.strip()]
         if batch:
             yield batch
@@ -290,13 +384,17 @@ async def iter_aws_eventstream(chunks: AsyncIterator[bytes]) -> EventBatches:
     with ``event`` set to its exception type, for the adapter to raise.
     botocore splits and CRC-checks the frames; it is imported here, not at
     the top, so that only Bedrock users need it."""
-    from botocore.eventstream import EventStreamBuffer
+    from botocore.eventstream import EventStreamBuffer, ParserError
 
     frames = EventStreamBuffer()
     async for chunk in chunks:
         frames.add_data(chunk)
         batch: list[StreamEvent] = []
-        for message in frames:
+        try:
+            messages = list(frames)  # botocore caps a frame at 16 MB and checks its CRCs
+        except ParserError as exc:
+            raise StreamFormatError(f"a broken event-stream frame: {exc}") from None
+        for message in messages:
             headers = message.headers
             kind = headers.get(":message-type", "event")
             if kind == "event":
@@ -307,7 +405,7 @@ async def iter_aws_eventstream(chunks: AsyncIterator[bytes]) -> EventBatches:
                 name = headers.get(":error-code") or "InternalServerException"
                 if not message.payload:
                     message.payload = orjson.dumps({"message": headers.get(":error-message", "")})
-            batch.append(StreamEvent(message.payload.decode("utf-8"), name))
+            batch.append(StreamEvent(_decoded([message.payload])[0], name))
         if batch:
             yield batch
 

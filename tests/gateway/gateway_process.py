@@ -40,7 +40,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30.0
 
 class GatewayProcess:
     def __init__(self, config_text: str | None = None, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), preexec_fn=None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="polyrelay-gw-")
         self.config_path: Path | None = None
         if config_text is not None:
@@ -48,6 +48,7 @@ class GatewayProcess:
             self.config_path.write_text(config_text)
         self.env = clean_env(env)
         self.args = args
+        self.preexec_fn = preexec_fn  # run in the child before the gateway starts (e.g. to lower its rlimits)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(self._dir.name) / "gateway.log"
@@ -60,7 +61,8 @@ class GatewayProcess:
             command += ["--config", str(self.config_path)]
         log = open(self.log_path, "wb")
         # The working directory is the temp dir: nothing the gateway writes lands in the repo.
-        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self._dir.name)
+        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self._dir.name,
+                                     preexec_fn=self.preexec_fn)
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:

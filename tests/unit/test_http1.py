@@ -221,3 +221,46 @@ def test_a_body_that_stops_coming_times_out_and_its_connection_is_closed():
         return conn.closed, conn.transport.is_closing()
 
     assert run(main()) == (True, True)
+
+
+# --- a cap on bodies read whole (issue 12, item 26) ----------------------------------------------
+
+def test_a_body_over_the_cap_is_refused_and_its_connection_closed():
+    async def main():
+        big = b"x" * 300_000
+        async with Script(ok(big), ok(b"small")) as server:
+            client = http1.Client()
+            url = f"http://127.0.0.1:{server.port}/v1/x"
+            response = await client.request("POST", url, {}, b"{}", timeout=2, connect_timeout=2,
+                                            body_limit=100_000)
+            with pytest.raises(http1.ResponseTooLarge, match="max_response_size_mb"):
+                await response.read(2, 100_000)
+            response = await client.request("POST", url, {}, b"{}", timeout=2, connect_timeout=2)
+            assert await response.read(2, 100_000) == b"small"
+            assert server.connections == 2  # the refused answer's connection was not reused
+            await client.close()
+
+    asyncio.run(main())
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it():
+    import tracemalloc
+
+    bomb = gzip.compress(b"\0" * (64 << 20))  # ~64 KB on the wire, 64 MB inflated
+
+    async def main():
+        async with Script(ok(bomb, b"Content-Encoding: gzip\r\n")) as server:
+            client = http1.Client()
+            tracemalloc.start()
+            try:
+                response = await client.request("POST", f"http://127.0.0.1:{server.port}/v1/x", {}, b"{}",
+                                                timeout=2, connect_timeout=2, body_limit=1 << 20)
+                with pytest.raises(http1.ResponseTooLarge):
+                    await response.read(2, 1 << 20)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+                await client.close()
+            assert peak < 8 << 20, f"{peak / 1e6:.0f} MB allocated while refusing a 1 MB cap"
+
+    asyncio.run(main())

@@ -47,3 +47,63 @@ def test_events_come_in_batches_of_one_read():
         return [[e.data for e in batch] async for batch in iter_sse(source())]
 
     assert asyncio.run(collect()) == [["one", "two"], ["three"]]
+
+
+# --- size caps and linear buffering (issue 12, item 19) ------------------------------------------
+
+def test_a_line_without_end_is_buffered_in_linear_time(monkeypatch):
+    """8 MB in 256-byte reads with no newline: joined once, not once per read
+    (that was ~137 GB of copying; it now takes milliseconds)."""
+    import polyrelay
+    from polyrelay.transport import iter_ndjson
+
+    monkeypatch.setattr(polyrelay, "max_stream_event_size_mb", 16, raising=False)
+
+    async def source():
+        piece = b"x" * 256
+        for i in range(32768):
+            if i % 512 == 0:
+                await asyncio.sleep(0)  # a real socket read yields to the loop: so the timeout can fire
+            yield piece
+        yield b"\n"
+
+    async def collect():
+        return [len(e.data) async for batch in iter_ndjson(source()) for e in batch]
+
+    async def bounded():
+        return await asyncio.wait_for(collect(), timeout=5)
+
+    assert asyncio.run(bounded()) == [8 << 20]
+
+
+def test_a_line_or_event_past_the_cap_ends_the_stream():
+    import pytest
+
+    from polyrelay import transport
+
+    async def run(pieces, limit_mb):
+        polyrelay_module = __import__("polyrelay")
+        polyrelay_module.max_stream_event_size_mb = limit_mb
+        try:
+            async def source():
+                for piece in pieces:
+                    yield piece
+            return [e.data async for batch in transport.iter_sse(source()) for e in batch]
+        finally:
+            del polyrelay_module.max_stream_event_size_mb
+
+    one_kb = 1 / 1024
+    assert asyncio.run(run([b"data: " + b"a" * 900 + b"\n\n"], one_kb)) == ["a" * 900]
+    for pieces in ([b"data: " + b"a" * 600, b"a" * 600], [b"data: " + b"a" * 2000 + b"\n\n"],
+                   [b"data: " + b"a" * 300 + b"\n"] * 5):
+        with pytest.raises(transport.StreamFormatError, match="max_stream_event_size_mb"):
+            asyncio.run(run(pieces, one_kb))
+
+
+def test_bytes_that_are_not_utf8_end_the_stream():
+    import pytest
+
+    from polyrelay.transport import StreamFormatError
+
+    with pytest.raises(StreamFormatError, match="UTF-8"):
+        decode(iter_sse, [b"data: \xff\n\n"])

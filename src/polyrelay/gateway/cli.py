@@ -22,8 +22,10 @@ import sys
 import tempfile
 
 import polyrelay
+from ..redact import RedactingFilter, scrub
 
 from .config import ConfigError, load
+from .connections import DEFAULT_HEADER_TIMEOUT, ConnectionLimits, raise_descriptor_limit
 from .runtime import check_router
 
 log = logging.getLogger("polyrelay.gateway")
@@ -41,6 +43,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", "-p", type=int, default=4000, help="port to listen on (default: 4000)")
     p.add_argument("--num_workers", "--num-workers", type=int, default=1,
                    help="worker processes sharing the port (default: 1)")
+    p.add_argument("--header_timeout", "--header-timeout", type=float, default=None,
+                   help="seconds a client has to send a complete request head, and the longest pause within a "
+                        "request body, before its connection is closed (default: "
+                        f"general_settings.header_timeout_seconds, else {DEFAULT_HEADER_TIMEOUT:g})")
+    p.add_argument("--max_connections", "--max-connections", type=int, default=None,
+                   help="open client connections per worker; more are answered 503 and closed (default: "
+                        "general_settings.max_connections, else half the process's file descriptor limit)")
     p.add_argument("--debug", action="store_true", help="debug logging and per-request access logs")
     p.add_argument("--version", "-v", action="version", version=f"polyrelay {polyrelay.__version__}")
     return p
@@ -64,11 +73,15 @@ def _fast_stack() -> dict[str, str]:
     return options
 
 
-def _log_config(debug: bool) -> dict:
-    """uvicorn's logging setup plus our loggers, applied in every worker."""
+def _log_config(debug: bool, secrets: tuple[str, ...] = ()) -> dict:
+    """uvicorn's logging setup plus our loggers, applied in every worker;
+    every handler scrubs keys and the config's secrets from what it writes."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": "polyrelay.redact.RedactingFilter", "secrets": secrets}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact")
     config["loggers"]["polyrelay"] = {"handlers": ["default"], "level": "DEBUG" if debug else "INFO",
                                       "propagate": False}
     config["loggers"]["uvicorn"]["level"] = "DEBUG" if debug else "INFO"
@@ -90,14 +103,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     if args.num_workers < 1:
         print("polyrelay: --num_workers must be at least 1", file=sys.stderr)
         return 2
+    if args.header_timeout is not None and not 0 < args.header_timeout < float("inf"):
+        print("polyrelay: --header_timeout must be a positive number of seconds", file=sys.stderr)
+        return 2
+    if args.max_connections is not None and args.max_connections < 1:
+        print("polyrelay: --max_connections must be at least 1", file=sys.stderr)
+        return 2
+    config = None
     try:
         config = load(args.config, args.model)
         check_router(config)
     except ConfigError as exc:
-        print(f"polyrelay: cannot start: {exc}", file=sys.stderr)
+        # Values from os.environ/ are already hidden by name; key shapes and the config's secrets here.
+        print(f"polyrelay: cannot start: {scrub(str(exc), config.secrets() if config else ())}", file=sys.stderr)
         return 2
     for warning in config.warnings:
         log.warning("config: %s", warning)
@@ -110,8 +133,19 @@ def main(argv: list[str] | None = None) -> int:
 
     # The client's address (X-Forwarded-For behind a proxy) is read only by
     # the access log, which --debug turns on; otherwise skip that layer (~1% CPU).
-    options = dict(host=args.host, port=args.port, log_config=_log_config(args.debug),
+    options = dict(host=args.host, port=args.port, log_config=_log_config(args.debug, config.secrets()),
                    access_log=args.debug, proxy_headers=args.debug, timeout_keep_alive=30, **_fast_stack())
+    raise_descriptor_limit()
+    settings = config.general_settings
+    limits = ConnectionLimits(
+        header_timeout=args.header_timeout or settings.get("header_timeout_seconds") or DEFAULT_HEADER_TIMEOUT,
+        max_connections=args.max_connections or settings.get("max_connections"))
+    if options["http"] == "httptools":
+        options["http"] = limits.protocol()
+    else:
+        log.warning("without httptools there is no request head timeout nor connection cap (slowloris exposure)")
+    log.info("client connections: at most %d per worker, a request head within %gs", limits.max_connections,
+             limits.header_timeout)
     if args.num_workers > 1:
         # Workers are separate processes: they rebuild the app from the same
         # arguments, passed through the environment, and share metrics

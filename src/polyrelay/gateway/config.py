@@ -183,6 +183,10 @@ GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "master_key": _str,
     "database_url": _str,
     "max_request_size_mb": _number(0, strict=True),
+    "max_response_size_mb": _number(0, strict=True),  # an upstream body read whole (transport.py)
+    "max_stream_event_size_mb": _number(0, strict=True),  # one upstream stream line or event
+    "header_timeout_seconds": _number(0, strict=True),  # client connections (connections.py)
+    "max_connections": _int(1),
     "allow_client_side_credentials": _bool,
     "allow_client_side_metadata_hosts": _bool,
     "user_config_providers": _str_or_list,
@@ -356,21 +360,36 @@ def is_secret_name(name: str) -> bool:
     return any(marker in lowered for marker in _SECRET_MARKERS)
 
 
-def resolve_environment(node: Any, path: str, missing: list[str]) -> Any:
-    """Replace ``os.environ/NAME`` strings, recording the ones that are unset."""
+def resolve_environment(node: Any, path: str, missing: list[str], resolved: dict[str, str] | None = None) -> Any:
+    """Replace ``os.environ/NAME`` strings, recording the ones that are unset
+    (and in ``resolved``, value -> name, the ones that were replaced)."""
     if isinstance(node, str):
         if node.startswith(ENV_PREFIX):
             name = node[len(ENV_PREFIX):]
             value = os.environ.get(name)
             if value is None:
                 missing.append(f"{name} (used by {path})")
+            elif resolved is not None:
+                resolved[value] = name
             return value
         return node
     if isinstance(node, dict):
-        return {k: resolve_environment(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()}
+        return {k: resolve_environment(v, f"{path}.{k}" if path else str(k), missing, resolved)
+                for k, v in node.items()}
     if isinstance(node, list):
-        return [resolve_environment(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+        return [resolve_environment(v, f"{path}[{i}]", missing, resolved) for i, v in enumerate(node)]
     return node
+
+
+def _hide_resolved(message: str, resolved: dict[str, str]) -> str:
+    """A config error names the bad key and shows its value, but a value read
+    from the environment is usually a secret: it is shown as where it came from."""
+    for value, name in sorted(resolved.items(), key=lambda item: -len(item[0])):
+        shown = f"<the value of {ENV_PREFIX}{name}>"
+        message = message.replace(repr(value), shown)  # how the checkers quote a value
+        if len(value) >= 8:  # bare, too: long enough not to be a common word ("true", "60")
+            message = message.replace(value, shown)
+    return message
 
 
 def _check_section(section: str, values: dict[str, Any], known: dict[str, Callable[[str, Any], Any]],
@@ -416,6 +435,16 @@ def _check_deployment(index: int, entry: Any) -> dict[str, Any]:
 def build(raw: Any, source: str = "config") -> Config:
     """Check a parsed config (a dict as YAML gives it) and make a ``Config``.
     Exports ``environment_variables`` into this process's environment."""
+    resolved: dict[str, str] = {}
+    try:
+        return _build(raw, source, resolved)
+    except ConfigError as exc:
+        if not resolved:
+            raise
+        raise ConfigError(_hide_resolved(str(exc), resolved)) from None
+
+
+def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -426,11 +455,11 @@ def build(raw: Any, source: str = "config") -> Config:
             warnings.append(f"{key} is not a section polyrelay knows; ignored")
     env_vars = _dict("environment_variables", raw.get("environment_variables") or {})
     missing: list[str] = []
-    for name, value in resolve_environment(env_vars, "environment_variables", missing).items():
+    for name, value in resolve_environment(env_vars, "environment_variables", missing, resolved).items():
         if value is not None:
             os.environ[str(name)] = str(value)
     body = {k: raw.get(k) for k in TOP_LEVEL if k != "environment_variables"}
-    body = resolve_environment(body, "", missing)
+    body = resolve_environment(body, "", missing, resolved)
     if missing:
         raise ConfigError("environment variables referenced with os.environ/ are not set: " + "; ".join(missing))
 

@@ -106,6 +106,11 @@ class Gateway:
         for key, value in self.config.litellm_settings.items():
             if key in LITELLM_MODULE_SETTINGS:
                 setattr(polyrelay, key, value)
+        # Caps on upstream answers, read by the transport at each call.
+        for key in ("max_response_size_mb", "max_stream_event_size_mb"):
+            value = self.config.general_settings.get(key)
+            if value is not None:
+                setattr(polyrelay, key, value)
 
     # --- what routes report ----------------------------------------------
 

@@ -31,6 +31,7 @@ from ..http import (
     send_bytes,
     send_error,
 )
+from ..disconnect import cancel_on_disconnect
 from ..schema import COMMON_FIELDS, Rule, check_fields
 from .sse import relay_stream
 
@@ -84,9 +85,15 @@ class LLMEndpoint:
             body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
             started = time.perf_counter()
             try:
-                result = await self._call(model, payload, body)
+                # A client that leaves now (before an answer or a first chunk) cancels the upstream call.
+                result = await cancel_on_disconnect(receive, self._call(model, payload, body))
             finally:
                 ctx.upstream_s += time.perf_counter() - started
+        except ClientGone:
+            ctx.status, ctx.error_type = 499, "client_disconnected"
+            if ticket is not None:
+                gateway.accounting.finish(ticket, {}, None, "failure")
+            return
         except Exception as exc:
             self._record_failure(ctx, exc)
             if ticket is not None:

@@ -9,9 +9,8 @@
   it is sent as one ``data: {"error": {...}}`` event, and the stream ends
   (no [DONE], so no client mistakes it for a complete answer).
 - A client that disconnects cancels the relay, which closes the stream and
-  with it the upstream request: nobody pays for tokens nobody reads.
-  The server does not tell us by failing ``send`` (ASGI 2.3), so a watcher
-  waits for ``http.disconnect`` on ``receive``.
+  with it the upstream request (``disconnect.py``; the LLM route watches
+  the same way while the first chunk is awaited).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import time
 
 import orjson
 
+from ..disconnect import DisconnectWatch
 from ..http import as_polyrelay_error, error_body, overhead_header, send_error
 
 log = logging.getLogger("polyrelay.gateway")
@@ -77,7 +77,7 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
         gateway.metrics.child(gateway.metrics.ttft, model).observe(time.perf_counter() - ctx.started)
 
     task = asyncio.current_task()
-    watch = _DisconnectWatch(receive, task)
+    watch = DisconnectWatch(receive, task)
     try:
         batch = first
         while batch is not None and not getattr(stream, "ended", False):
@@ -117,30 +117,6 @@ async def _run_to_end(next_batch) -> None:
         await next_batch()
     except StopAsyncIteration:
         pass
-
-
-class _DisconnectWatch:
-    """Cancels ``task`` if the client disconnects before ``stop()``."""
-
-    def __init__(self, receive, task: asyncio.Task) -> None:
-        self.disconnected = False
-        self._stopped = False
-        self._receive = receive
-        self._target = task
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                if not self._stopped:
-                    self.disconnected = True
-                    self._target.cancel()
-                return
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._task.cancel()
 
 
 async def _close(stream) -> None:
