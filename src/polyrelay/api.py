@@ -137,13 +137,13 @@ def _answer(call, kind: str, adapter, bridge, parsed: dict[str, Any], kwargs: di
     data = adapter.parse_response(call, parsed)
     if bridge is not None:
         data = bridge.response(data)
-    measured = usage_mod.normalize(data.get("usage"))
+    measured = usage_mod.normalize(data.get("usage"), call.provider)
     if measured is None and kind != MODERATION:
         measured = usage_mod.estimate(call, usage_mod.output_text(call.kind, data))
         hidden["usage_estimated"] = True
     if measured is not None:
         data["usage"] = measured
-    hidden["response_cost"] = response_cost(call, measured, kwargs, hidden)
+    hidden["response_cost"] = response_cost(call, measured, kwargs, hidden, data)
     if kwargs.get("polyrelay_wire"):
         response = WireResponse(data)
         if kind == CHAT:  # the nullable fields OpenAI always sends, as the models would add them

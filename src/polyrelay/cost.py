@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from decimal import Decimal
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from . import tokens
+from . import usage as usage_mod
 from .catalog import CATALOG, ENV_VAR
 from .errors import NotFoundError
 from .providers.base import Call
@@ -48,8 +50,16 @@ PRICE_FIELDS = (
     "input_cost_per_request",
 )
 # Prompt sizes past which some providers bill the whole request at other rates
-# (Gemini 1.5 above 128K, Gemini 2.5 Pro and Claude Sonnet 4 above 200K), largest first.
-LONG_CONTEXT_LIMITS = (200_000, 128_000)
+# (Gemini 1.5 above 128K, Gemini 2.5 Pro and Claude Sonnet 4 above 200K, GPT-5.4
+# above 272K, ...: the thresholds LiteLLM's price map names), largest first.
+LONG_CONTEXT_LIMITS = (512_000, 272_000, 256_000, 200_000, 128_000, 100_000, 32_000)
+# OpenAI's service tiers with their own prices (``input_cost_per_token_flex``, ...).
+SERVICE_TIERS = ("flex", "priority")
+# Providers whose usage carries the call's cost in USD (OpenRouter's ``usage.cost``):
+# what the provider billed is the truth, the catalogue only an estimate of it.
+REPORTED_COST_PROVIDERS = frozenset({"openrouter"})
+# A count more than this many times the model's context window is a provider bug, not a bill.
+ABSURD_OVER_CONTEXT = 2
 MOCK_PROVIDER = "mock"
 _ZERO = Decimal(0)
 
@@ -102,6 +112,7 @@ class Counts(NamedTuple):
     cache_read: int = 0
     cache_write: int = 0
     cache_write_1h: int = 0  # of cache_write: Anthropic's 1-hour cache, dearer than the 5-minute one
+    web_searches: int = 0  # Anthropic's server-side web search, billed per use
 
 
 def usage_counts(usage: Any) -> Counts:
@@ -113,8 +124,13 @@ def usage_counts(usage: Any) -> Counts:
     cache_write = (_field(usage, "cache_creation_input_tokens") or _field(usage, "_cache_creation_input_tokens")
                    or _field(details, "cache_creation_tokens"))
     one_hour = _field(_field(usage, "cache_creation"), "ephemeral_1h_input_tokens")
-    return Counts(int(_field(usage, "prompt_tokens") or 0), int(_field(usage, "completion_tokens") or 0),
-                  int(cache_read or 0), int(cache_write or 0), int(one_hour or 0))
+    searches = _field(_field(usage, "server_tool_use"), "web_search_requests")
+    prompt, completion = _field(usage, "prompt_tokens"), _field(usage, "completion_tokens")
+    billed = _field(usage, "billed_units")  # Cohere: what it charges, without its prompt template
+    if billed and (_field(billed, "input_tokens") is not None or _field(billed, "output_tokens") is not None):
+        prompt, completion = _field(billed, "input_tokens"), _field(billed, "output_tokens")
+    return Counts(int(prompt or 0), int(completion or 0), int(cache_read or 0), int(cache_write or 0),
+                  int(one_hour or 0), int(searches or 0))
 
 
 # ------------------------------------------------------------------ pricing
@@ -125,7 +141,7 @@ def _dec(value: Any) -> Decimal:
 
 
 _RATE_NAMES = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-               "cache_creation_input_token_cost")
+               "cache_creation_input_token_cost", "cache_creation_input_token_cost_above_1hr")
 # (threshold, input-price name above it, every rate name above it), spelt once, not per call.
 _LONG_CONTEXT_NAMES = tuple(
     (limit, f"input_cost_per_token_above_{limit // 1000}k_tokens",
@@ -134,27 +150,68 @@ _LONG_CONTEXT_NAMES = tuple(
 )
 
 
-def _rates(prices: Mapping[str, Any], prompt_tokens: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """(input, output, cache read, cache write) per-token rates for a prompt of this size."""
+def _rates(prices: Mapping[str, Any], prompt_tokens: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+    """(input, output, cache read, cache write, 1-hour cache write) per-token rates for a prompt of this size."""
     chosen = [prices.get(name) for name in _RATE_NAMES]
     for limit, marker, above in _LONG_CONTEXT_NAMES:
         if prompt_tokens > limit and prices.get(marker) is not None:
+            if prices.get(above[4]) is None and chosen[4] is not None and chosen[0]:
+                # A long-context 1-hour write rate not listed: the 1-hour premium on the
+                # long-context input rate (Anthropic: 2x input at either size), not the short rate.
+                chosen[4] = _dec(chosen[4]) * _dec(prices[marker]) / _dec(chosen[0])
             chosen = [prices[a] if prices.get(a) is not None else c for a, c in zip(above, chosen)]
             break
     inp = _dec(chosen[0])
-    read, write = chosen[2], chosen[3]
-    return inp, _dec(chosen[1]), inp if read is None else _dec(read), inp if write is None else _dec(write)
+    read, write, write_1h = chosen[2], chosen[3], chosen[4]
+    write_rate = inp if write is None else _dec(write)
+    return (inp, _dec(chosen[1]), inp if read is None else _dec(read), write_rate,
+            write_rate if write_1h is None else _dec(write_1h))
 
 
 def _price(prices: Mapping[str, Any], counts: Counts) -> tuple[Decimal, Decimal]:
-    inp, out, read, write = _rates(prices, counts.prompt)
-    write_1h_rate = prices.get("cache_creation_input_token_cost_above_1hr")
+    inp, out, read, write, write_1h_rate = _rates(prices, counts.prompt)
     write_1h = min(counts.cache_write_1h, counts.cache_write)
     uncached = max(counts.prompt - counts.cache_read - counts.cache_write, 0)
     prompt_cost = (uncached * inp + counts.cache_read * read + (counts.cache_write - write_1h) * write
-                   + write_1h * (write if write_1h_rate is None else _dec(write_1h_rate))
-                   + _dec(prices.get("input_cost_per_request")))
+                   + write_1h * write_1h_rate + _dec(prices.get("input_cost_per_request")))
+    if counts.web_searches:
+        prompt_cost += counts.web_searches * _per_search(prices)
     return prompt_cost, counts.completion * out
+
+
+def _per_search(prices: Mapping[str, Any]) -> Decimal:
+    """The price of one server-side web search: LiteLLM's ``search_context_cost_per_query``
+    (one figure per context size; Anthropic's is the same for all, $10 per 1,000)."""
+    per_query = prices.get("search_context_cost_per_query")
+    if isinstance(per_query, Mapping):
+        per_query = per_query.get("search_context_size_medium", next(iter(per_query.values()), None))
+    return _dec(per_query) if isinstance(per_query, (int, float, str)) else _ZERO
+
+
+def tier_prices(prices: Mapping[str, Any], tier: str | None) -> Mapping[str, Any]:
+    """The prices of a service tier: ``input_cost_per_token_flex`` stands in for
+    ``input_cost_per_token`` and so on; a rate the tier does not list keeps its standard price."""
+    if tier not in SERVICE_TIERS:
+        return prices
+    suffix = "_" + tier
+    tiered = {k[: -len(suffix)]: v for k, v in prices.items() if k.endswith(suffix) and v is not None}
+    return {**prices, **tiered} if tiered else prices
+
+
+def with_overrides(entry: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A catalogue entry with custom prices on top. A custom input price scales
+    the cache prices the caller did not give by the same factor: a negotiated
+    discount applies to cached tokens too, and a cache read never costs more than input."""
+    merged = {**entry, **overrides}
+    new_input, old_input = overrides.get("input_cost_per_token"), entry.get("input_cost_per_token")
+    if new_input is None or not old_input or new_input == old_input:
+        return merged
+    factor = _dec(new_input) / _dec(old_input)
+    for name in ("cache_read_input_token_cost", "cache_creation_input_token_cost",
+                 "cache_creation_input_token_cost_above_1hr"):
+        if name not in overrides and entry.get(name) is not None:
+            merged[name] = float(_dec(entry[name]) * factor)
+    return merged
 
 
 _PRICE_FIELD_SET = frozenset(PRICE_FIELDS)
@@ -233,7 +290,7 @@ def _uncached_prices_for(model: str, provider: str | None, overrides: dict[str, 
     if found is None and overrides:
         return overrides  # a model the catalogue lacks, priced by the caller
     _, entry = found if found is not None else _require(model, provider)
-    return {**entry, **overrides}
+    return with_overrides(entry, overrides) if overrides else dict(entry)
 
 
 def completion_cost(
@@ -275,21 +332,32 @@ def completion_cost(
 
 # ------------------------------------------------------------------ request path
 def response_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[str, Any] | None = None,
-                  hidden: Mapping[str, Any] | None = None) -> float:
-    """The cost of one finished call, for ``_hidden_params["response_cost"]``. Never raises."""
+                  hidden: Mapping[str, Any] | None = None, answer: Mapping[str, Any] | None = None) -> float:
+    """The cost of one finished call, for ``_hidden_params["response_cost"]``. Never raises.
+
+    ``answer`` is the provider's answer (or a stream's last chunk): the model
+    it says it ran and the ``service_tier`` it used, both of which can price the call."""
     try:
-        return _request_cost(call, usage, kwargs or {}, hidden or {})
+        return _request_cost(call, usage, kwargs or {}, hidden or {}, answer or {})
     except Exception:  # accounting must not fail a call that succeeded; the log says what broke
         logger.exception("polyrelay: could not price a call to %s/%s; recording cost 0.0", call.provider, call.model)
         return 0.0
 
 
 def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[str, Any],
-                  hidden: Mapping[str, Any]) -> float:
+                  hidden: Mapping[str, Any], answer: Mapping[str, Any]) -> float:
+    if usage is not None and call.provider in REPORTED_COST_PROVIDERS:
+        billed = _reported_cost(usage)
+        if billed is not None:
+            return billed
     model_id = hidden.get("model_id") or kwargs.get("model_id")
     model_info = kwargs.get("model_info")
     base_model = kwargs.get("base_model") or (model_info.get("base_model") if isinstance(model_info, dict) else None)
     listed, deployment = _registered_prices(CATALOG.version, call.provider, call.model, base_model, model_id)
+    reported = answer.get("model")
+    if listed is None and not base_model and isinstance(reported, str) and reported and reported != call.model:
+        # A deployment with a name of its own (Azure's "my-prod-gpt"): the upstream says which model ran.
+        listed, _ = _registered_prices(CATALOG.version, call.provider, reported, None, None)
     overrides = price_overrides(kwargs)
     if deployment:
         overrides = {**deployment, **overrides}
@@ -299,12 +367,44 @@ def _request_cost(call: Call, usage: Mapping[str, Any] | None, kwargs: Mapping[s
         _warn_unknown(f"{call.provider}/{base_model or call.model}")
         return 0.0
     else:
-        prices = {**(listed or {}), **overrides} if overrides else listed  # type: ignore[assignment]
+        prices = with_overrides(listed or {}, overrides) if overrides else listed  # type: ignore[assignment]
     if not prices or usage is None:
         return 0.0
-    prompt_cost, completion_cost_ = _price(prices, usage_counts(usage))
+    # The tier the provider says it used (a "priority" request may be served at "default"), else the one asked for.
+    tier = answer.get("service_tier") or call.params.get("service_tier")
+    counts = _plausible(usage_counts(usage), listed, call.provider)
+    prompt_cost, completion_cost_ = _price(tier_prices(prices, tier), counts)
     total = float(prompt_cost + completion_cost_)
     return total if total > 0.0 else 0.0  # a wrong price or count never becomes a refund
+
+
+def _reported_cost(usage: Mapping[str, Any]) -> float | None:
+    """The USD cost the provider put in its usage, if it is a sane number."""
+    value = usage.get("cost")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and 0.0 <= number < 1e6 else None
+
+
+def _plausible(counts: Counts, entry: Mapping[str, Any] | None, provider: str) -> Counts:
+    """Counts capped at what the model could have taken: a prompt many times its
+    context window is a provider's bug, and one bad answer must not blow a budget."""
+    window = entry.get("max_input_tokens") if entry else None
+    out_window = entry.get("max_output_tokens") if entry else None
+    if isinstance(window, int) and window > 0 and counts.prompt > window * ABSURD_OVER_CONTEXT:
+        usage_mod._anomaly(provider, "prompt_over_context", f"prompt_tokens {counts.prompt} > context {window}; "
+                           "priced as a full context")
+        counts = counts._replace(prompt=window, cache_read=min(counts.cache_read, window),
+                                 cache_write=min(counts.cache_write, window))
+    if isinstance(out_window, int) and out_window > 0 and counts.completion > out_window * ABSURD_OVER_CONTEXT:
+        usage_mod._anomaly(provider, "completion_over_context", f"completion_tokens {counts.completion} > "
+                           f"max output {out_window}; priced as a full output")
+        counts = counts._replace(completion=out_window)
+    return counts
 
 
 @functools.lru_cache(maxsize=4096)

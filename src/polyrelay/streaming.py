@@ -164,12 +164,13 @@ class CompletionStream:
             raise APIConnectionError(
                 f"the stream from {self._call.provider} ended before the answer was complete",
                 llm_provider=self._call.provider, model=self._call.model, status_code=502)
-        measured = usage_mod.normalize(state.usage)
+        measured = usage_mod.normalize(state.usage, self._call.provider)
         if measured is None:
             measured = usage_mod.estimate(self._call, "".join(generated))
             self._hidden_params["usage_estimated"] = True
         self.usage = Usage.from_dict(measured)
-        self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params)
+        self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params,
+                                                             last)
         self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
         if self._include_usage:
             final.append({

@@ -9,29 +9,112 @@ the response is marked ``usage_estimated``.
 
 from __future__ import annotations
 
+import logging
+import math
+from collections import Counter
 from typing import Any
 
 from . import tokens
 from .providers.base import CHAT, EMBEDDING, TEXT, Call
 
+logger = logging.getLogger("polyrelay")
 
-def normalize(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+
+# Counts a provider could not have meant: far past any model's context window.
+ABSURD_TOKENS = 100_000_000
+# Bad values seen in providers' usage, by (provider, problem): what a gateway
+# exports as a metric, and what tests read. Never reset by the library.
+ANOMALIES: Counter[tuple[str, str]] = Counter()
+
+
+def normalize(raw: dict[str, Any] | None, provider: str | None = None) -> dict[str, Any] | None:
+    """The provider's usage in polyrelay's shape, with bad values made harmless.
+
+    A count that is negative, not a number or absurd becomes 0 (absurd: the
+    largest count that is still plausible), and cached or cache-written
+    tokens are capped at the prompt, each with one warning per
+    (provider, problem) and a count in ``ANOMALIES``: the call succeeded, so
+    its usage is kept and never raises. A ``total_tokens`` the provider
+    reported is kept when it is a plausible count; otherwise it is the sum.
+    """
     if not raw:
         return None
+    who = provider or "unknown"
     usage = dict(raw)
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    usage["prompt_tokens"], usage["completion_tokens"] = prompt, completion
-    usage["total_tokens"] = prompt + completion
+    prompt = _count(usage.get("prompt_tokens"), who, "prompt_tokens")
+    completion = _count(usage.get("completion_tokens"), who, "completion_tokens")
     details = dict(usage.get("prompt_tokens_details") or {})
+    if provider == "xai":
+        completion += _xai_reasoning(usage, prompt, completion)
+    usage["prompt_tokens"], usage["completion_tokens"] = prompt, completion
+    reported_total = usage.get("total_tokens")
+    total = _count(reported_total, who, "total_tokens") if reported_total is not None else 0
+    usage["total_tokens"] = total if total >= prompt + completion else prompt + completion
     if details.get("cached_tokens") is None:
         # DeepSeek reports its cache as hit/miss counts beside OpenAI's fields.
         hit = usage.get("prompt_cache_hit_tokens")
         if hit is not None:
-            details["cached_tokens"] = int(hit)
+            details["cached_tokens"] = _count(hit, who, "prompt_cache_hit_tokens")
+    else:
+        details["cached_tokens"] = _count(details["cached_tokens"], who, "cached_tokens")
+    if (details.get("cached_tokens") or 0) > prompt:
+        _anomaly(who, "cached_over_prompt", f"cached_tokens {details['cached_tokens']} > prompt_tokens {prompt}")
+        details["cached_tokens"] = prompt
+    cached = details.get("cached_tokens") or 0
+    for name in ("cache_creation_input_tokens", "_cache_creation_input_tokens", "cache_read_input_tokens",
+                 "_cache_read_input_tokens"):
+        if name in usage and usage[name] is not None:
+            usage[name] = min(_count(usage[name], who, name), prompt)
+    written = usage.get("cache_creation_input_tokens") or 0
+    if written + cached > prompt:
+        _anomaly(who, "cache_writes_over_prompt", f"cache writes {written} + reads {cached} > prompt {prompt}")
+        usage["cache_creation_input_tokens"] = usage["_cache_creation_input_tokens"] = prompt - cached
     if details:
         usage["prompt_tokens_details"] = details
     return usage
+
+
+def _xai_reasoning(usage: dict[str, Any], prompt: int, completion: int) -> int:
+    """xAI leaves reasoning tokens out of ``completion_tokens`` but bills them
+    as output and counts them in its total: the tokens to add back. Added only
+    when the provider's total says they are missing, so a fixed API is not
+    counted twice."""
+    reasoning = _count((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"), "xai",
+                       "reasoning_tokens")
+    total = usage.get("total_tokens")
+    if reasoning and (total is None or _count(total, "xai", "total_tokens") >= prompt + completion + reasoning):
+        return reasoning
+    return 0
+
+
+def _count(value: Any, provider: str, name: str) -> int:
+    """A token count as an int >= 0; anything else is reported and read as 0."""
+    if isinstance(value, bool) or value is None:
+        return 0 if value is None else _bad(provider, name, value)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value):
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())  # "12": a number sent as a string, still meant as the count
+    else:
+        return _bad(provider, name, value)
+    if number < 0 or number > ABSURD_TOKENS:
+        return _bad(provider, name, value)
+    return number
+
+
+def _bad(provider: str, name: str, value: Any) -> int:
+    _anomaly(provider, f"bad_{name}", f"{name}={str(value)[:40]!r} is not a plausible token count; read as 0")
+    return 0
+
+
+def _anomaly(provider: str, problem: str, detail: str) -> None:
+    first = (provider, problem) not in ANOMALIES
+    ANOMALIES[(provider, problem)] += 1
+    if first:  # once per kind of problem, not once per call: a broken provider would flood the log
+        logger.warning("polyrelay: %s reported unusable usage (%s); spend records the corrected counts", provider,
+                       detail)
 
 
 def prompt_tokens(call: Call) -> int:
