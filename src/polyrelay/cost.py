@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from . import tokens
-from . import usage as usage_mod
+from . import usage_checks
 from .catalog import CATALOG, ENV_VAR
 from .errors import NotFoundError
 from .providers.base import Call
@@ -396,12 +396,12 @@ def _plausible(counts: Counts, entry: Mapping[str, Any] | None, provider: str) -
     window = entry.get("max_input_tokens") if entry else None
     out_window = entry.get("max_output_tokens") if entry else None
     if isinstance(window, int) and window > 0 and counts.prompt > window * ABSURD_OVER_CONTEXT:
-        usage_mod._anomaly(provider, "prompt_over_context", f"prompt_tokens {counts.prompt} > context {window}; "
+        usage_checks.anomaly(provider, "prompt_over_context", f"prompt_tokens {counts.prompt} > context {window}; "
                            "priced as a full context")
         counts = counts._replace(prompt=window, cache_read=min(counts.cache_read, window),
                                  cache_write=min(counts.cache_write, window))
     if isinstance(out_window, int) and out_window > 0 and counts.completion > out_window * ABSURD_OVER_CONTEXT:
-        usage_mod._anomaly(provider, "completion_over_context", f"completion_tokens {counts.completion} > "
+        usage_checks.anomaly(provider, "completion_over_context", f"completion_tokens {counts.completion} > "
                            f"max output {out_window}; priced as a full output")
         counts = counts._replace(completion=out_window)
     return counts

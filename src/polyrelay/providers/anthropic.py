@@ -34,6 +34,7 @@ from ..errors import (
     error_for_status,
 )
 from ..types import now
+from ..usage_checks import count
 from .base import CHAT, Adapter, Call, HTTPRequest, StreamEvent, StreamState, error_message_from_body
 
 API_VERSION = "2023-06-01"
@@ -446,10 +447,10 @@ def convert_usage(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     prompt_tokens here counts all of it, as OpenAI does."""
     if not raw:
         return None
-    uncached = int(raw.get("input_tokens") or 0)
-    written = int(raw.get("cache_creation_input_tokens") or 0)
-    read = int(raw.get("cache_read_input_tokens") or 0)
-    output = int(raw.get("output_tokens") or 0)
+    uncached = count(raw.get("input_tokens"), "anthropic", "input_tokens")
+    written = count(raw.get("cache_creation_input_tokens"), "anthropic", "cache_creation_input_tokens")
+    read = count(raw.get("cache_read_input_tokens"), "anthropic", "cache_read_input_tokens")
+    output = count(raw.get("output_tokens"), "anthropic", "output_tokens")
     prompt = uncached + written + read
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
@@ -464,6 +465,8 @@ def convert_usage(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     }
     if raw.get("cache_creation"):
         usage["cache_creation"] = raw["cache_creation"]  # 5-minute vs 1-hour writes: priced differently
+    if raw.get("server_tool_use"):
+        usage["server_tool_use"] = raw["server_tool_use"]  # web searches Anthropic ran: billed per search
     return usage
 
 

@@ -36,6 +36,7 @@ from ..errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from ..usage_checks import count
 from . import _convert as cv
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
@@ -341,10 +342,10 @@ def _usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     counts them all (OpenAI's definition), and cached_tokens the reads."""
     if not usage:
         return None
-    read = int(usage.get("cacheReadInputTokens") or 0)
-    write = int(usage.get("cacheWriteInputTokens") or 0)
-    prompt = int(usage.get("inputTokens") or 0) + read + write
-    completion = int(usage.get("outputTokens") or 0)
+    read = count(usage.get("cacheReadInputTokens"), "bedrock", "cacheReadInputTokens")
+    write = count(usage.get("cacheWriteInputTokens"), "bedrock", "cacheWriteInputTokens")
+    prompt = count(usage.get("inputTokens"), "bedrock", "inputTokens") + read + write
+    completion = count(usage.get("outputTokens"), "bedrock", "outputTokens")
     out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
                            "total_tokens": prompt + completion}
     if "cacheReadInputTokens" in usage or "cacheWriteInputTokens" in usage:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..errors import AuthenticationError, BadRequestError, ContextWindowExceededError, PolyrelayError
+from ..usage_checks import count
 from . import _convert as cv
 from .base import OPENAI_ONLY_PARAMS, CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
@@ -200,11 +201,13 @@ def _content(call: Call, content: Any) -> Any:
 
 def _usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     """``tokens`` counts what the model processed; ``billed_units`` (kept
-    beside) is what Cohere charges, without its prompt template."""
+    beside) is what Cohere charges, without its prompt template: the cost
+    step prices ``billed_units`` when it is there."""
     if not usage:
         return None
     counted = usage.get("tokens") or usage.get("billed_units") or {}
-    prompt, completion = int(counted.get("input_tokens") or 0), int(counted.get("output_tokens") or 0)
+    prompt = count(counted.get("input_tokens"), "cohere", "input_tokens")
+    completion = count(counted.get("output_tokens"), "cohere", "output_tokens")
     out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
                            "total_tokens": prompt + completion}
     if usage.get("billed_units"):

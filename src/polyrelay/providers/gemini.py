@@ -23,6 +23,7 @@ from ..errors import (
     PolyrelayError,
 )
 from ..types import new_id, now
+from ..usage_checks import count
 from . import _convert as cv
 from .base import OPENAI_ONLY_PARAMS, CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
@@ -346,16 +347,23 @@ def _ratings(candidate: dict[str, Any]) -> str:
 
 def _usage(meta: dict[str, Any] | None) -> dict[str, Any] | None:
     """promptTokenCount already includes cached tokens (OpenAI's definition);
-    thinking tokens are billed as output, so they count as completion."""
+    thinking tokens are billed as output, so they count as completion; the
+    results of tools Gemini ran itself (``toolUsePromptTokenCount``: search
+    grounding, code execution) are fed back as input and billed as input, so
+    they count as prompt. totalTokenCount is the sum of all four."""
     if not meta:
         return None
-    prompt = int(meta.get("promptTokenCount") or 0)
-    thoughts = int(meta.get("thoughtsTokenCount") or 0)
-    completion = int(meta.get("candidatesTokenCount") or 0) + thoughts
+    tool_use = count(meta.get("toolUsePromptTokenCount"), "gemini", "toolUsePromptTokenCount")
+    prompt = count(meta.get("promptTokenCount"), "gemini", "promptTokenCount") + tool_use
+    thoughts = count(meta.get("thoughtsTokenCount"), "gemini", "thoughtsTokenCount")
+    completion = count(meta.get("candidatesTokenCount"), "gemini", "candidatesTokenCount") + thoughts
     usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
                              "total_tokens": prompt + completion}
+    if tool_use:
+        usage["tool_use_prompt_tokens"] = tool_use
     if meta.get("cachedContentTokenCount") is not None:
-        usage["prompt_tokens_details"] = {"cached_tokens": int(meta["cachedContentTokenCount"])}
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": count(meta["cachedContentTokenCount"], "gemini", "cachedContentTokenCount")}
     if thoughts:
         usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
     return usage

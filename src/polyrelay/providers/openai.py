@@ -122,6 +122,10 @@ class OpenAIAdapter(Adapter):
             raise self.map_error(state.call, _stream_error_status(chunk["error"]), data.encode(), {})
         if chunk.get("usage"):
             state.usage = chunk["usage"]
+        elif isinstance(chunk.get("x_groq"), dict) and chunk["x_groq"].get("usage"):
+            # Groq reports a stream's usage in its own x_groq field of the last chunk:
+            # read it there rather than estimating with a tokenizer.
+            state.usage = chunk["x_groq"]["usage"]
         # Providers without [DONE] (some compatible servers) end on finish_reason.
         return [chunk]
 
