@@ -8,9 +8,12 @@ import openai
 import pytest
 
 import polyrelay
-from polyrelay.catalog import BUNDLED, CATALOG, ENV_VAR, Catalog, litellm_key
+from polyrelay.catalog import BUNDLED, CATALOG, ENV_VAR, Catalog, importer, litellm_key
 
-MODES = {"chat", "completion", "embedding", "moderation"}
+# LiteLLM's modes (None: a few entries it lists without one, priced all the same).
+MODES = {"chat", "completion", "embedding", "moderation", "image_generation", "image_edit", "responses", "realtime",
+         "audio_transcription", "audio_speech", "video_generation", "rerank", "ocr", "evaluation", "search",
+         "guardrail", "decisions", None}
 
 
 @pytest.fixture(autouse=True)
@@ -35,22 +38,50 @@ def test_each_file_names_its_source_and_date(name):
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_entries_are_well_formed(name):
+    """Every shipped entry is internally consistent (importer.problems: prices are
+    non-negative numbers, a cache read is cheaper than input, a cache write and the
+    1-hour write no cheaper, long-context and priority rates no cheaper than base)
+    and has a price: every model of every provider we route can be charged."""
     for key, entry in _bundled(name).items():
         if key.startswith("_"):
             continue
         assert "/" in key, key
-        assert entry["mode"] in MODES, key
+        assert entry.get("mode") in MODES, key
         assert entry["litellm_provider"], key
-        assert isinstance(entry["max_input_tokens"], int) and entry["max_input_tokens"] > 0, key
-        assert entry["input_cost_per_token"] >= 0 and entry["output_cost_per_token"] >= 0, key
-        if entry["mode"] == "chat" and not key.startswith("gemini/text-embedding"):
-            assert entry["max_output_tokens"] > 0, key
-        read = entry.get("cache_read_input_token_cost")
-        if read is not None:
-            assert read < entry["input_cost_per_token"], f"{key}: a cache hit must be cheaper than input"
-        write = entry.get("cache_creation_input_token_cost")
-        if write is not None:
-            assert write >= entry["input_cost_per_token"], f"{key}: cache writes cost at least the input price"
+        assert importer.problems(key, entry) == [], key
+        assert any("cost" in field for field in entry), f"{key}: no price"
+
+
+def test_routable_providers_are_priced():
+    from polyrelay.providers import ADAPTERS
+
+    self_hosted = {"mock", "ollama", "ollama_chat", "hosted_vllm", "lm_studio"}
+    # OpenRouter is absent from LiteLLM's map; its answers carry their own cost (usage.cost), which wins.
+    priced_by_answer = {"openrouter"}
+    for provider in set(ADAPTERS) - self_hosted - priced_by_answer:
+        assert any(key.startswith(provider + "/") for key in CATALOG.keys()), provider
+
+
+def test_importer_refuses_inconsistent_figures():
+    litellm = {
+        "grok-test": {"litellm_provider": "xai", "mode": "chat", "input_cost_per_token": 2e-6,
+                      "output_cost_per_token": 1e-5, "cache_read_input_token_cost": 3e-6,
+                      "input_cost_per_token_priority": 1e-6},
+        "xai/unpriced-router": {"litellm_provider": "xai", "mode": "chat"},
+        "gpt-4o": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 3e-6,
+                   "supports_vision": True},
+        "some-other-vendor/model": {"litellm_provider": "elsewhere", "input_cost_per_token": 1.0},
+    }
+    files = {"openai": {"openai/gpt-4o": {"input_cost_per_token": 2.5e-6, "mode": "chat"}}}
+    report = importer.merge(litellm, files, "test")
+    assert files["xai"]["xai/grok-test"] == {"litellm_provider": "xai", "mode": "chat", "input_cost_per_token": 2e-6,
+                                             "output_cost_per_token": 1e-5}
+    assert "xai/unpriced-router" not in files["xai"]
+    assert files["openai"]["openai/gpt-4o"] == {"input_cost_per_token": 3e-6, "mode": "chat", "supports_vision": True,
+                                                "litellm_provider": "openai"}
+    assert set(files) == {"openai", "xai"}
+    assert any(line.startswith("changed openai/gpt-4o: input_cost_per_token") for line in report)
+    assert sum(line.startswith("left out xai/grok-test") for line in report) == 2
 
 
 COVERED = [
@@ -99,7 +130,7 @@ PUBLISHED = {
     "groq/llama3-8b-8192": (0.05, 0.08, None, None),
     "groq/llama-3.3-70b-versatile": (0.59, 0.79, None, None),
     "gemini/gemini-2.0-flash": (0.10, 0.40, 0.025, None),
-    "gemini/gemini-2.5-pro": (1.25, 10.00, 0.3125, None),
+    "gemini/gemini-2.5-pro": (1.25, 10.00, 0.125, None),  # caching at 10% of input since 2025
     "command-r": (0.15, 0.60, None, None),
     "bedrock/amazon.titan-embed-text-v2:0": (0.02, 0.0, None, None),
 }

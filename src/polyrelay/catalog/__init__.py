@@ -34,7 +34,8 @@ from ..providers import _BARE_PREFIXES, ADAPTERS
 ENV_VAR = "POLYRELAY_MODEL_CATALOG"
 # Shipped files, in the order that decides which provider a bare name
 # belongs to when several list it (OpenAI's own before Azure's copy).
-BUNDLED = ("openai", "anthropic", "gemini", "deepseek", "groq", "mistral", "cohere", "bedrock", "azure")
+BUNDLED = ("openai", "anthropic", "gemini", "deepseek", "groq", "mistral", "cohere", "bedrock", "azure", "xai",
+           "together_ai", "fireworks_ai", "perplexity")
 # Provider names LiteLLM uses for a route of the same provider, mapped to ours.
 PROVIDER_ALIASES = {
     "cohere_chat": "cohere",
@@ -106,8 +107,8 @@ class Catalog:
                 return
             package = resources.files(__name__)
             for name in BUNDLED:
-                data = json.loads(package.joinpath(f"{name}.json").read_text(encoding="utf-8"))
-                self._merge(data, f"{name}.json")
+                data = json.loads(package.joinpath(f"{name}.json").read_bytes())
+                self._merge(data, f"{name}.json", canonical=True)
             for path in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
                 self._merge(_read(path), path)
             self._loaded = True
@@ -130,13 +131,19 @@ class Catalog:
             self._changed()
             return touched
 
-    def _merge(self, data: Mapping[str, Any], source: str) -> list[str]:
+    def _merge(self, data: Mapping[str, Any], source: str, canonical: bool = False) -> list[str]:
         self._version += 1
         self._sources[source] = {k: v for k, v in data.items() if k.startswith("_")}
         touched = []
         for raw_key, fields in data.items():
             if raw_key.startswith("_") or raw_key == "sample_spec" or not isinstance(fields, Mapping):
                 continue  # metadata, and LiteLLM's documentation-only entry
+            if canonical and raw_key not in self._entries:
+                # A shipped file's keys are already ours: resolving each name (what a refresh
+                # file needs) would make the first lookup of a process pay for 2,000 searches.
+                self._add(raw_key, fields)  # type: ignore[arg-type]
+                touched.append(raw_key)
+                continue
             key = self._target_key(raw_key, fields.get("litellm_provider"))
             if key in self._entries:
                 self._entries[key].update(fields)
