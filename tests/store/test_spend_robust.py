@@ -164,3 +164,25 @@ def test_a_batch_the_database_refuses_is_stored_row_by_row(db, tmp_path):
     assert abs(records.get("key", key["token_hash"])["spend"] - (30 if refused else 31) * 0.25) < 1e-9
     assert records.get("customer", "someone")["spend"] == 30 * 0.25
     assert drain.drain() == 0  # nothing left to retry: the drain is not stuck
+
+
+def test_metadata_just_over_the_cap_is_cut_and_just_under_is_kept(tmp_path):
+    spool = SpendSpool(tmp_path / "spool")
+    spool.open()
+    over = {"blob": "x" * METADATA_MAX_BYTES}
+    under = {"blob": "x" * (METADATA_MAX_BYTES - 100)}
+    spool.record(entry("over", "k", metadata=over))
+    spool.record(entry("under", "k", metadata=under))
+    first, second = (orjson.loads(line) for line in spool.path.read_bytes().splitlines())
+    assert first["metadata"]["_polyrelay_metadata"] == "truncated"
+    assert second["metadata"] == under
+
+
+def test_too_little_free_space_marks_the_spool_before_any_write_fails(tmp_path):
+    """The periodic check reads the real free space (statvfs); a threshold
+    above it stands in for a nearly full disk."""
+    spool = SpendSpool(tmp_path / "spool", min_free_bytes=1 << 62)
+    spool.open()
+    assert not spool.check() and not spool.writable and "bytes free" in spool.problem
+    spool.min_free_bytes = 0
+    assert spool.check() and spool.writable and spool.problem is None

@@ -36,8 +36,6 @@ METADATA_PREVIEW_CHARS = 1024
 MIN_FREE_BYTES = 16 << 20
 # Lines kept in memory while the disk refuses them (then dropped, logged).
 MAX_PENDING_LINES = 10_000
-# Room for the other fields of a record beyond its metadata (ids, times, tokens).
-_RECORD_OVERHEAD_BYTES = 4096
 
 
 def spool_name(pid: int) -> str:
@@ -74,7 +72,8 @@ def dump_record(entry: dict[str, Any]) -> bytes:
     except (TypeError, ValueError) as exc:  # orjson: "Recursion limit reached", non-str keys, ...
         line = orjson.dumps({**entry, "metadata": marker("not recorded: could not be written as JSON",
                                                           error=str(exc)[:200])}, default=str)
-    if len(line) > METADATA_MAX_BYTES + _RECORD_OVERHEAD_BYTES and entry.get("metadata") is not None:
+    # The line holds the metadata: only a line this long can hold too much, and only then is it measured.
+    if len(line) > METADATA_MAX_BYTES and entry.get("metadata") is not None:
         text = orjson.dumps(entry["metadata"], default=str)
         if len(text) > METADATA_MAX_BYTES:
             preview = text[:METADATA_PREVIEW_CHARS].decode(errors="ignore")
