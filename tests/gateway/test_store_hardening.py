@@ -293,3 +293,29 @@ def test_spend_log_filters_reach_every_page(tmp_path):
         assert len(logs(gw, model="cheap")) == 130 and logs(gw, model="other") == []
     finally:
         gw.stop()
+
+
+def test_an_upstream_answer_we_cannot_relay_is_still_billed_and_releases_its_reservation(tmp_path, upstream):
+    """An answer nested deeper than the JSON writer goes (a provider's
+    odd extra field): the client gets an error, but the provider was paid,
+    so the call is recorded with its cost, and its reservation is given back."""
+    deep = node = {}
+    for _ in range(300):
+        node["a"] = {}
+        node = node["a"]
+    fake = reset(upstream)
+    answer = upstream_answer("gpt-4o-mini")
+    answer.json["extra"] = deep
+    fake.reply(answer)
+    fake.default = upstream_answer("gpt-4o-mini")
+    gw = start(f"database_url: sqlite:///{tmp_path / 'gw.db'}", upstream=fake)
+    try:
+        key = admin(gw, "/key/generate", {"max_parallel_requests": 1})["key"]
+        odd = chat(gw, key, model="upstream")
+        after = chat(gw, key, model="upstream")
+        assert after.status_code == 200, after.text  # a reservation left behind would make this a 429
+        assert odd.status_code >= 500 and set(odd.json()["error"]) >= {"message", "type"}
+        stored = wait_for(lambda: len(found := logs(gw, api_key=key)) == 2 and found)
+        assert all(row["total_tokens"] == 12 and row["spend"] > 0 for row in stored)
+    finally:
+        gw.stop()
