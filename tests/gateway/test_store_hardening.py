@@ -319,3 +319,18 @@ def test_an_upstream_answer_we_cannot_relay_is_still_billed_and_releases_its_res
         assert all(row["total_tokens"] == 12 and row["spend"] > 0 for row in stored)
     finally:
         gw.stop()
+
+
+def test_read_only_sqlite_is_a_503_and_readiness_says_so(tmp_path):
+    """Opened read-only (``mode=ro``): what SQLite does for a file the process
+    may not write (these tests run as root, which file modes do not stop)."""
+    path = tmp_path / "gw.db"
+    start(f"database_url: sqlite:///{path}").stop()  # created and migrated
+    gw = start(f"database_url: sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        wait_for(lambda: "readonly" in httpx.get(gw.url + "/health/readiness").json()["db"])
+        response = httpx.post(gw.url + "/key/generate", json={}, headers=ADMIN, timeout=30)
+        assert response.status_code == 503, response.text
+        assert "readonly" in response.json()["error"]["message"]
+    finally:
+        gw.stop()

@@ -5,9 +5,9 @@ requests read two attributes (``spool.writable``, ``db_status``).
 - The spool: free space and writability (``SpendSpool.check``). While it
   cannot be written, calls answer 503 before any provider is called, and
   readiness answers 503, so a load balancer sends calls elsewhere.
-- The database: a write lock taken and given back at once on SQLite (a
-  locked or read-only file shows here, not only as a failed write five
-  seconds later), ``SELECT 1`` and the read-only flag on PostgreSQL. A
+- The database: on SQLite a write lock taken and a no-op write rolled back
+  at once (a locked or read-only file shows here, not only as a failed
+  write five seconds later), ``SELECT 1`` and the read-only flag on PostgreSQL. A
   database problem is reported on readiness but does not take the instance
   out: calls go on, and their records wait in the spool until the database
   is back.
@@ -45,7 +45,10 @@ class StoreHealth:
                 cursor = raw.cursor()
                 cursor.execute(f"PRAGMA busy_timeout={SQLITE_CHECK_BUSY_MS}")
                 try:
-                    cursor.execute("BEGIN IMMEDIATE")  # the write lock: fails if locked or read-only
+                    # The write lock (fails if another process holds it), then a write that changes
+                    # nothing (fails on a read-only file: taking the lock alone does not), rolled back.
+                    cursor.execute("BEGIN IMMEDIATE")
+                    cursor.execute("UPDATE alembic_version SET version_num = version_num")
                     raw.rollback()
                 finally:
                     cursor.execute("PRAGMA busy_timeout=5000")
