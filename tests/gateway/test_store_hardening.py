@@ -334,3 +334,20 @@ def test_read_only_sqlite_is_a_503_and_readiness_says_so(tmp_path):
         assert "readonly" in response.json()["error"]["message"]
     finally:
         gw.stop()
+
+
+def test_management_metadata_too_deep_to_store_is_a_400(tmp_path):
+    gw = start(f"database_url: sqlite:///{tmp_path / 'gw.db'}")
+    try:
+        deep = node = {}
+        for _ in range(900):
+            node["a"] = {}
+            node = node["a"]
+        for path, body in (("/key/generate", {"metadata": deep}), ("/team/new", {"metadata": deep}),
+                           ("/user/new", {"metadata": deep})):
+            response = httpx.post(gw.url + path, json=body, headers=ADMIN, timeout=15)
+            assert response.status_code == 400, (path, response.text)
+            assert response.json()["error"]["param"] == "metadata"
+        assert admin(gw, "/key/generate", {"metadata": {"app": "ci", "tags": ["a"]}})["metadata"]["app"] == "ci"
+    finally:
+        gw.stop()
