@@ -351,3 +351,17 @@ def test_management_metadata_too_deep_to_store_is_a_400(tmp_path):
         assert admin(gw, "/key/generate", {"metadata": {"app": "ci", "tags": ["a"]}})["metadata"]["app"] == "ci"
     finally:
         gw.stop()
+
+
+def test_management_values_past_what_the_database_holds_are_400s(postgres_admin_url):
+    database = services.new_database(postgres_admin_url, f"gw_{uuid.uuid4().hex[:10]}")
+    gw = start(f"database_url: {database}")
+    try:
+        for path, params, body in (("/spend/logs", {"page": "99999999999999999999"}, None),
+                                   ("/key/list", {"page": "99999999999999999999"}, None),
+                                   ("/key/generate", {}, {"rpm_limit": 10**30})):
+            response = httpx.request("POST" if body else "GET", gw.url + path, params=params, json=body,
+                                     headers=ADMIN, timeout=15)
+            assert response.status_code == 400, (path, response.text)
+    finally:
+        gw.stop()

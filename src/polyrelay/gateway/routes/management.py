@@ -128,6 +128,9 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
     async def run(fn, *args):
         try:
             return await gateway.db.run(fn, *args)
+        except (sa_exc.DataError, OverflowError) as exc:  # a number past what a column holds, and the like
+            raise BadRequestError(f"A value does not fit the database: {describe_db_error(exc)}",
+                                  code="invalid_value") from None
         except sa_exc.IntegrityError:
             raise BadRequestError("That record already exists (or names one that does not).",
                                   code="already_exists") from None
