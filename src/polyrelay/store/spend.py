@@ -2,19 +2,22 @@
 
 Two halves, in two processes:
 
-* ``SpendSpool`` lives in each serving process. Every finished call's
-  record is appended to the process's spool file with one ``write()``
-  before the response completes: from then on it survives a crash of the
-  process (the kernel holds it). The file is locked (``flock``) while its
-  owner lives; past ``ROTATE_AT_BYTES`` the owner starts a new file and
-  lets go of the old one.
+* ``SpendSpool`` (spool.py) lives in each serving process. Every finished
+  call's record is appended to the process's spool file with one
+  ``write()`` before the response completes: from then on it survives a
+  crash of the process (the kernel holds it). The file is locked
+  (``flock``) while its owner lives; past ``ROTATE_AT_BYTES`` the owner
+  starts a new file and lets go of the old one.
 * ``SpendDrain`` moves spooled records into the database in batches, each
   batch in one transaction that also adds to the spend totals of the key,
   user, team and end user. It reads its parent's live spool as it grows,
   and takes over (lock, replay, delete) every spool nobody holds: rotated
   ones, and those of processes that died. The insert skips request ids
   already stored, and totals grow only for rows actually inserted, so
-  reading a record twice never counts it twice.
+  reading a record twice never counts it twice. A record the database
+  refuses for what it holds (or a line cut short) is set aside in
+  ``dead-letters.jsonl`` and the drain goes on: one bad record never
+  stops the others, nor the next start.
 
 The drain runs as a child process of each gateway worker
 (``python -m polyrelay.store.spend``): database writes are Python-heavy
