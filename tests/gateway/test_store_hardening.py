@@ -365,3 +365,19 @@ def test_management_values_past_what_the_database_holds_are_400s(postgres_admin_
             assert response.status_code == 400, (path, response.text)
     finally:
         gw.stop()
+
+
+def test_a_spool_left_in_the_old_layout_is_stored_after_an_upgrade(tmp_path):
+    """Before spools had a directory per database, files sat in
+    polyrelay-spool/ itself: the first start of this version stores them."""
+    old = tmp_path / "polyrelay-spool"
+    old.mkdir()
+    t = time.time()
+    (old / "spool-99999999-01d01d01.jsonl").write_text(
+        f'{{"request_id": "old-layout", "spend": 1.0, "start_time": {t}, "end_time": {t}, "status": "success"}}\n')
+    gw = start(f"database_url: sqlite:///{tmp_path / 'gw.db'}")
+    try:
+        assert logs(gw, request_id="old-layout")
+        assert not list(old.glob("spool-99999999-*"))
+    finally:
+        gw.stop()

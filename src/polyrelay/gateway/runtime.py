@@ -12,7 +12,9 @@ import asyncio
 import gc
 import inspect
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import polyrelay
@@ -78,12 +80,16 @@ class Gateway:
         # One spool per database inside the configured directory: instances
         # started in one place against different databases never store each
         # other's records; a restart (same database) finds its predecessor's.
-        spool = instance_spool_dir(settings.get("spend_spool_dir") or default_spool_dir(self.db),
-                                   self.db.safe_url())
+        base = settings.get("spend_spool_dir") or default_spool_dir(self.db)
+        # An in-memory database is this process's alone: so is its spool.
+        identity = self.db.safe_url() + (f" (process {os.getpid()})" if self.db.in_memory else "")
+        spool = instance_spool_dir(base, identity)
         # What a crashed process left in its spool is stored before we serve,
         # so the budgets we start from include it. A record the database
         # refuses is set aside (dead-letters.jsonl), never a reason not to start.
-        await self.db.run(SpendDrain(self.db, spool).drain)
+        if any(Path(base).glob("spool-*.jsonl")):  # left by a version that spooled into the base directory itself
+            await self.db.run(SpendDrain(self.db, base).drain_logged)
+        await self.db.run(SpendDrain(self.db, spool).drain_logged)
         self.spool = SpendSpool(spool)
         self.spool.open()
         self.spool.check()
@@ -235,8 +241,6 @@ def _accepted_kwargs(cls) -> set[str] | None:
 
 def default_spool_dir(db) -> str:
     """Next to the SQLite file; in the working directory for PostgreSQL."""
-    import os
-
     database = db.engine.url.database if db.is_sqlite else None
     base = os.path.dirname(os.path.abspath(database)) if database and database != ":memory:" else os.getcwd()
     return os.path.join(base, "polyrelay-spool")
