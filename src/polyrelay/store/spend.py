@@ -136,8 +136,9 @@ class SpendDrain:
         return inserted
 
     def _store_isolating(self, rows: list[tuple[bytes, dict[str, Any]]]) -> int:
-        """Store a batch; if the database refuses it for what one record
-        holds, store the records one by one and set the refused ones aside.
+        """Store a batch; if the database refuses it for what a record holds,
+        store each half the same way, down to the refused records, which are
+        set aside (one bad record in 2,000 costs ~22 transactions, not 2,000).
         An outage (database down, locked, read-only) is raised: everything
         waits in the spool and is tried again."""
         if not rows:
@@ -150,7 +151,8 @@ class SpendDrain:
             if len(rows) == 1:
                 self._set_aside(rows[0][0], f"refused by the database: {type(exc).__name__}: {exc}")
                 return 0
-        return sum(self._store_isolating([one]) for one in rows)
+        half = len(rows) // 2
+        return self._store_isolating(rows[:half]) + self._store_isolating(rows[half:])
 
     def _set_aside(self, line: bytes, reason: str) -> None:
         """A record that can never be stored goes to ``dead-letters.jsonl``
@@ -159,8 +161,12 @@ class SpendDrain:
         stops here and tries again next pass: nothing is dropped."""
         entry = {"at": datetime.now(timezone.utc).isoformat(), "reason": reason[:500],
                  "line": line.decode(errors="replace")}
-        with open(self.dir / DEAD_LETTERS, "ab") as out:
-            out.write(orjson.dumps(entry) + b"\n")
+        # Private like the spool files: records carry metadata.
+        fd = os.open(self.dir / DEAD_LETTERS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, orjson.dumps(entry) + b"\n")
+        finally:
+            os.close(fd)
         self.dead_letters += 1
         log.error("spend: set a record aside in %s (%s)", self.dir / DEAD_LETTERS, reason[:200])
 
