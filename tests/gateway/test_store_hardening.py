@@ -363,6 +363,10 @@ def test_management_values_past_what_the_database_holds_are_400s(postgres_admin_
             response = httpx.request("POST" if body else "GET", gw.url + path, params=params, json=body,
                                      headers=ADMIN, timeout=15)
             assert response.status_code == 400, (path, response.text)
+        custom = {"key": "sk-chosen-by-the-admin-0001"}
+        assert httpx.post(gw.url + "/key/generate", json=custom, headers=ADMIN).status_code == 200
+        again = httpx.post(gw.url + "/key/generate", json=custom, headers=ADMIN)  # the same key twice
+        assert again.status_code == 400 and again.json()["error"]["code"] == "already_exists", again.text
     finally:
         gw.stop()
 
