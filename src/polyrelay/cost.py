@@ -321,12 +321,14 @@ def completion_cost(
         provider = custom_llm_provider or (None if (model or base_model) else hidden.get("custom_llm_provider"))
         model = base_model or model or _field(completion_response, "model") or ""
         counts = usage_counts(_field(completion_response, "usage"))
+        tier = _field(completion_response, "service_tier")
     else:
         model = base_model or model or ""
         provider = custom_llm_provider
         prompt_tokens = tokens.count_messages(messages, model) if messages else tokens.count_text(prompt, model)
         counts = Counts(prompt_tokens, tokens.count_text(completion, model))
-    prompt_cost, completion_cost_ = _price(_prices_for(model, provider, overrides), counts)
+        tier = None
+    prompt_cost, completion_cost_ = _price(tier_prices(_prices_for(model, provider, overrides), tier), counts)
     return float(prompt_cost + completion_cost_)
 
 
