@@ -23,6 +23,7 @@ model with ``custom_llm_provider``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from importlib import resources
@@ -34,6 +35,8 @@ import orjson
 from ..providers import _BARE_PREFIXES, ADAPTERS
 
 ENV_VAR = "POLYRELAY_MODEL_CATALOG"
+# A LiteLLM-format price map fetched once at first use (see refresh.py); unset, nothing is fetched.
+URL_ENV_VAR = "POLYRELAY_MODEL_COST_MAP_URL"
 # Shipped files, in the order that decides which provider a bare name
 # belongs to when several list it (OpenAI's own before Azure's copy).
 BUNDLED = ("openai", "anthropic", "gemini", "deepseek", "groq", "mistral", "cohere", "bedrock", "azure", "xai",
@@ -112,9 +115,22 @@ class Catalog:
                 # orjson: the shipped files are 1.6 MB, and it parses them in half the time json does.
                 data = orjson.loads(package.joinpath(f"{name}.json").read_bytes())
                 self._merge(data, f"{name}.json", canonical=True)
+            url = os.environ.get(URL_ENV_VAR)
+            if url:
+                self._merge_remote(url)
             for path in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
                 self._merge(_read(path), path)
             self._loaded = True
+
+    def _merge_remote(self, url: str) -> None:
+        """LiteLLM's ``LITELLM_MODEL_COST_MAP_URL``: fresh prices at start, never a reason not to start."""
+        from . import refresh  # only when asked for: the fetch and its checks cost nothing otherwise
+
+        try:
+            self._merge(refresh.checked(refresh.read_map(url)), url)
+        except Exception as exc:  # a price server down or answering garbage: the shipped prices stay
+            logging.getLogger("polyrelay").warning(
+                "polyrelay: could not load %s from %s (%s); using the shipped model catalogue", URL_ENV_VAR, url, exc)
 
     def reload(self) -> None:
         """Forget every change and read the shipped files and ``POLYRELAY_MODEL_CATALOG`` again."""

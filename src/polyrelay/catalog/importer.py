@@ -145,6 +145,8 @@ def merge(litellm: Mapping[str, Any], files: dict[str, dict[str, Any]], note: st
                 entry[name] = theirs
             elif entry[name] != theirs and _COST.search(name):
                 value, why = choose(key, name, entry[name], theirs, files)
+                if value != entry[name] and len(problems(key, {**entry, name: value})) > len(problems(key, entry)):
+                    value, why = entry[name], "theirs is inconsistent with the entry"
                 if value != entry[name]:
                     report.append(f"changed {key}: {name} {entry[name]} -> {value} ({why})")
                     entry[name] = value

@@ -100,6 +100,11 @@ def is_loopback(host: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["catalog"]:  # polyrelay catalog update --from FILE_OR_URL
+        from ..catalog.refresh import command
+
+        return command(argv[1:])
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
