@@ -61,7 +61,7 @@ def problems(key: str, entry: Mapping[str, Any]) -> list[tuple[str, str]]:
             found.append((name, f"{key}: {name}={value!r} is not a price"))
     inp = entry.get("input_cost_per_token")
     read = entry.get("cache_read_input_token_cost")
-    if _num(inp) and _num(read) and read >= inp and inp > 0:  # equal: no discount, so no cache price to list
+    if _num(inp) and _num(read) and (read > inp or read == inp > 0):  # equal: no discount, no cache price to list
         found.append(("cache_read_input_token_cost", f"{key}: cache read {read} costs more than input {inp}"))
     write, write_1h = entry.get("cache_creation_input_token_cost"), entry.get("cache_creation_input_token_cost_above_1hr")
     if _num(inp) and _num(write) and write < inp:
