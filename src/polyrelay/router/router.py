@@ -160,6 +160,19 @@ class Router(RouterSurface):
             return await api.amoderation(input, model=model, **kwargs)
         return await self._route(MODERATION, model, {"input": input}, kwargs)
 
+    async def aimage_generation(self, prompt: str | None = None, model: str | None = None, **kwargs: Any):
+        return await self._route("image_generation", model or "", {"prompt": prompt}, kwargs)
+
+    async def arerank(self, model: str, query: str | None = None, documents: list[Any] | None = None, **kwargs: Any):
+        kwargs.setdefault("return_documents", True)  # LiteLLM's default
+        return await self._route("rerank", model, {"query": query, "documents": documents}, kwargs)
+
+    def image_generation(self, prompt: str | None = None, model: str | None = None, **kwargs: Any):
+        return _sync.run(self.aimage_generation(prompt, model, **kwargs))
+
+    def rerank(self, model: str, query: str | None = None, documents: list[Any] | None = None, **kwargs: Any):
+        return _sync.run(self.arerank(model, query, documents, **kwargs))
+
     def completion(self, model: str, messages: list[dict[str, Any]] | None = None, **kwargs: Any):
         return api.sync_result(_sync.run(self.acompletion(model, messages, **kwargs)))
 

@@ -1,0 +1,116 @@
+"""The one call path for images and rerank, beside api.py's for chat.
+
+Same steps as ``api._execute`` (resolve the provider, split the caller's
+arguments, find credentials, send with retries through the transport, read
+the answer, price it), with what differs for these kinds: a protocol class
+per provider (images.py, rerank.py), prices per image / search unit
+(pricing.py), and no token usage to settle. The Router reaches it through
+``api._execute``, so retries, fallbacks, cooldowns and the gateway's keys,
+budgets and spend apply unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from .. import transport
+from ..errors import BadRequestError, PolyrelayError, Timeout
+from ..params import CORE_ARGS, Plan, credentials, package_setting, seconds
+from ..providers import ADAPTERS, resolve
+from ..providers.base import Call
+from ..types import WireResponse
+from . import images, pricing, rerank
+from .types import ImageResponse, RerankResponse
+
+IMAGE, RERANK = images.IMAGE, rerank.RERANK
+KINDS = frozenset({IMAGE, RERANK})
+_PROTOCOLS = {IMAGE: images.PROTOCOLS, RERANK: rerank.PROTOCOLS}
+_KNOWN = {IMAGE: images.IMAGE_PARAMS, RERANK: rerank.RERANK_PARAMS}
+_RESPONSE = {IMAGE: ImageResponse, RERANK: RerankResponse}
+# Options only the mock/ provider reads (never sent anywhere).
+_MOCK_OPTIONS = ("mock_status", "mock_delay")
+
+
+def _provider_and_model(kind: str, model: str, kwargs: dict[str, Any]) -> tuple[str, str]:
+    head, sep, rest = model.partition("/")
+    if sep and head in _PROTOCOLS[kind] and head not in ADAPTERS:
+        return head, rest  # rerank-only providers (jina_ai/, voyage/) have no chat adapter
+    return resolve(model, kwargs.get("custom_llm_provider"))
+
+
+def plan_media(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Plan, Any]:
+    provider, provider_model = _provider_and_model(kind, model, kwargs)
+    protocol = _PROTOCOLS[kind].get(provider)
+    if protocol is None:
+        raise BadRequestError(f"{provider} does not serve {kind} requests through polyrelay; "
+                              f"providers that do: {', '.join(sorted(_PROTOCOLS[kind]))}",
+                              llm_provider=provider, model=provider_model, status_code=400)
+    body = dict(payload)
+    for key, value in kwargs.items():
+        if key in CORE_ARGS or value is None or key in _MOCK_OPTIONS or key.startswith("mock_"):
+            continue
+        if "cost" in key or key in ("model_info", "base_model", "litellm_params"):
+            continue  # prices: read by pricing.py, never sent
+        body[key] = value  # OpenAI/Cohere fields, and provider-specific ones as given
+    options = {k: kwargs[k] for k in _MOCK_OPTIONS if kwargs.get(k) is not None}
+    call = Call(kind=kind, provider=provider, model=provider_model, params=body,
+                creds=credentials(ADAPTERS.get(provider, protocol), kwargs), options=options)
+    retries = kwargs.get("num_retries", kwargs.get("max_retries"))
+    if retries is None:
+        retries = package_setting("num_retries") or 0
+    # Errors are mapped by the provider's chat adapter where it has one (Azure's content filter...).
+    mapper = ADAPTERS.get(provider) if provider != "mock" else None
+    return Plan(adapter=mapper or protocol, call=call, requested_model=model,
+                timeout=seconds(kwargs.get("timeout") or package_setting("request_timeout")),
+                num_retries=int(retries), caller_wants_usage=False), protocol
+
+
+async def execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
+    from ..api import _attempts  # api imports this module lazily; the retry loop is one
+
+    started = time.perf_counter()
+    p, protocol = plan_media(kind, model, payload, kwargs)
+    call = p.call
+    if kind == RERANK:
+        call.params["documents"] = rerank.document_texts(call.params.get("documents"))
+    request = protocol.build_request(call)
+    if call.options.get("mock_delay"):
+        await asyncio.sleep(float(call.options["mock_delay"]))
+
+    async def send_once():
+        sending = transport.send(request, timeout=p.timeout, provider=call.provider, model=call.model)
+        if p.timeout is None:
+            return await sending
+        try:
+            async with asyncio.timeout(p.timeout):
+                return await sending
+        except TimeoutError as exc:
+            raise Timeout(f"{call.provider} did not answer within {p.timeout}s", llm_provider=call.provider,
+                          model=call.model) from exc
+
+    reply = await _attempts(p, send_once)
+    try:
+        parsed = orjson.loads(reply.body)
+        data = protocol.parse_response(call, parsed)
+    except PolyrelayError:
+        raise
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise BadRequestError(f"{call.provider} answered with a body polyrelay cannot read "
+                              f"({type(exc).__name__})", llm_provider=call.provider, model=call.model,
+                              status_code=502) from exc
+    if kind == IMAGE:
+        cost = pricing.image_cost(call.provider, call.model, call.params, len(data.get("data") or ()), kwargs)
+    else:
+        cost = pricing.rerank_cost(call.provider, call.model, (data.get("meta") or {}).get("billed_units") or {},
+                                   kwargs)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    hidden = {"custom_llm_provider": call.provider, "api_base": call.creds.api_base or protocol.default_api_base,
+              "model_id": kwargs.get("model_id"), "response_cost": cost, "_response_ms": elapsed_ms}
+    response = WireResponse(data) if kwargs.get("polyrelay_wire") else _RESPONSE[kind].from_dict(data)
+    response._hidden_params = hidden
+    response._response_ms = elapsed_ms
+    return response
