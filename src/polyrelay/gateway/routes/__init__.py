@@ -17,6 +17,7 @@ from .embeddings import EMBEDDINGS
 from .health import make_health_routes
 from .llm import LLMEndpoint
 from .management import make_management_routes
+from .media import IMAGES, NOT_BUILT, RERANK, not_built
 from .metrics import make_metrics_route
 from .models import make_model_routes
 from .moderations import MODERATIONS
@@ -31,6 +32,9 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/completions", LLMEndpoint(gateway, COMPLETIONS), ["POST"], "Legacy text completion"),
         ("/embeddings", LLMEndpoint(gateway, EMBEDDINGS), ["POST"], "Embeddings"),
         ("/moderations", LLMEndpoint(gateway, MODERATIONS), ["POST"], "Moderation"),
+        ("/images/generations", LLMEndpoint(gateway, IMAGES), ["POST"], "Image generation"),
+        ("/rerank", LLMEndpoint(gateway, RERANK), ["POST"], "Rerank documents (Cohere's shape)"),
+        *((path, not_built(what), methods, f"{what} (not built yet: 501)") for path, methods, what in NOT_BUILT),
         ("/models", list_models, ["GET"], "Model groups this key may call"),
         ("/models/{model:path}", retrieve_model, ["GET"], "One model group"),
         ("/model/info", model_info, ["GET"], "Deployments and their settings (no credentials)"),
@@ -48,6 +52,7 @@ AZURE_ROUTES = (
     ("/openai/deployments/{model}/chat/completions", CHAT, "Chat completion, Azure OpenAI path"),
     ("/openai/deployments/{model}/completions", COMPLETIONS, "Text completion, Azure OpenAI path"),
     ("/openai/deployments/{model}/embeddings", EMBEDDINGS, "Embeddings, Azure OpenAI path"),
+    ("/openai/deployments/{model}/images/generations", IMAGES, "Image generation, Azure OpenAI path"),
 )
 
 
