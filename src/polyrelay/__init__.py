@@ -29,8 +29,9 @@ _EXPORTS = {
     **dict.fromkeys(("acompletion_with_retries", "batch_completion", "batch_completion_models",
                      "batch_completion_models_all_responses", "completion_with_retries"), "batch"),
     **dict.fromkeys(("CustomLLM", "CustomLLMError", "GenericStreamingChunk"), "custom_llm"),
-    **dict.fromkeys(("ImageResponse", "RerankResponse", "aimage_generation", "arerank", "image_generation",
-                     "rerank"), "media"),
+    **dict.fromkeys(("ImageResponse", "RerankResponse", "SpeechResponse", "TranscriptionResponse", "aimage_generation",
+                     "arerank", "aspeech", "atranscription", "image_generation", "rerank", "speech", "transcription"),
+                    "media"),
     "stream_chunk_builder": "streaming",
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
@@ -85,6 +86,7 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "AllowedFailsPolicy", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
     "acompletion_with_retries", "batch_completion", "batch_completion_models",
     "batch_completion_models_all_responses", "completion_with_retries",
-    # Images and rerank (media/)
-    "ImageResponse", "RerankResponse", "aimage_generation", "arerank", "image_generation", "rerank",
+    # Images, rerank and audio (media/)
+    "ImageResponse", "RerankResponse", "SpeechResponse", "TranscriptionResponse", "aimage_generation", "arerank",
+    "aspeech", "atranscription", "image_generation", "rerank", "speech", "transcription",
 ]

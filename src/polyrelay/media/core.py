@@ -23,16 +23,17 @@ from ..params import CORE_ARGS, Plan, credentials, package_setting, seconds
 from ..providers import ADAPTERS, resolve
 from ..providers.base import Call
 from ..types import WireResponse
-from . import images, pricing, rerank
-from .types import ImageResponse, RerankResponse
+from ..mocking import is_mocked
+from . import audio, images, pricing, rerank
+from .types import ImageResponse, RerankResponse, SpeechResponse, TranscriptionResponse
 
-IMAGE, RERANK = images.IMAGE, rerank.RERANK
-KINDS = frozenset({IMAGE, RERANK})
-_PROTOCOLS = {IMAGE: images.PROTOCOLS, RERANK: rerank.PROTOCOLS}
-_KNOWN = {IMAGE: images.IMAGE_PARAMS, RERANK: rerank.RERANK_PARAMS}
-_RESPONSE = {IMAGE: ImageResponse, RERANK: RerankResponse}
+IMAGE, RERANK, TRANSCRIPTION, SPEECH = images.IMAGE, rerank.RERANK, audio.TRANSCRIPTION, audio.SPEECH
+KINDS = frozenset({IMAGE, RERANK, TRANSCRIPTION, SPEECH})
+_PROTOCOLS = {IMAGE: images.PROTOCOLS, RERANK: rerank.PROTOCOLS, TRANSCRIPTION: audio.PROTOCOLS,
+              SPEECH: audio.PROTOCOLS}
+_RESPONSE = {IMAGE: ImageResponse, RERANK: RerankResponse, TRANSCRIPTION: TranscriptionResponse}
 # Options only the mock/ provider reads (never sent anywhere).
-_MOCK_OPTIONS = ("mock_status", "mock_delay")
+_MOCK_OPTIONS = ("mock_status", "mock_delay", "mock_response")
 
 
 def _provider_and_model(kind: str, model: str, kwargs: dict[str, Any]) -> tuple[str, str]:
@@ -45,6 +46,8 @@ def _provider_and_model(kind: str, model: str, kwargs: dict[str, Any]) -> tuple[
 def plan_media(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Plan, Any]:
     provider, provider_model = _provider_and_model(kind, model, kwargs)
     protocol = _PROTOCOLS[kind].get(provider)
+    if is_mocked(kwargs) or kwargs.get("mock_status"):
+        protocol = _PROTOCOLS[kind]["mock"]  # answered locally, under the model's own provider name
     if protocol is None:
         raise BadRequestError(f"{provider} does not serve {kind} requests through polyrelay; "
                               f"providers that do: {', '.join(sorted(_PROTOCOLS[kind]))}",
@@ -77,12 +80,23 @@ async def execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[s
     call = p.call
     if kind == RERANK:
         call.params["documents"] = rerank.document_texts(call.params.get("documents"))
+    elif kind == TRANSCRIPTION:
+        call.params["file"] = audio.AudioFile(call.params.get("file"))
+    elif kind == SPEECH:
+        text = call.params.get("input")
+        if not isinstance(text, str) or not text or len(text) > audio.MAX_SPEECH_CHARS:
+            raise BadRequestError(f"input must be a string of 1 to {audio.MAX_SPEECH_CHARS} characters",
+                                  param="input", model=model)
+        if not call.params.get("voice"):
+            raise BadRequestError("voice is required (alloy, echo, fable, onyx, nova, shimmer, ...)",
+                                  param="voice", model=model)
     request = protocol.build_request(call)
     if call.options.get("mock_delay"):
         await asyncio.sleep(float(call.options["mock_delay"]))
 
     async def send_once():
-        sending = transport.send(request, timeout=p.timeout, provider=call.provider, model=call.model)
+        opener = transport.open_stream if kind == SPEECH else transport.send
+        sending = opener(request, timeout=p.timeout, provider=call.provider, model=call.model)
         if p.timeout is None:
             return await sending
         try:
@@ -93,9 +107,19 @@ async def execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[s
                           model=call.model) from exc
 
     reply = await _attempts(p, send_once)
+    hidden = {"custom_llm_provider": call.provider, "api_base": call.creds.api_base or protocol.default_api_base,
+              "model_id": kwargs.get("model_id")}
+    if kind == SPEECH:
+        hidden["response_cost"] = pricing.speech_cost(call.provider, call.model, len(call.params["input"]), kwargs)
+        hidden["_response_ms"] = (time.perf_counter() - started) * 1000  # to the first byte
+        kind_of = audio.CONTENT_TYPES.get(str(call.params.get("response_format") or "mp3"), "audio/mpeg")
+        chunks = reply.events if reply.events is not None else _once(reply.body)
+        return SpeechResponse(chunks, reply.headers.get("content-type") or kind_of, hidden)
     try:
-        parsed = orjson.loads(reply.body)
-        data = protocol.parse_response(call, parsed)
+        if kind == TRANSCRIPTION:
+            data = protocol.parse_body(call, reply.body)
+        else:
+            data = protocol.parse_response(call, orjson.loads(reply.body))
     except PolyrelayError:
         raise
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -104,13 +128,22 @@ async def execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[s
                               status_code=502) from exc
     if kind == IMAGE:
         cost = pricing.image_cost(call.provider, call.model, call.params, len(data.get("data") or ()), kwargs)
+    elif kind == TRANSCRIPTION:
+        upload = call.params["file"]
+        cost = pricing.transcription_cost(call.provider, call.model, audio.audio_seconds(data, upload),
+                                          data.get("usage"), kwargs)
+        if call.params.get("response_format") in audio.TEXT_FORMATS:
+            hidden["text_format"] = call.params["response_format"]  # the gateway answers it as plain text
     else:
         cost = pricing.rerank_cost(call.provider, call.model, (data.get("meta") or {}).get("billed_units") or {},
                                    kwargs)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    hidden = {"custom_llm_provider": call.provider, "api_base": call.creds.api_base or protocol.default_api_base,
-              "model_id": kwargs.get("model_id"), "response_cost": cost, "_response_ms": elapsed_ms}
+    hidden.update(response_cost=cost, _response_ms=elapsed_ms)
     response = WireResponse(data) if kwargs.get("polyrelay_wire") else _RESPONSE[kind].from_dict(data)
     response._hidden_params = hidden
     response._response_ms = elapsed_ms
     return response
+
+
+async def _once(body: bytes):
+    yield body

@@ -21,7 +21,8 @@ from importlib import resources
 from typing import Any, Mapping
 
 logger = logging.getLogger("polyrelay")
-OVERRIDE_FIELDS = ("output_cost_per_image", "input_cost_per_query", "input_cost_per_token")
+OVERRIDE_FIELDS = ("output_cost_per_image", "input_cost_per_query", "input_cost_per_token", "input_cost_per_second",
+                   "input_cost_per_character", "input_cost_per_audio_token", "output_cost_per_token")
 DEFAULT_QUALITY = {"dall-e-3": "standard", "dall-e-2": "standard", "gpt-image-1": "medium"}
 DEFAULT_SIZE = "1024x1024"
 
@@ -89,3 +90,50 @@ def rerank_cost(provider: str, model: str, billed: Mapping[str, Any], kwargs: Ma
     if entry.get("input_cost_per_token") is not None:
         cost += Decimal(str(entry["input_cost_per_token"])) * int(billed.get("total_tokens") or 0)
     return max(0.0, float(cost))
+
+
+def _priced(provider: str, model: str, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    if provider == "mock" and not any(kwargs.get(k) for k in OVERRIDE_FIELDS):
+        return None
+    entry = _entry(provider, model, kwargs)
+    if entry is None:
+        _warn_unknown(f"{provider}/{model}")
+    return entry
+
+
+def transcription_cost(provider: str, model: str, seconds: float | None, usage: Mapping[str, Any] | None,
+                       kwargs: Mapping[str, Any]) -> float:
+    """Per second of audio (whisper-1), or per token where the provider reports tokens (gpt-4o-transcribe)."""
+    entry = _priced(provider, model, kwargs)
+    if entry is None:
+        return 0.0
+    usage = usage or {}
+    if usage.get("type") == "tokens" and entry.get("input_cost_per_audio_token") is not None:
+        details = usage.get("input_token_details") or {}
+        audio = int(details.get("audio_tokens") or usage.get("input_tokens") or 0)
+        text = int(details.get("text_tokens") or 0)
+        cost = (Decimal(str(entry["input_cost_per_audio_token"])) * audio
+                + Decimal(str(entry.get("input_cost_per_token") or 0)) * text
+                + Decimal(str(entry.get("output_cost_per_token") or 0)) * int(usage.get("output_tokens") or 0))
+        return max(0.0, float(cost))
+    per_second = entry.get("input_cost_per_second")
+    if per_second is None:
+        _warn_unknown(f"{provider}/{model} (no per-second price)")
+        return 0.0
+    if seconds is None:
+        logger.warning("polyrelay: %s/%s did not report the audio's length and the file is not WAV; "
+                       "recording this transcription's cost as 0.0", provider, model)
+        return 0.0
+    return max(0.0, float(Decimal(str(per_second)) * Decimal(str(seconds))))
+
+
+def speech_cost(provider: str, model: str, characters: int, kwargs: Mapping[str, Any]) -> float:
+    """Per character of the input text."""
+    entry = _priced(provider, model, kwargs)
+    if entry is None:
+        return 0.0
+    per_char = entry.get("input_cost_per_character")
+    if per_char is None:
+        _warn_unknown(f"{provider}/{model} (no per-character price)")
+        return 0.0
+    return max(0.0, float(Decimal(str(per_char)) * characters))

@@ -167,6 +167,17 @@ class Router(RouterSurface):
         kwargs.setdefault("return_documents", True)  # LiteLLM's default
         return await self._route("rerank", model, {"query": query, "documents": documents}, kwargs)
 
+    async def atranscription(self, model: str, file: Any = None, **kwargs: Any):
+        from ..media.audio import AudioFile  # read once: every retry and fallback sends the same bytes
+
+        return await self._route("transcription", model, {"file": AudioFile(file)}, kwargs)
+
+    async def aspeech(self, model: str, input: str | None = None, voice: str | None = None, **kwargs: Any):
+        return await self._route("speech", model, {"input": input, "voice": voice}, kwargs)
+
+    def transcription(self, model: str, file: Any = None, **kwargs: Any):
+        return _sync.run(self.atranscription(model, file, **kwargs))
+
     def image_generation(self, prompt: str | None = None, model: str | None = None, **kwargs: Any):
         return _sync.run(self.aimage_generation(prompt, model, **kwargs))
 
