@@ -12,6 +12,7 @@ import pytest
 
 from fakeserver import FakeServer, Reply
 from gateway_process import GatewayProcess
+from polyrelay.media.audio import MAX_AUDIO_BYTES, silent_wav
 
 MASTER = "sk-master-media-1234"
 ADMIN = {"Authorization": f"Bearer {MASTER}"}
@@ -28,6 +29,12 @@ model_list:
     litellm_params: {model: cohere/rerank-v3.5, api_base: %(base)s, api_key: co-upstream}
   - model_name: mock-ranker
     litellm_params: {model: mock/ranker}
+  - model_name: whisper
+    litellm_params: {model: openai/whisper-1, api_base: %(base)s/v1, api_key: sk-upstream}
+  - model_name: tts
+    litellm_params: {model: openai/tts-1, api_base: %(base)s/v1, api_key: sk-upstream}
+  - model_name: mock-audio
+    litellm_params: {model: mock/audio}
 general_settings:
   master_key: %(master)s
 """
@@ -157,6 +164,59 @@ def test_rerank_field_checks(gateway):
     missing = httpx.post(gateway.url + "/v1/rerank", json={"model": "mock-ranker", "documents": ["a"]},
                          headers=ADMIN)
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "query"
+
+
+def test_transcription_upload_with_the_openai_sdk_is_priced_per_second(gateway, upstream):
+    upstream.reply(Reply(json={"text": "hello there", "usage": {"type": "duration", "seconds": 30}}))
+    wav = silent_wav(1.0)
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=MASTER)
+    raw = client.audio.transcriptions.with_raw_response.create(model="whisper", file=("hello.wav", wav),
+                                                               language="en", temperature=0.2)
+    assert raw.parse().text == "hello there"
+    sent = upstream.requests[-1]
+    assert sent.path == "/v1/audio/transcriptions" and sent.headers["authorization"] == "Bearer sk-upstream"
+    assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert wav in sent.body and b'filename="hello.wav"' in sent.body
+    assert b'name="model"\r\n\r\nwhisper-1' in sent.body and b'name="language"\r\n\r\nen' in sent.body
+    row = spend_row(gateway, raw.headers["x-polyrelay-call-id"])
+    assert row["call_type"] == "transcription" and row["spend"] == pytest.approx(30 * 0.0001)  # $0.006 a minute
+
+
+def test_transcription_text_format_is_plain_text(gateway):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=MASTER)
+    text = client.audio.transcriptions.create(model="mock-audio", file=("a.wav", silent_wav(0.5)),
+                                              response_format="text")
+    assert isinstance(text, str) and text.startswith("mock transcript of a.wav")
+
+
+def test_an_upload_past_the_limit_is_a_413(gateway, upstream):
+    seen = len(upstream.requests)
+    big = b"\0" * (MAX_AUDIO_BYTES + 1)
+    response = httpx.post(gateway.url + "/v1/audio/transcriptions", headers=ADMIN, timeout=60,
+                          data={"model": "whisper"}, files={"file": ("big.wav", big, "audio/wav")})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "file_too_large"
+    assert len(upstream.requests) == seen
+    not_multipart = httpx.post(gateway.url + "/v1/audio/transcriptions", headers=ADMIN, json={"model": "whisper"})
+    assert not_multipart.status_code == 400
+
+
+def test_speech_is_streamed_back_and_priced_per_character(gateway, upstream):
+    pieces = [b"ID3" + bytes(range(200)), b"\xff" * 5000, b"end"]
+    upstream.reply(Reply(stream=pieces, headers={"Content-Type": "audio/mpeg"}, piece_delay=0.05))
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=MASTER)
+    with client.audio.speech.with_streaming_response.create(model="tts", voice="alloy",
+                                                            input="Hello world") as response:
+        assert response.headers["content-type"] == "audio/mpeg"
+        call_id = response.headers["x-polyrelay-call-id"]
+        audio = b"".join(response.iter_bytes())
+    assert audio == b"".join(pieces)
+    sent = upstream.requests[-1]
+    assert sent.path == "/v1/audio/speech" and sent.json == {"model": "tts-1", "input": "Hello world",
+                                                              "voice": "alloy"}
+    row = spend_row(gateway, call_id)
+    assert row["call_type"] == "speech" and row["spend"] == pytest.approx(11 * 1.5e-05)
+    mocked = client.audio.speech.create(model="mock-audio", voice="alloy", input="hi")
+    assert mocked.content.startswith(b"RIFF")
 
 
 def test_routes_not_built_answer_501_in_openai_format(gateway):
