@@ -40,7 +40,7 @@ class AudioFile:
     """An upload: its name, bytes and type, from whatever the caller passed
     (an open file, bytes, a path, or the ``(name, content[, type])`` tuple the openai SDK takes)."""
 
-    def __init__(self, file: Any) -> None:
+    def __init__(self, file: Any, limit: int = MAX_AUDIO_BYTES) -> None:
         name, content, kind = "audio", file, None
         if isinstance(file, AudioFile):  # read once, so a retry sends the same bytes
             name, content, kind = file.name, file.content, file.content_type
@@ -57,8 +57,8 @@ class AudioFile:
         if not isinstance(content, (bytes, bytearray)):
             raise BadRequestError("file must be bytes, a path, an open binary file or a (name, bytes) tuple",
                                   param="file")
-        if len(content) > MAX_AUDIO_BYTES:
-            raise BadRequestError(f"the audio file is larger than {MAX_AUDIO_BYTES // 1024 // 1024} MB",
+        if len(content) > limit:
+            raise BadRequestError(f"the file is larger than {limit // 1024 // 1024} MB",
                                   param="file", status_code=413, code="file_too_large")
         self.name = str(name)
         self.content = bytes(content)

@@ -17,6 +17,7 @@ from .embeddings import EMBEDDINGS
 from .health import make_health_routes
 from .llm import LLMEndpoint
 from .management import make_management_routes
+from .batches import make_file_and_batch_routes
 from .audio import SPEECH, TRANSCRIPTIONS, SpeechEndpoint, TranscriptionEndpoint
 from .media import IMAGES, NOT_BUILT, RERANK, not_built
 from .metrics import make_metrics_route
@@ -38,6 +39,7 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/audio/transcriptions", TranscriptionEndpoint(gateway, TRANSCRIPTIONS), ["POST"],
          "Speech to text (multipart upload)"),
         ("/audio/speech", SpeechEndpoint(gateway, SPEECH), ["POST"], "Text to speech (audio streamed back)"),
+        *make_file_and_batch_routes(gateway),
         *((path, not_built(what), methods, f"{what} (not built yet: 501)") for path, methods, what in NOT_BUILT),
         ("/models", list_models, ["GET"], "Model groups this key may call"),
         ("/models/{model:path}", retrieve_model, ["GET"], "One model group"),

@@ -52,13 +52,13 @@ SPEECH = EndpointSpec(
 )
 
 
-async def read_form(scope, receive) -> dict[str, Any]:
+async def read_form(scope, receive, file_limit: int = MAX_AUDIO_BYTES) -> dict[str, Any]:
     """The multipart form, the file spooled as it arrives. Raises ClientGone, or a 400/413."""
     content_type = dict(scope.get("headers") or ()).get(b"content-type", b"").decode("latin-1")
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise BadRequestError("send the audio as multipart/form-data with a 'file' part", param="file",
+        raise BadRequestError("send the file as multipart/form-data with a 'file' part", param="file",
                               code="invalid_content_type")
     form: dict[str, Any] = {}
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
@@ -82,8 +82,8 @@ async def read_form(scope, receive) -> dict[str, Any]:
         state["disposition"] = disposition
         state["size"] += end - start
         if b"filename" in disposition:
-            if state["size"] > MAX_AUDIO_BYTES:
-                raise BadRequestError(f"the audio file is larger than {MAX_AUDIO_BYTES // 1024 // 1024} MB",
+            if state["size"] > file_limit:
+                raise BadRequestError(f"the file is larger than {file_limit // 1024 // 1024} MB",
                                       param="file", status_code=413, code="file_too_large")
             spool.write(data[start:end])
         else:
@@ -99,7 +99,7 @@ async def read_form(scope, receive) -> dict[str, Any]:
             spool.seek(0)
             filename = disposition[b"filename"].decode("utf-8", "replace") or "audio"
             kind = state["headers"].get(b"content-type", b"application/octet-stream").decode("latin-1")
-            form[name] = AudioFile((filename, spool, kind))  # read once here, bounded by MAX_AUDIO_BYTES
+            form[name] = AudioFile((filename, spool, kind), limit=file_limit)  # read once here, bounded
             return
         value: Any = bytes(state.get("buffer") or b"").decode("utf-8", "replace")
         if name.endswith("[]"):
