@@ -175,6 +175,14 @@ class Router(RouterSurface):
     async def aspeech(self, model: str, input: str | None = None, voice: str | None = None, **kwargs: Any):
         return await self._route("speech", model, {"input": input, "voice": voice}, kwargs)
 
+    def speech(self, model: str, input: str | None = None, voice: str | None = None, **kwargs: Any):
+        async def read():
+            response = await self.aspeech(model, input, voice, **kwargs)
+            await response.aread()
+            return response
+
+        return _sync.run(read())
+
     def transcription(self, model: str, file: Any = None, **kwargs: Any):
         return _sync.run(self.atranscription(model, file, **kwargs))
 
