@@ -142,7 +142,7 @@ def test_rerank_in_cohere_shape_is_priced_and_recorded(gateway, upstream):
     upstream.reply(RERANK_REPLY)
     key = new_key(gateway, models=["ranker"])
     response = httpx.post(gateway.url + "/v1/rerank", headers={"Authorization": f"Bearer {key}"}, timeout=10,
-                          json={"model": "ranker", "query": "capital of the US", "top_n": 2,
+                          json={"model": "ranker", "query": "capital of the US", "top_n": 2, "user": "alice",
                                 "documents": ["Carson City is in Nevada.", "Washington, D.C. is the capital."]})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -150,6 +150,7 @@ def test_rerank_in_cohere_shape_is_priced_and_recorded(gateway, upstream):
     assert body["results"][0]["document"] == {"text": "Washington, D.C. is the capital."}
     assert upstream.requests[-1].path == "/v2/rerank"
     assert upstream.requests[-1].json["query"] == "capital of the US"
+    assert "user" not in upstream.requests[-1].json  # the end user is the gateway's to track, not Cohere's
     row = spend_row(gateway, response.headers["x-polyrelay-call-id"])
     assert row["call_type"] == "rerank" and row["spend"] == pytest.approx(0.002)
     denied = httpx.post(gateway.url + "/rerank", headers={"Authorization": f"Bearer {key}"}, timeout=10,

@@ -62,7 +62,7 @@ class AudioFile:
                                   param="file", status_code=413, code="file_too_large")
         self.name = str(name)
         self.content = bytes(content)
-        self.content_type = kind or "application/octet-stream"
+        self.content_type = str(kind or "application/octet-stream").replace("\r", "").replace("\n", "")
 
 
 def multipart(fields: dict[str, Any], upload: AudioFile) -> tuple[bytes, str]:
@@ -118,7 +118,7 @@ class OpenAIAudio(OpenAIImages):
         return headers
 
     def build_request(self, call: Call) -> HTTPRequest:
-        params = dict(call.params)
+        params = {k: v for k, v in call.params.items() if k != "user"}  # the gateway's end-user id, not an audio field
         if call.kind == SPEECH:
             headers = {"Content-Type": "application/json", **self._auth(call)}
             return HTTPRequest("POST", self._url(call, "speech"), headers, {"model": call.model, **params},

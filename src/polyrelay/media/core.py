@@ -24,13 +24,14 @@ from ..providers import ADAPTERS, resolve
 from ..providers.base import Call
 from ..types import WireResponse
 from ..mocking import is_mocked
-from . import audio, images, pricing, rerank
+from . import audio, bedrock, images, pricing, rerank
 from .types import ImageResponse, RerankResponse, SpeechResponse, TranscriptionResponse
 
 IMAGE, RERANK, TRANSCRIPTION, SPEECH = images.IMAGE, rerank.RERANK, audio.TRANSCRIPTION, audio.SPEECH
 KINDS = frozenset({IMAGE, RERANK, TRANSCRIPTION, SPEECH})
-_PROTOCOLS = {IMAGE: images.PROTOCOLS, RERANK: rerank.PROTOCOLS, TRANSCRIPTION: audio.PROTOCOLS,
-              SPEECH: audio.PROTOCOLS}
+_PROTOCOLS = {IMAGE: {**images.PROTOCOLS, "bedrock": bedrock.BedrockImages()},
+              RERANK: {**rerank.PROTOCOLS, "bedrock": bedrock.BedrockRerank()},
+              TRANSCRIPTION: audio.PROTOCOLS, SPEECH: audio.PROTOCOLS}
 _RESPONSE = {IMAGE: ImageResponse, RERANK: RerankResponse, TRANSCRIPTION: TranscriptionResponse}
 # Options only the mock/ provider reads (never sent anywhere).
 _MOCK_OPTIONS = ("mock_status", "mock_delay", "mock_response")
@@ -53,15 +54,18 @@ def plan_media(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str,
                               f"providers that do: {', '.join(sorted(_PROTOCOLS[kind]))}",
                               llm_provider=provider, model=provider_model, status_code=400)
     body = dict(payload)
+    cred_source = ADAPTERS.get(provider, protocol)
     for key, value in kwargs.items():
-        if key in CORE_ARGS or value is None or key in _MOCK_OPTIONS or key.startswith("mock_"):
+        if key in CORE_ARGS or value is None or key.startswith("mock_"):
+            continue
+        if key in cred_source.credential_args:  # aws_secret_access_key and the like: signing only, never sent
             continue
         if "cost" in key or key in ("model_info", "base_model", "litellm_params"):
             continue  # prices: read by pricing.py, never sent
         body[key] = value  # OpenAI/Cohere fields, and provider-specific ones as given
     options = {k: kwargs[k] for k in _MOCK_OPTIONS if kwargs.get(k) is not None}
     call = Call(kind=kind, provider=provider, model=provider_model, params=body,
-                creds=credentials(ADAPTERS.get(provider, protocol), kwargs), options=options)
+                creds=credentials(cred_source, kwargs), options=options)
     retries = kwargs.get("num_retries", kwargs.get("max_retries"))
     if retries is None:
         retries = package_setting("num_retries") or 0

@@ -178,9 +178,4 @@ def _pixel_png(prompt: str) -> bytes:
             + chunk(b"IEND", b""))
 
 
-PROTOCOLS: dict[str, Adapter] = {
-    "openai": OpenAIImages(),
-    "azure": AzureImages(),
-    "gemini": GeminiImagen(),
-    "mock": MockImages(),
-}
+PROTOCOLS: dict[str, Adapter] = {"openai": OpenAIImages(), "azure": AzureImages(), "gemini": GeminiImagen(), "mock": MockImages()}

@@ -23,7 +23,8 @@ from typing import Any, Mapping
 logger = logging.getLogger("polyrelay")
 OVERRIDE_FIELDS = ("output_cost_per_image", "input_cost_per_query", "input_cost_per_token", "input_cost_per_second",
                    "input_cost_per_character", "input_cost_per_audio_token", "output_cost_per_token")
-DEFAULT_QUALITY = {"dall-e-3": "standard", "dall-e-2": "standard", "gpt-image-1": "medium"}
+DEFAULT_QUALITY = {"dall-e-3": "standard", "dall-e-2": "standard", "gpt-image-1": "medium", "titan-image": "standard",
+                   "nova-canvas": "standard"}
 DEFAULT_SIZE = "1024x1024"
 
 
@@ -71,6 +72,8 @@ def image_cost(provider: str, model: str, params: Mapping[str, Any], images: int
     family = next((f for f in DEFAULT_QUALITY if f in model), "")
     quality = str(params.get("quality") or DEFAULT_QUALITY.get(family, "standard"))
     quality = {"auto": DEFAULT_QUALITY.get(family, "standard")}.get(quality, quality)
+    if provider == "bedrock":
+        quality = {"hd": "premium", "high": "premium"}.get(quality, quality)
     size = str(params.get("size") or DEFAULT_SIZE)
     per_image = table.get(f"{quality}/{size}", entry.get("output_cost_per_image") or 0)
     return max(0.0, float(Decimal(str(per_image)) * images))

@@ -50,6 +50,11 @@ def document_texts(documents: Any) -> list[str]:
     return texts
 
 
+def _without_user(params: dict[str, Any]) -> dict[str, Any]:
+    # The end-user id is the gateway's to track and budget; rerank APIs have no such field.
+    return {k: v for k, v in params.items() if k != "user"}
+
+
 def _bearer(call: Call) -> dict[str, str]:
     headers = {"Content-Type": "application/json", **call.creds.extra_headers}
     if call.creds.api_key:
@@ -74,7 +79,7 @@ class CohereRerank(Adapter):
     api_base_env = ("COHERE_API_BASE",)
 
     def build_request(self, call: Call) -> HTTPRequest:
-        params = dict(call.params)
+        params = _without_user(call.params)
         params.pop("return_documents", None)  # v2 never returns them; added back from the request
         params.pop("max_chunks_per_doc", None)  # v1's name; v2 has max_tokens_per_doc
         body = {"model": call.model, **params}
@@ -94,7 +99,8 @@ class JinaRerank(CohereRerank):
     api_base_env = ("JINA_AI_API_BASE",)
 
     def build_request(self, call: Call) -> HTTPRequest:
-        params = {k: v for k, v in call.params.items() if k not in ("max_chunks_per_doc", "max_tokens_per_doc")}
+        params = {k: v for k, v in _without_user(call.params).items()
+                  if k not in ("max_chunks_per_doc", "max_tokens_per_doc")}
         return HTTPRequest("POST", self.api_base(call) + "/rerank", _bearer(call), {"model": call.model, **params})
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
@@ -112,7 +118,7 @@ class VoyageRerank(JinaRerank):
     api_base_env = ("VOYAGE_API_BASE",)
 
     def build_request(self, call: Call) -> HTTPRequest:
-        params = dict(call.params)
+        params = _without_user(call.params)
         body = {"model": call.model, "query": params.pop("query"), "documents": params.pop("documents")}
         if params.get("top_n") is not None:
             body["top_k"] = params.pop("top_n")
@@ -163,9 +169,4 @@ class MockRerank(CohereRerank):
         return request
 
 
-PROTOCOLS: dict[str, Adapter] = {
-    "cohere": CohereRerank(),
-    "jina_ai": JinaRerank(),
-    "voyage": VoyageRerank(),
-    "mock": MockRerank(),
-}
+PROTOCOLS: dict[str, Adapter] = {"cohere": CohereRerank(), "jina_ai": JinaRerank(), "voyage": VoyageRerank(), "mock": MockRerank()}
