@@ -27,6 +27,7 @@ def test_openai_files_and_batches_wire_format(fake):
     batch = polyrelay.create_batch(input_file_id=created["id"], endpoint="/v1/chat/completions",
                                    completion_window="24h", metadata={"team": "a"}, api_key="sk",
                                    api_base=fake.url + "/v1")
+    assert created.id == "file-1" and batch.status == "validating"  # typed access, as the openai objects
     polyrelay.retrieve_batch(batch["id"], api_key="sk", api_base=fake.url + "/v1")
     polyrelay.cancel_batch(batch["id"], api_key="sk", api_base=fake.url + "/v1")
     upload, create, get, cancel = fake.requests

@@ -31,6 +31,7 @@ from ..providers import ADAPTERS
 from ..providers.azure import DEFAULT_API_VERSION
 from ..providers.base import Call, HTTPRequest
 from .audio import AudioFile, multipart
+from .types import Record
 
 FILE_PROVIDERS = ("openai", "azure")
 BATCH_DISCOUNT = 0.5
@@ -82,7 +83,7 @@ async def _json(call: Call, method: str, path: str, kwargs: dict[str, Any], body
     data = orjson.loads(await _send(call, HTTPRequest(method, url, headers, body), kwargs))
     if not isinstance(data, dict):
         raise BadRequestError(f"{call.provider} answered with a JSON {type(data).__name__}", status_code=502)
-    return data
+    return Record(data)
 
 
 # ------------------------------------------------------------------ files
@@ -94,7 +95,9 @@ async def acreate_file(file: Any, purpose: str = "batch", custom_llm_provider: s
     url, headers = _url(call, "/files")
     headers["Content-Type"] = content_type
     data = orjson.loads(await _send(call, HTTPRequest("POST", url, headers, content=body), kwargs))
-    return data
+    if not isinstance(data, dict):
+        raise BadRequestError(f"{call.provider} answered with a JSON {type(data).__name__}", status_code=502)
+    return Record(data)
 
 
 async def afile_retrieve(file_id: str, custom_llm_provider: str = "openai", **kwargs: Any) -> dict[str, Any]:

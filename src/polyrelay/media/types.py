@@ -98,3 +98,21 @@ class SpeechResponse:
         Path(file).write_bytes(self.content)
 
     stream_to_file = write_to_file
+
+
+class Record(dict):
+    """A provider's file or batch object as it came: a dict that also reads
+    by attribute (``batch.status``, ``batch.request_counts.completed``), as
+    the openai SDK's ``FileObject`` and ``Batch`` do. Unknown fields stay."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self[name]
+        except KeyError:
+            if name.startswith("_"):
+                raise AttributeError(name) from None
+            return None  # an optional field the provider left out, as the openai models read it
+        return Record(value) if isinstance(value, dict) and not isinstance(value, Record) else value
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        return dict(self)
