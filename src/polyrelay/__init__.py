@@ -29,6 +29,12 @@ _EXPORTS = {
     **dict.fromkeys(("acompletion_with_retries", "batch_completion", "batch_completion_models",
                      "batch_completion_models_all_responses", "completion_with_retries"), "batch"),
     **dict.fromkeys(("CustomLLM", "CustomLLMError", "GenericStreamingChunk"), "custom_llm"),
+    **dict.fromkeys(("ImageResponse", "RerankResponse", "SpeechResponse", "TranscriptionResponse", "aimage_generation",
+                     "arerank", "aspeech", "atranscription", "image_generation", "rerank", "speech", "transcription"),
+                    "media"),
+    **dict.fromkeys(("acancel_batch", "acreate_batch", "acreate_file", "afile_content", "afile_retrieve",
+                     "aretrieve_batch", "cancel_batch", "create_batch", "create_file", "file_content", "file_retrieve",
+                     "retrieve_batch"), "media.files"),
     "stream_chunk_builder": "streaming",
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
@@ -83,4 +89,9 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "AllowedFailsPolicy", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
     "acompletion_with_retries", "batch_completion", "batch_completion_models",
     "batch_completion_models_all_responses", "completion_with_retries",
+    # Images, rerank and audio (media/)
+    "ImageResponse", "RerankResponse", "SpeechResponse", "TranscriptionResponse", "aimage_generation", "arerank",
+    "aspeech", "atranscription", "image_generation", "rerank", "speech", "transcription",
+    # Files and batches (media/files.py)
+    "acancel_batch", "acreate_batch", "acreate_file", "afile_content", "afile_retrieve", "aretrieve_batch", "cancel_batch", "create_batch", "create_file", "file_content", "file_retrieve", "retrieve_batch",
 ]

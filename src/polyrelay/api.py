@@ -60,6 +60,10 @@ async def _attempts(p: Plan, send_once):
 
 
 async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
+    if kind not in RESPONSE_TYPES:  # images, rerank: priced per unit, not per token (media/core.py)
+        from .media.core import execute
+
+        return await execute(kind, model, payload, kwargs)
     started = time.perf_counter()
     p = plan(kind, model, payload, kwargs)
     if p.mocked:

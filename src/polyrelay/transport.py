@@ -144,7 +144,8 @@ def _seconds(timeout: float | None) -> tuple[float, float]:
 
 
 async def _request(request: HTTPRequest, timeout: float | None, body_limit: int | None = None):
-    body = orjson.dumps(request.json) if request.json is not None else None
+    body = request.content if request.content is not None else (
+        orjson.dumps(request.json) if request.json is not None else None)
     read, connect = _seconds(timeout)
     return await client().request(request.method, request.url, request.headers, body,
                                   timeout=read, connect_timeout=connect, body_limit=body_limit)
@@ -423,4 +424,10 @@ async def one_by_one(events: AsyncIterator[StreamEvent]) -> EventBatches:
         yield [event]
 
 
-_DECODERS = {"sse": iter_sse, "ndjson": iter_ndjson, "aws-eventstream": iter_aws_eventstream}
+async def iter_bytes(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """No framing: the body's bytes as they arrive (speech audio, relayed unparsed)."""
+    async for chunk in chunks:
+        yield chunk
+
+
+_DECODERS = {"sse": iter_sse, "ndjson": iter_ndjson, "aws-eventstream": iter_aws_eventstream, "bytes": iter_bytes}

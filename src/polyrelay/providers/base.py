@@ -64,7 +64,9 @@ class HTTPRequest:
     headers: dict[str, str]
     json: Any = None
     stream: bool = False
-    framing: str = "sse"  # "sse", "ndjson" or "aws-eventstream", for streams
+    framing: str = "sse"  # "sse", "ndjson", "aws-eventstream" or "bytes" (audio, as it arrives), for streams
+    # A body sent as it is instead of ``json`` (multipart audio uploads), with its Content-Type in headers.
+    content: bytes | None = None
     # An in-process handler that answers instead of the network (mock/).
     local: Callable[["HTTPRequest"], Awaitable[Any]] | None = None
 

@@ -160,6 +160,38 @@ class Router(RouterSurface):
             return await api.amoderation(input, model=model, **kwargs)
         return await self._route(MODERATION, model, {"input": input}, kwargs)
 
+    async def aimage_generation(self, prompt: str | None = None, model: str | None = None, **kwargs: Any):
+        return await self._route("image_generation", model or "", {"prompt": prompt}, kwargs)
+
+    async def arerank(self, model: str, query: str | None = None, documents: list[Any] | None = None, **kwargs: Any):
+        kwargs.setdefault("return_documents", True)  # LiteLLM's default
+        return await self._route("rerank", model, {"query": query, "documents": documents}, kwargs)
+
+    async def atranscription(self, model: str, file: Any = None, **kwargs: Any):
+        from ..media.audio import AudioFile  # read once: every retry and fallback sends the same bytes
+
+        return await self._route("transcription", model, {"file": AudioFile(file)}, kwargs)
+
+    async def aspeech(self, model: str, input: str | None = None, voice: str | None = None, **kwargs: Any):
+        return await self._route("speech", model, {"input": input, "voice": voice}, kwargs)
+
+    def speech(self, model: str, input: str | None = None, voice: str | None = None, **kwargs: Any):
+        async def read():
+            response = await self.aspeech(model, input, voice, **kwargs)
+            await response.aread()
+            return response
+
+        return _sync.run(read())
+
+    def transcription(self, model: str, file: Any = None, **kwargs: Any):
+        return _sync.run(self.atranscription(model, file, **kwargs))
+
+    def image_generation(self, prompt: str | None = None, model: str | None = None, **kwargs: Any):
+        return _sync.run(self.aimage_generation(prompt, model, **kwargs))
+
+    def rerank(self, model: str, query: str | None = None, documents: list[Any] | None = None, **kwargs: Any):
+        return _sync.run(self.arerank(model, query, documents, **kwargs))
+
     def completion(self, model: str, messages: list[dict[str, Any]] | None = None, **kwargs: Any):
         return api.sync_result(_sync.run(self.acompletion(model, messages, **kwargs)))
 

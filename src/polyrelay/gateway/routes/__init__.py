@@ -17,6 +17,9 @@ from .embeddings import EMBEDDINGS
 from .health import make_health_routes
 from .llm import LLMEndpoint
 from .management import make_management_routes
+from .batches import make_file_and_batch_routes
+from .audio import SPEECH, TRANSCRIPTIONS, SpeechEndpoint, TranscriptionEndpoint
+from .media import IMAGES, NOT_BUILT, RERANK, not_built
 from .metrics import make_metrics_route
 from .models import make_model_routes
 from .moderations import MODERATIONS
@@ -31,6 +34,13 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/completions", LLMEndpoint(gateway, COMPLETIONS), ["POST"], "Legacy text completion"),
         ("/embeddings", LLMEndpoint(gateway, EMBEDDINGS), ["POST"], "Embeddings"),
         ("/moderations", LLMEndpoint(gateway, MODERATIONS), ["POST"], "Moderation"),
+        ("/images/generations", LLMEndpoint(gateway, IMAGES), ["POST"], "Image generation"),
+        ("/rerank", LLMEndpoint(gateway, RERANK), ["POST"], "Rerank documents (Cohere's shape)"),
+        ("/audio/transcriptions", TranscriptionEndpoint(gateway, TRANSCRIPTIONS), ["POST"],
+         "Speech to text (multipart upload)"),
+        ("/audio/speech", SpeechEndpoint(gateway, SPEECH), ["POST"], "Text to speech (audio streamed back)"),
+        *make_file_and_batch_routes(gateway),
+        *((path, not_built(what), methods, f"{what} (not built yet: 501)") for path, methods, what in NOT_BUILT),
         ("/models", list_models, ["GET"], "Model groups this key may call"),
         ("/models/{model:path}", retrieve_model, ["GET"], "One model group"),
         ("/model/info", model_info, ["GET"], "Deployments and their settings (no credentials)"),
@@ -48,6 +58,7 @@ AZURE_ROUTES = (
     ("/openai/deployments/{model}/chat/completions", CHAT, "Chat completion, Azure OpenAI path"),
     ("/openai/deployments/{model}/completions", COMPLETIONS, "Text completion, Azure OpenAI path"),
     ("/openai/deployments/{model}/embeddings", EMBEDDINGS, "Embeddings, Azure OpenAI path"),
+    ("/openai/deployments/{model}/images/generations", IMAGES, "Image generation, Azure OpenAI path"),
 )
 
 
@@ -55,6 +66,11 @@ def build_routes(gateway) -> list[Route]:
     table = route_table(gateway)
     table += [(path, LLMEndpoint(gateway, spec, model_from_path=True), ["POST"], summary)
               for path, spec, summary in AZURE_ROUTES]
+    table += [("/openai/deployments/{model}/audio/transcriptions",
+               TranscriptionEndpoint(gateway, TRANSCRIPTIONS, model_from_path=True), ["POST"],
+               "Speech to text, Azure OpenAI path"),
+              ("/openai/deployments/{model}/audio/speech", SpeechEndpoint(gateway, SPEECH, model_from_path=True),
+               ["POST"], "Text to speech, Azure OpenAI path")]
     openapi, docs = make_docs_routes(table)
     routes: list[Route] = []
     for path, endpoint, methods, _summary in table:

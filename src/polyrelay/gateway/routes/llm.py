@@ -61,14 +61,14 @@ class LLMEndpoint:
     async def __call__(self, scope, receive, send) -> None:
         ctx = context(scope)
         try:
-            raw = await read_body(receive)
+            raw = await self.read_request(scope, receive)
         except ClientGone:  # the client left while sending: no one to answer
             ctx.status, ctx.error_type = 499, "client_disconnected"
             return
         gateway = self.gateway
         ticket = None
         try:
-            body = parse_json_object(raw)
+            body = self.parse_request(raw)
             if self.model_from_path:
                 body["model"] = scope["path_params"]["model"]
             model, payload = self._check(body)
@@ -105,6 +105,18 @@ class LLMEndpoint:
             gateway.accounting.watch_stream(ticket, result)
             await relay_stream(gateway, ctx, result, scope, receive, send)
             return
+        await self.answer(ctx, send, ticket, result)
+
+    # --- steps (audio routes override the first two and the last: routes/audio.py) ---
+
+    async def read_request(self, scope, receive) -> Any:
+        return await read_body(receive)
+
+    def parse_request(self, raw: Any) -> dict[str, Any]:
+        return parse_json_object(raw)
+
+    async def answer(self, ctx, send, ticket, result) -> None:
+        gateway = self.gateway
         data = _wire(result)
         hidden = getattr(result, "_hidden_params", None) or {}
         response_ms = getattr(result, "_response_ms", None)
@@ -114,8 +126,6 @@ class LLMEndpoint:
         gateway.record_success(ctx.model or "", hidden, data.get("usage"))
         out = orjson.dumps(data)
         await send_bytes(send, 200, out, response_headers(ctx, hidden))
-
-    # --- steps ------------------------------------------------------------
 
     def _check(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         """Type-check the fields present; pull out model and the payload field."""
