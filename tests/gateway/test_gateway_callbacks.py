@@ -1,0 +1,184 @@
+"""Callbacks in a real gateway process: a CustomLogger loaded from a .py
+beside the config (its hooks rewrite, refuse, and change answers and
+chunks), generic_api batches, blocked calls logged, the queue flushed at
+SIGTERM, the dropped-events metric, and bad callback config refused."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from fakeserver import FakeServer, Reply, sse
+from gateway_process import GatewayProcess, run_cli
+
+HANDLER = '''
+import json, os
+from polyrelay.integrations.custom_logger import CustomLogger
+from starlette.exceptions import HTTPException
+
+
+class Handler(CustomLogger):
+    def _write(self, what, kwargs):
+        std = kwargs["standard_logging_object"]
+        with open(os.environ["EVENTS_FILE"], "a") as f:
+            f.write(json.dumps({"what": what, "std": std}, default=str) + "\\n")
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._write("success", kwargs)
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        self._write("failure", kwargs)
+
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        text = str(data.get("messages"))
+        if "forbidden" in text:
+            raise HTTPException(status_code=403, detail="topic refused by policy")
+        data["max_tokens"] = 7  # rewritten before the call
+        return data
+
+    async def async_post_call_success_hook(self, data, user_api_key_dict, response):
+        response["choices"][0]["message"]["content"] += " [checked]"
+        return response
+
+    async def async_post_call_streaming_hook(self, user_api_key_dict, response):
+        for choice in response.get("choices") or ():
+            if (choice.get("delta") or {}).get("content"):
+                choice["delta"]["content"] = choice["delta"]["content"].upper()
+        return response
+
+
+handler = Handler()
+'''
+
+CONFIG = """
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+router_settings: {num_retries: 0}
+litellm_settings:
+  callbacks: custom_callbacks.handler
+  success_callback: ["generic_api"]
+  failure_callback: ["generic_api"]
+"""
+ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+
+
+def chunk(content=None, finish=None, usage=None):
+    choices = [] if usage else [{"index": 0, "delta": {"content": content} if content else {},
+                                 "finish_reason": finish}]
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": choices, **({"usage": usage} if usage else {})}
+
+
+@pytest.fixture
+def servers(tmp_path):
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(json={"ok": True})
+    events = tmp_path / "events.jsonl"
+    gateway = GatewayProcess(CONFIG, env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url + "/logs",
+                                          "EVENTS_FILE": str(events)})
+    (gateway.config_path.parent / "custom_callbacks.py").write_text(HANDLER)
+    gateway.start()
+    yield gateway, upstream, sink, events
+    gateway.stop()
+    upstream.stop()
+    sink.stop()
+
+
+def read_events(path, want, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if len(found) >= want:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"expected {want} events, got {len(found)}")
+
+
+def test_hooks_and_logging_through_a_real_gateway(servers):
+    gateway, upstream, sink, events = servers
+    client = openai.OpenAI(base_url=gateway.url, api_key="anything")
+    upstream.reply(Reply(json=ANSWER))
+    answer = client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hello"}],
+                                            extra_body={"metadata": {"tags": ["t1"]}})
+    assert answer.choices[0].message.content == "Hi there [checked]"  # post-call hook
+    assert upstream.requests[0].json["max_tokens"] == 7  # pre-call hook rewrote the request
+
+    with pytest.raises(openai.PermissionDeniedError, match="topic refused by policy"):
+        client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "forbidden stuff"}])
+    assert len(upstream.requests) == 1  # refused before any provider was called
+
+    upstream.reply(Reply(stream=sse(chunk("hel"), chunk("lo"), chunk(finish="stop"),
+                                    chunk(usage={"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}))))
+    stream = client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "s"}], stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "HELLO"  # streaming hook
+
+    found = read_events(events, 3)
+    by = {(e["what"], e["std"]["stream"]): e["std"] for e in found}
+    ok = by[("success", False)]
+    assert ok["metadata"]["tags"] == ["t1"] and ok["request_tags"] == ["t1"]
+    assert ok["model_group"] == "gpt" and ok["model_id"] and ok["total_tokens"] == 7 and ok["api_base"] == upstream.url
+    streamed = by[("success", True)]
+    assert streamed["total_tokens"] == 6 and streamed["completionStartTime"] >= streamed["startTime"]
+    blocked = by[("failure", False)]
+    assert "topic refused by policy" in blocked["error_str"] and blocked["status"] == "failure"
+
+    # The generic sink gets the same three, in batches.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sum(len(r.json) for r in sink.requests) < 3:
+        time.sleep(0.05)
+    posted = [p for r in sink.requests for p in r.json]
+    assert sorted(p["status"] for p in posted) == ["failure", "success", "success"]
+    assert gateway.metric("polyrelay_callback_events_delivered_total", callback="generic_api") == 3
+
+
+def test_call_ids_match_the_response_header(servers):
+    gateway, upstream, _, events = servers
+    upstream.reply(Reply(json=ANSWER))
+    reply = httpx.post(gateway.url + "/chat/completions",
+                       json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]})
+    assert reply.status_code == 200
+    (event,) = read_events(events, 1)
+    assert event["std"]["id"] == reply.headers["x-polyrelay-call-id"]
+
+
+def test_queued_records_are_flushed_at_sigterm(tmp_path):
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(json={}, delay=0.3)  # slow enough that records are still queued at SIGTERM
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+litellm_settings: {success_callback: [generic_api]}
+""", env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url}).start()
+    try:
+        for _ in range(5):
+            httpx.post(gateway.url + "/chat/completions", json={"model": "gpt", "messages": [{"role": "user",
+                                                                                               "content": "x"}]})
+        gateway.proc.terminate()
+        gateway.proc.wait(timeout=20)
+        assert sum(len(r.json) for r in sink.requests) == 5
+    finally:
+        gateway.stop()
+        upstream.stop()
+        sink.stop()
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("datadogg", "litellm_settings.success_callback[0]: callback 'datadogg' is not one polyrelay serves"),
+    ("missing_module.handler", "litellm_settings.success_callback[0] 'missing_module.handler' could not be loaded"),
+    ("langfuse", "LANGFUSE_PUBLIC_KEY"),
+])
+def test_bad_callback_config_stops_start_up_naming_it(tmp_path, entry, message):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model_list: []\nlitellm_settings: {{success_callback: [{entry}]}}\n")
+    result = run_cli("--config", str(config), env={"LANGFUSE_PUBLIC_KEY": "", "LANGFUSE_SECRET_KEY": ""})
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
