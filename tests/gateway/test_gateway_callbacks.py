@@ -182,3 +182,49 @@ def test_bad_callback_config_stops_start_up_naming_it(tmp_path, entry, message):
     result = run_cli("--config", str(config), env={"LANGFUSE_PUBLIC_KEY": "", "LANGFUSE_SECRET_KEY": ""})
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_prometheus_callback_exports_litellm_metric_names_and_labels():
+    upstream = FakeServer().start()
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+router_settings: {num_retries: 0}
+litellm_settings: {callbacks: [prometheus]}
+general_settings: {master_key: sk-master-prom-123456}
+""", env={"UPSTREAM": upstream.url}).start()
+    try:
+        admin = {"Authorization": "Bearer sk-master-prom-123456"}
+        made = httpx.post(gateway.url + "/key/generate", headers=admin,
+                          json={"key_alias": "search-app", "max_budget": 10.0}).json()
+        client = openai.OpenAI(base_url=gateway.url, api_key=made["key"])
+        upstream.reply(Reply(json=ANSWER))
+        client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], user="u-1")
+        upstream.reply(Reply(stream=sse(chunk("a"), chunk(finish="stop"),
+                                        chunk(usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}))))
+        list(client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], stream=True))
+        upstream.reply(Reply(429, json={"error": {"message": "slow down", "type": "rate_limit"}}))
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+        key = {"api_key_alias": "search-app"}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and gateway.metric("litellm_proxy_failed_requests_metric_total") < 1:
+            time.sleep(0.1)
+        assert gateway.metric("litellm_requests_metric_total", model="gpt-4o-mini", **key) == 2
+        assert gateway.metric("litellm_requests_metric_total", end_user="u-1", **key) == 1
+        assert gateway.metric("litellm_spend_metric_total", **key) > 0
+        assert gateway.metric("litellm_total_tokens_total", **key) == 7 + 2
+        assert gateway.metric("litellm_input_tokens_metric_total", requested_model="gpt", **key) == 5 + 1
+        assert gateway.metric("litellm_proxy_failed_requests_metric_total", exception_status="429",
+                              exception_class="RateLimitError", **key) == 1
+        assert gateway.metric("litellm_llm_api_time_to_first_token_metric_count", **key) == 1
+        assert gateway.metric("litellm_request_total_latency_metric_count", requested_model="gpt") == 2
+        assert 0 < gateway.metric("litellm_remaining_api_key_budget_metric", **key) < 10
+        assert gateway.metric("litellm_api_key_max_budget_metric", **key) == 10
+        assert gateway.metric("litellm_deployment_failure_responses_total", requested_model="gpt",
+                              api_provider="openai") == 1
+        assert gateway.metric("polyrelay_requests_total") > 0  # ours stay beside them
+    finally:
+        gateway.stop()
+        upstream.stop()

@@ -27,6 +27,9 @@ class Observing:
             return None
         if registry is not None:
             registry.register(DispatchCollector())
+            from ..observe.sinks.prometheus import PrometheusSink
+
+            PrometheusSink.registry = registry  # LiteLLM's metric names on this gateway's /metrics
         return cls(for_gateway(handlers.loggers))
 
     # --- who called ---------------------------------------------------------------------
@@ -48,9 +51,14 @@ class Observing:
     def caller(self, ctx, body: dict[str, Any]) -> dict[str, Any]:
         """The key fields of the standard logging payload's metadata (observe/payload.py)."""
         auth = self.auth(ctx, body)
+        entry = getattr(ctx.principal, "entry", None)
+        key = getattr(entry, "key", None) or {}
+        team = getattr(entry, "team", None) or {}
         return {"user_api_key_hash": auth.api_key, "user_api_key_alias": auth.key_alias,
                 "user_api_key_team_id": auth.team_id, "user_api_key_user_id": auth.user_id,
-                "user_api_key_team_alias": auth.team_alias, "trace_id": ctx.call_id}
+                "user_api_key_team_alias": auth.team_alias, "trace_id": ctx.call_id,
+                "user_api_key_max_budget": key.get("max_budget"), "user_api_key_spend": key.get("spend"),
+                "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend")}
 
     # --- around the call ----------------------------------------------------------------
 

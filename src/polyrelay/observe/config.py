@@ -39,9 +39,9 @@ def load_callbacks(settings: dict[str, Any], folder: str) -> None:
                 loaded.append(entry)
                 continue
             known_names()  # fills NAMED_SINKS
-            if entry in NAMED_SINKS or entry == "prometheus":
+            if entry in NAMED_SINKS:
                 try:
-                    sink_for(entry) if entry != "prometheus" else None
+                    sink_for(entry)
                 except (UnknownCallback, ValueError) as exc:
                     raise CallbackConfigError(f"{where}: {exc}") from None
                 loaded.append(entry)

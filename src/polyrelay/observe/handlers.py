@@ -29,10 +29,10 @@ NAMED_SINKS: dict[str, Callable[[], Any]] = {}
 
 
 def _register_named() -> None:
-    from .sinks import generic, langfuse
+    from .sinks import generic, langfuse, prometheus
 
     NAMED_SINKS.update({"generic_api": generic.GenericAPISink, "generic": generic.GenericAPISink,
-                        "langfuse": langfuse.LangfuseSink})
+                        "langfuse": langfuse.LangfuseSink, "prometheus": prometheus.PrometheusSink})
 
 
 class UnknownCallback(ValueError):
@@ -42,7 +42,7 @@ class UnknownCallback(ValueError):
 def known_names() -> list[str]:
     if not NAMED_SINKS:
         _register_named()
-    return sorted(NAMED_SINKS) + ["prometheus"]
+    return sorted(NAMED_SINKS)
 
 
 class Handlers:
@@ -70,8 +70,6 @@ def resolve(callbacks: list, success: list, failure: list) -> Handlers:
     handlers = Handlers()
     for source, phases in ((callbacks, ("success", "failure")), (success, ("success",)), (failure, ("failure",))):
         for item in source:
-            if item == "prometheus":
-                continue  # the gateway's /metrics always carries LiteLLM's names (gateway/metrics.py)
             sink = sink_for(item)
             if isinstance(item, CustomLogger) and source is callbacks and item not in handlers.loggers:
                 handlers.loggers.append(item)

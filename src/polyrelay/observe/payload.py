@@ -20,7 +20,8 @@ CALL_TYPES = {"chat": "acompletion", "text": "atext_completion", "embedding": "a
               "moderation": "amoderation"}
 # Request-metadata keys the gateway adds about the caller (LiteLLM's names).
 KEY_FIELDS = ("user_api_key_hash", "user_api_key_alias", "user_api_key_team_id", "user_api_key_user_id",
-              "user_api_key_team_alias", "user_api_key_org_id")
+              "user_api_key_team_alias", "user_api_key_org_id", "user_api_key_max_budget", "user_api_key_spend",
+              "user_api_key_team_max_budget", "user_api_key_team_spend")
 # Keyword arguments that are never model parameters in the payload.
 _NOT_PARAMS = frozenset({"api_key", "api_base", "base_url", "metadata", "litellm_metadata", "polyrelay_log",
                          "litellm_call_id", "model_id", "model_group", "polyrelay_wire", "allowed_model_groups",
