@@ -11,6 +11,7 @@ is ever printed.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -23,8 +24,12 @@ MAX_BODY_CHARS = 2000
 logger = logging.getLogger("polyrelay.verbose")
 
 
+# LITELLM_LOG=DEBUG / POLYRELAY_LOG=DEBUG: as set_verbose, read once (the environment is set before start).
+ENV_DEBUG = any(os.environ.get(name, "").strip().upper() == "DEBUG" for name in ("POLYRELAY_LOG", "LITELLM_LOG"))
+
+
 def enabled(kwargs: dict[str, Any]) -> bool:
-    return bool(kwargs.get("verbose") or package_setting("set_verbose", False))
+    return bool(ENV_DEBUG or kwargs.get("verbose") or package_setting("set_verbose", False))
 
 
 def log(message: str, *args: Any, secrets: tuple[str, ...] = ()) -> None:

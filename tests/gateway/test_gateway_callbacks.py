@@ -228,3 +228,35 @@ general_settings: {master_key: sk-master-prom-123456}
     finally:
         gateway.stop()
         upstream.stop()
+
+
+def test_detailed_debug_with_json_logs_prints_upstream_traffic_as_json_lines_keys_masked():
+    upstream = FakeServer().start()
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-secret-99887766}
+litellm_settings: {json_logs: true}
+""", env={"UPSTREAM": upstream.url}, args=("--detailed_debug",)).start()
+    try:
+        reply = httpx.post(gateway.url + "/chat/completions",
+                           json={"model": "gpt", "messages": [{"role": "user", "content": "ping-42"}]})
+        assert reply.status_code == 200
+        time.sleep(0.5)
+    finally:
+        gateway.proc.terminate()
+        gateway.proc.wait(timeout=20)
+        text = gateway.log
+        gateway.stop()
+        upstream.stop()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is one JSON object
+    assert all({"timestamp", "level", "message"} <= set(line) for line in lines)
+    sent = [line["message"] for line in lines if "ping-42" in line["message"]]
+    assert sent and any("Hi there" in line["message"] for line in lines)  # the request and the raw answer
+    assert "sk-upstream-secret-99887766" not in text
+
+
+def test_unknown_log_level_stops_start_up():
+    result = run_cli("--model", "mock/x", env={"LITELLM_LOG": "LOUD"})
+    assert result.returncode == 2 and "LITELLM_LOG='LOUD' is not a log level" in result.stderr
