@@ -42,6 +42,7 @@ class Dispatcher:
         self._pending: collections.deque = collections.deque()
         self._start_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._wake_pending = False
         self._workers: dict[int, _Worker] = {}
@@ -76,6 +77,26 @@ class Dispatcher:
             log.warning("callback flush: records still queued after %gs", timeout)
             return False
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush, then stop the loop and its workers (at interpreter exit)."""
+        self.flush(timeout)
+        loop, thread = self._loop, self._thread
+        if loop is None or self._pid != os.getpid() or not loop.is_running():
+            return
+
+        def stop() -> None:
+            for worker in self._workers.values():
+                worker.task.cancel()
+            loop.call_soon(loop.stop)  # after the cancellations have run
+
+        loop.call_soon_threadsafe(stop)
+        thread.join(timeout)
+        if not loop.is_running():
+            loop.run_until_complete(asyncio.sleep(0))  # let cancelled workers finish
+            loop.close()
+        self._loop = None
+        self._pid = None
+
     # --- on the dispatcher's loop ----------------------------------------------------
 
     def _start(self) -> None:
@@ -87,7 +108,8 @@ class Dispatcher:
             self._workers = {}
             self._wake_pending = False
             loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="polyrelay-observe", daemon=True).start()
+            self._thread = threading.Thread(target=loop.run_forever, name="polyrelay-observe", daemon=True)
+            self._thread.start()
             self._loop = loop
             self._pid = os.getpid()
 
@@ -158,4 +180,4 @@ class _Worker:
 
 
 DISPATCHER = Dispatcher()
-atexit.register(DISPATCHER.flush, 5.0)  # a script's last calls are still logged
+atexit.register(DISPATCHER.close, 5.0)  # a script's last calls are still logged
