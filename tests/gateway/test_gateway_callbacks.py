@@ -260,3 +260,39 @@ litellm_settings: {json_logs: true}
 def test_unknown_log_level_stops_start_up():
     result = run_cli("--model", "mock/x", env={"LITELLM_LOG": "LOUD"})
     assert result.returncode == 2 and "LITELLM_LOG='LOUD' is not a log level" in result.stderr
+
+
+def test_otel_spans_are_children_of_the_callers_traceparent():
+    from otlp import OK, spans
+
+    upstream, receiver = FakeServer().start(), FakeServer().start()
+    receiver.default = OK
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+litellm_settings: {callbacks: [otel]}
+""", env={"UPSTREAM": upstream.url, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+          "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}).start()
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    try:
+        reply = httpx.post(gateway.url + "/chat/completions",
+                           headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+                           json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]})
+        assert reply.status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(spans(receiver)) < 3:
+            time.sleep(0.1)
+    finally:
+        gateway.stop()
+        upstream.stop()
+        receiver.stop()
+    by_name = {s["name"]: s for s in spans(receiver)}
+    request, auth, call = by_name["polyrelay.request"], by_name["polyrelay.auth"], by_name["chat gpt"]
+    assert {request["trace_id"], auth["trace_id"], call["trace_id"]} == {trace_id}
+    assert request["parent_span_id"] == parent_id and request["kind"] == 2  # SERVER
+    assert auth["parent_span_id"] == call["parent_span_id"] == request["span_id"]
+    assert request["start"] <= auth["start"] <= auth["end"] <= call["start"] <= call["end"] <= request["end"]
+    assert call["attributes"]["polyrelay.call_id"] == reply.headers["x-polyrelay-call-id"]
+    assert call["attributes"]["gen_ai.request.model"] == "gpt" and call["attributes"]["gen_ai.usage.input_tokens"] == 5

@@ -235,3 +235,30 @@ def test_langfuse_gets_a_trace_and_a_generation_with_mapped_metadata(fake, sink,
     assert ok["usage"]["total"] > 0 and ok["costDetails"]["total"] > 0 and ok["model"]
     assert ok["input"] == MESSAGES and ok["output"]["content"]
     assert bad["level"] == "ERROR" and "boom" in bad["statusMessage"] and bad["traceId"] == "trace-9"
+
+
+def test_otel_exports_a_genai_span_per_call_over_otlp_http(fake, sink, monkeypatch):
+    from otlp import OK, spans
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=obs")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "my-llm-app")
+    sink.default = OK
+    polyrelay.callbacks = ["otel"]
+    answer(fake)
+    chat(fake, temperature=0.2, max_tokens=50)
+    fake.reply(Reply(429, json={"error": {"message": "slow down", "type": "rate_limit"}}))
+    with pytest.raises(polyrelay.RateLimitError):
+        chat(fake, num_retries=0)
+    assert DISPATCHER.flush(10)
+    ok, bad = sorted(spans(sink), key=lambda s: s["status"])
+    assert ok["name"] == "chat openai/gpt-4o" and ok["kind"] == 3  # SPAN_KIND_CLIENT
+    assert ok["resource"]["service.name"] == "my-llm-app" and ok["headers"]["x-tenant"] == "obs"
+    attrs = ok["attributes"]
+    assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.request.model"] == "openai/gpt-4o" and attrs["gen_ai.response.model"] == "gpt-4.1-2025-04-14"
+    assert attrs["gen_ai.usage.input_tokens"] == 19 and attrs["gen_ai.usage.output_tokens"] == 10
+    assert attrs["gen_ai.request.temperature"] == 0.2 and attrs["gen_ai.request.max_tokens"] == 50
+    assert attrs["gen_ai.response.finish_reasons"] == ["stop"] and attrs["polyrelay.response_cost"] > 0
+    assert ok["end"] > ok["start"]
+    assert bad["status"] == 2 and bad["attributes"]["error.type"] == "RateLimitError"  # STATUS_CODE_ERROR

@@ -8,6 +8,7 @@ is None otherwise, and the LLM route then does none of this.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .. import observe
@@ -72,8 +73,12 @@ class Observing:
         payload = {spec.input_field: data.pop(spec.input_field, payload.get(spec.input_field))}
         return model, payload, data
 
-    def before_router(self, ctx, body: dict[str, Any]) -> None:
-        body["polyrelay_log"] = self.caller(ctx, body)
+    def before_router(self, ctx, body: dict[str, Any], scope: dict[str, Any]) -> None:
+        caller = body["polyrelay_log"] = self.caller(ctx, body)
+        now = time.time()
+        traceparent = next((v.decode("latin-1") for k, v in scope.get("headers") or () if k == b"traceparent"), None)
+        caller["gateway"] = {"request_start": now - (time.perf_counter() - ctx.started), "router_start": now,
+                             "traceparent": traceparent, "route": scope.get("path")}
 
     async def answered(self, ctx, body: dict[str, Any], data: Any) -> Any:
         if self.hooks is None or not self.hooks.success:

@@ -29,10 +29,11 @@ NAMED_SINKS: dict[str, Callable[[], Any]] = {}
 
 
 def _register_named() -> None:
-    from .sinks import generic, langfuse, prometheus
+    from .sinks import generic, langfuse, otel, prometheus
 
     NAMED_SINKS.update({"generic_api": generic.GenericAPISink, "generic": generic.GenericAPISink,
-                        "langfuse": langfuse.LangfuseSink, "prometheus": prometheus.PrometheusSink})
+                        "langfuse": langfuse.LangfuseSink, "prometheus": prometheus.PrometheusSink,
+                        "otel": otel.OTelSink})
 
 
 class UnknownCallback(ValueError):

@@ -128,6 +128,8 @@ def build(rec: Record) -> dict[str, Any]:
             "error_message": _error_text(error, rec.redact), "llm_provider": getattr(error, "llm_provider", None)},
         "hidden_params": {k: v for k, v in hidden.items() if _plain(v)},
         "guardrail_information": caller.get("guardrail_information"),
+        # polyrelay's own: the gateway request around the call (for the otel sink's spans)
+        "gateway": caller.get("gateway"),
     }
 
 

@@ -88,7 +88,7 @@ class LLMEndpoint:
             body["litellm_call_id"] = ctx.call_id
             body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
             if observing is not None:
-                observing.before_router(ctx, body)
+                observing.before_router(ctx, body, scope)
             reached_router = True
             started = time.perf_counter()
             try:
