@@ -43,9 +43,18 @@ def log(message: str, *args: Any, secrets: tuple[str, ...] = ()) -> None:
     logger.debug(scrub(message % args if args else message, secrets))
 
 
-def body_text(body: Any) -> str:
+def body_text(body: Any, kwargs: dict[str, Any] | None = None) -> str:
+    if kwargs is not None and _message_logging_off(kwargs):
+        return "(not shown: turn_off_message_logging)"
     try:
         text = orjson.dumps(body, default=str).decode()
     except TypeError:
         text = repr(body)
     return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + "...(cut)"
+
+
+def _message_logging_off(kwargs: dict[str, Any]) -> bool:
+    metadata = kwargs.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("turn_off_message_logging") is not None:
+        return bool(metadata["turn_off_message_logging"])
+    return bool(package_setting("turn_off_message_logging", False))

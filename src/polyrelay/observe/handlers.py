@@ -24,6 +24,10 @@ from .payload import REDACTED, Record, _echoes_content, _redacted_response
 
 log = logging.getLogger("polyrelay.observe")
 
+# Keyword arguments handlers are not given: credentials, and our own plumbing.
+SECRET_ARGS = frozenset({"api_key", "azure_ad_token", "aws_access_key_id", "aws_secret_access_key",
+                         "aws_session_token", "vertex_credentials", "extra_headers", "headers", "user_config",
+                         "client_secret", "polyrelay_log"})
 # name -> factory of the sink serving it (each a module of sinks/).
 NAMED_SINKS: dict[str, Callable[[], Any]] = {}
 
@@ -120,8 +124,8 @@ def logger_args(record: Record) -> tuple[dict[str, Any], Any, datetime.datetime,
               "litellm_params": {"metadata": std["metadata"], "model_info": record.kwargs.get("model_info"),
                                  "custom_llm_provider": std["custom_llm_provider"], "api_base": std["api_base"]},
               "response_cost": std["response_cost"], "cache_hit": std["cache_hit"]}
-    kwargs.pop("polyrelay_log", None)
-    kwargs.pop("api_key", None)  # handlers never see a credential
+    for name in SECRET_ARGS.intersection(kwargs):
+        kwargs.pop(name)  # handlers never see a credential (the deployment's params are in the call's kwargs)
     for name, value in record.payload.items():
         kwargs[name] = REDACTED if record.redact else value
     kwargs["input"] = kwargs.get("messages", kwargs.get("prompt", kwargs.get("input")))
