@@ -36,6 +36,7 @@ _EXPORTS = {
                      "aretrieve_batch", "cancel_batch", "create_batch", "create_file", "file_content", "file_retrieve",
                      "retrieve_batch"), "media.files"),
     "stream_chunk_builder": "streaming",
+    "CustomLogger": "observe.custom_logger",
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
                      "ModerationResponse", "StreamingChoices", "TextChoices", "TextCompletionResponse", "Usage"),
@@ -67,6 +68,12 @@ drop_params: bool = False
 num_retries: int | None = None
 request_timeout: float | None = None
 set_verbose: bool = False
+# Logging callbacks (observe/): names ("langfuse", "generic_api"), CustomLogger
+# instances or functions fn(kwargs, response_obj, start_time, end_time).
+callbacks: list = []
+success_callback: list = []
+failure_callback: list = []
+turn_off_message_logging: bool = False
 # Custom providers: [{"provider": "my-llm", "custom_handler": MyLLM()}] (see custom_llm.py).
 custom_provider_map: list = []
 
@@ -86,7 +93,7 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "supports_pdf_input", "supports_prompt_caching", "supports_reasoning", "supports_response_schema",
     "supports_system_messages", "supports_tool_choice", "supports_vision", "supports_web_search",
     # Whole calls (batch.py), custom providers (custom_llm.py), Router policies
-    "AllowedFailsPolicy", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
+    "AllowedFailsPolicy", "CustomLogger", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
     "acompletion_with_retries", "batch_completion", "batch_completion_models",
     "batch_completion_models_all_responses", "completion_with_retries",
     # Images, rerank and audio (media/)

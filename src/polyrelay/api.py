@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from . import _sync, mocking, transport, verbose
+from . import _sync, mocking, observe, transport, verbose
 from . import usage as usage_mod
 from .bridge import bridge_for
 from .cost import pricing_args, response_cost
@@ -60,6 +60,18 @@ async def _attempts(p: Plan, send_once):
 
 
 async def _execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
+    watch = observe.start(kind, model, payload, kwargs)  # None when no callback is set
+    if watch is None:
+        return await _run(kind, model, payload, kwargs)
+    try:
+        result = await _run(kind, model, payload, kwargs)
+    except BaseException as exc:
+        watch.failed(exc)
+        raise
+    return watch.answered(result)
+
+
+async def _run(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
     if kind not in RESPONSE_TYPES:  # images, rerank: priced per unit, not per token (media/core.py)
         from .media.core import execute
 

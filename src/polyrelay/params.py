@@ -39,6 +39,7 @@ CORE_ARGS = frozenset({
     "stream", "stream_options", "litellm_call_id", "logger_fn", "model_info", "litellm_metadata",
     "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
     "context_window_fallbacks", "model_id", "verbose", "base_model", "polyrelay_wire", "allowed_model_groups",
+    "polyrelay_log", "model_group",  # who called, for the logging payload (observe/)
     *PRICE_FIELDS, *MOCK_OPTIONS, *MOCK_TRIGGERS,
     # LiteLLM callers pass their own openai/httpx client or aiohttp session; we
     # pool our own connections, and an object in the body would not serialise.

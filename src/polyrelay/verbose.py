@@ -11,6 +11,7 @@ is ever printed.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -23,8 +24,12 @@ MAX_BODY_CHARS = 2000
 logger = logging.getLogger("polyrelay.verbose")
 
 
+# LITELLM_LOG=DEBUG / POLYRELAY_LOG=DEBUG: as set_verbose, read once (the environment is set before start).
+ENV_DEBUG = any(os.environ.get(name, "").strip().upper() == "DEBUG" for name in ("POLYRELAY_LOG", "LITELLM_LOG"))
+
+
 def enabled(kwargs: dict[str, Any]) -> bool:
-    return bool(kwargs.get("verbose") or package_setting("set_verbose", False))
+    return bool(ENV_DEBUG or kwargs.get("verbose") or package_setting("set_verbose", False))
 
 
 def log(message: str, *args: Any, secrets: tuple[str, ...] = ()) -> None:
@@ -38,9 +43,18 @@ def log(message: str, *args: Any, secrets: tuple[str, ...] = ()) -> None:
     logger.debug(scrub(message % args if args else message, secrets))
 
 
-def body_text(body: Any) -> str:
+def body_text(body: Any, kwargs: dict[str, Any] | None = None) -> str:
+    if kwargs is not None and _message_logging_off(kwargs):
+        return "(not shown: turn_off_message_logging)"
     try:
         text = orjson.dumps(body, default=str).decode()
     except TypeError:
         text = repr(body)
     return text if len(text) <= MAX_BODY_CHARS else text[:MAX_BODY_CHARS] + "...(cut)"
+
+
+def _message_logging_off(kwargs: dict[str, Any]) -> bool:
+    metadata = kwargs.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("turn_off_message_logging") is not None:
+        return bool(metadata["turn_off_message_logging"])
+    return bool(package_setting("turn_off_message_logging", False))

@@ -40,7 +40,9 @@ def providers():
 @pytest.fixture(scope="module")
 def gateway(providers):
     env = {**KEYS, "LITELLM_MASTER_KEY": MASTER, "OPENAI_API_BASE": providers["openai"].url,
-           "AZURE_API_BASE": providers["azure"].url, "ANTHROPIC_API_BASE": providers["anthropic"].url}
+           "AZURE_API_BASE": providers["azure"].url, "ANTHROPIC_API_BASE": providers["anthropic"].url,
+           # success_callback: ["langfuse"] needs its keys; the config points LANGFUSE_HOST at a closed port.
+           "LANGFUSE_PUBLIC_KEY": "pk-lf-test", "LANGFUSE_SECRET_KEY": "sk-lf-test-000000000"}
     process = GatewayProcess(CONFIG, env=env).start()
     yield process
     process.stop()
@@ -63,6 +65,18 @@ def test_starts_unchanged_and_names_what_it_ignores(gateway):
                 "general_settings.proxy_batch_write_at"):
         assert key in log, f"no warning naming {key}"
     assert "Traceback" not in log
+
+
+def test_langfuse_down_changes_nothing_for_callers(client, fakes, gateway):
+    import time
+
+    fakes["openai"].reply(Reply(json=json.loads((PROVIDER_FIXTURES / "openai" / "chat_completion.json").read_text())))
+    assert client.chat.completions.create(model="gpt-4o", messages=HELLO).choices[0].message.content
+    deadline = time.monotonic() + 15  # four tries with backoff, then counted as dropped
+    while time.monotonic() < deadline and not gateway.metric("polyrelay_callback_events_dropped_total",
+                                                              callback="langfuse"):
+        time.sleep(0.2)
+    assert gateway.metric("polyrelay_callback_events_dropped_total", callback="langfuse") >= 1
 
 
 def test_openai_deployment(client, fakes):

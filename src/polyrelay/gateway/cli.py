@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 import polyrelay
+from ..observe import diagnostics
 from ..redact import RedactingFilter, scrub
 
 from .config import ConfigError, load
@@ -51,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
                    help="open client connections per worker; more are answered 503 and closed (default: "
                         "general_settings.max_connections, else half the process's file descriptor limit)")
     p.add_argument("--debug", action="store_true", help="debug logging and per-request access logs")
+    p.add_argument("--detailed_debug", "--detailed-debug", action="store_true",
+                   help="--debug, and print each request sent upstream and its raw answer (keys masked)")
     p.add_argument("--version", "-v", action="version", version=f"polyrelay {polyrelay.__version__}")
     return p
 
@@ -73,17 +76,25 @@ def _fast_stack() -> dict[str, str]:
     return options
 
 
-def _log_config(debug: bool, secrets: tuple[str, ...] = ()) -> dict:
+def _log_config(debug: bool, secrets: tuple[str, ...] = (), level: str | None = None,
+                json_logs: bool = False) -> dict:
     """uvicorn's logging setup plus our loggers, applied in every worker;
-    every handler scrubs keys and the config's secrets from what it writes."""
+    every handler scrubs keys and the config's secrets from what it writes.
+    ``level`` is LITELLM_LOG / POLYRELAY_LOG; ``json_logs`` makes each line a JSON object."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact"] = {"()": "polyrelay.redact.RedactingFilter", "secrets": secrets}
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("redact")
-    config["loggers"]["polyrelay"] = {"handlers": ["default"], "level": "DEBUG" if debug else "INFO",
-                                      "propagate": False}
+    if json_logs:
+        for formatter in config["formatters"].values():
+            formatter.clear()
+            formatter["()"] = "polyrelay.observe.diagnostics.JsonFormatter"
+    ours = "DEBUG" if debug else (level or "INFO")
+    config["loggers"]["polyrelay"] = {"handlers": ["default"], "level": ours, "propagate": False}
+    # verbose.py's lines (upstream request and raw answer) go through the same handler: scrubbed, and JSON if asked.
+    config["loggers"]["polyrelay.verbose"] = {"handlers": ["default"], "level": "DEBUG", "propagate": False}
     config["loggers"]["uvicorn"]["level"] = "DEBUG" if debug else "INFO"
     return config
 
@@ -106,7 +117,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return command(argv[1:])
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+    args.debug = args.debug or args.detailed_debug
+    try:
+        env_level = diagnostics.env_level()
+    except ValueError as exc:
+        print(f"polyrelay: cannot start: {exc}", file=sys.stderr)
+        return 2
+    if args.debug or env_level == "DEBUG":
+        polyrelay.set_verbose = True  # the request sent upstream and the raw answer, keys masked (verbose.py)
+        os.environ["POLYRELAY_LOG"] = "DEBUG"  # workers (--num_workers) read it again
+    logging.basicConfig(level=logging.DEBUG if args.debug else getattr(logging, env_level or "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
@@ -127,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         # Values from os.environ/ are already hidden by name; key shapes and the config's secrets here.
         print(f"polyrelay: cannot start: {scrub(str(exc), config.secrets() if config else ())}", file=sys.stderr)
         return 2
+    json_logs = bool(config.litellm_settings.get("json_logs"))
+    if json_logs:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(diagnostics.JsonFormatter())
     for warning in config.warnings:
         log.warning("config: %s", warning)
     if not config.master_key and not is_loopback(args.host):
@@ -138,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The client's address (X-Forwarded-For behind a proxy) is read only by
     # the access log, which --debug turns on; otherwise skip that layer (~1% CPU).
-    options = dict(host=args.host, port=args.port, log_config=_log_config(args.debug, config.secrets()),
+    options = dict(host=args.host, port=args.port, log_config=_log_config(args.debug, config.secrets(), env_level, json_logs),
                    access_log=args.debug, proxy_headers=args.debug, timeout_keep_alive=30, **_fast_stack())
     raise_descriptor_limit()
     settings = config.general_settings

@@ -259,10 +259,7 @@ LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
 # Recognised but not acted on by this version: said at start-up, so a switch
 # from LiteLLM never loses logging or caching silently. A feature that
 # starts reading one of these removes it from here.
-NOT_YET_ACTIVE = frozenset({"litellm_settings.callbacks", "litellm_settings.success_callback",
-                            "litellm_settings.failure_callback", "litellm_settings.cache",
-                            "litellm_settings.cache_params", "litellm_settings.turn_off_message_logging",
-                            "litellm_settings.json_logs", "guardrails"})
+NOT_YET_ACTIVE = frozenset({"litellm_settings.cache", "litellm_settings.cache_params", "guardrails"})
 LITELLM_PARAMS: dict[str, Callable[[str, Any], Any]] = {
     "model": _str,
     "api_key": _str,
@@ -504,7 +501,9 @@ def load(path: str | os.PathLike[str] | None = None, model: str | None = None) -
         raw["model_list"] = list(raw.get("model_list") or []) + [
             {"model_name": model, "litellm_params": {"model": model}}]
     config = build(raw, source)
-    _load_custom_handlers(config, os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd())
+    folder = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
+    _load_custom_handlers(config, folder)
+    _load_callbacks(config, folder)
     if not config.model_list:
         config.warnings.append("model_list is empty: every model request will answer 400 (unknown model)")
     return config
@@ -532,6 +531,16 @@ def _load_custom_handlers(config: Config, folder: str) -> None:
                               f"{entry['custom_handler']!r} could not be loaded: {type(exc).__name__}: {exc}") from None
         loaded.append({"provider": entry["provider"], "custom_handler": handler})
     config.litellm_settings["custom_provider_map"] = loaded
+
+
+def _load_callbacks(config: Config, folder: str) -> None:
+    """Logging callbacks: names checked, ``module.instance`` imported (observe/config.py)."""
+    from ..observe.config import CallbackConfigError, load_callbacks
+
+    try:
+        load_callbacks(config.litellm_settings, folder)
+    except CallbackConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _read_yaml(path: Path) -> Any:

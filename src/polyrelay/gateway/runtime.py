@@ -25,6 +25,9 @@ from .config import LITELLM_MODULE_SETTINGS, Config
 from .metrics import Metrics
 from .store_health import StoreHealth
 
+# litellm_settings for logging (observe/), module settings as in LiteLLM; loaded by config.py.
+OBSERVE_SETTINGS = ("callbacks", "success_callback", "failure_callback", "turn_off_message_logging")
+
 log = logging.getLogger("polyrelay.gateway")
 
 
@@ -42,11 +45,15 @@ class Gateway:
         self.drain: Any = None  # store.spend.DrainProcess, set at start
         self.store_health: Any = None  # StoreHealth (store_health.py), set at start
         self.ready = False
+        self.observing: Any = None  # observing.Observing when callbacks are configured
 
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
         self.apply_module_settings()
+        from .observing import Observing
+
+        self.observing = Observing.configured(self.metrics.registry)
         self.router = build_router(self.config)
         await self._open_records()
         # Token tables are not loaded here: they cost 45-75 MB each, and a
@@ -117,14 +124,16 @@ class Gateway:
             if inspect.isawaitable(result):
                 await result
         from .. import transport
+        from ..observe import DISPATCHER
 
         await transport.aclose()
+        await asyncio.to_thread(DISPATCHER.flush, 10.0)  # what sinks have queued goes out before we exit
 
     def apply_module_settings(self) -> None:
         """litellm_settings like ``drop_params`` are module settings, as in LiteLLM."""
         for key, value in self.config.litellm_settings.items():
-            if key in LITELLM_MODULE_SETTINGS:
-                setattr(polyrelay, key, value)
+            if key in LITELLM_MODULE_SETTINGS or key in OBSERVE_SETTINGS:
+                setattr(polyrelay, key, [] if value is None and key in OBSERVE_SETTINGS[:3] else value)
         # Caps on upstream answers, read by the transport at each call.
         for key in ("max_response_size_mb", "max_stream_event_size_mb"):
             value = self.config.general_settings.get(key)

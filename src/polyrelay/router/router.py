@@ -391,6 +391,7 @@ class Router(RouterSurface):
         model = call_kwargs.pop("model")
         call_kwargs["num_retries"] = 0  # the router retries, on a fresh pick
         call_kwargs["model_id"] = deployment.id
+        call_kwargs["model_group"] = deployment.model_name  # for the logging payload
         stream = bool(call_kwargs.get("stream"))
         if "timeout" not in kwargs:
             chosen_timeout = (self.stream_timeout if stream else None) or deployment.params.get("timeout") or self.timeout

@@ -66,12 +66,16 @@ class LLMEndpoint:
             ctx.status, ctx.error_type = 499, "client_disconnected"
             return
         gateway = self.gateway
-        ticket = None
+        observing = gateway.observing  # None unless callbacks are configured (gateway/observing.py)
+        ticket = model = payload = body = None
+        reached_router = False
         try:
             body = self.parse_request(raw)
             if self.model_from_path:
                 body["model"] = scope["path_params"]["model"]
             model, payload = self._check(body)
+            if observing is not None:
+                model, payload, body = await observing.pre_call(ctx, self.spec, model, payload, body)
             if gateway.router is None:
                 raise ServiceUnavailableError("The gateway is still starting; retry in a moment.")
             ctx.model = metrics_label(gateway.router, model, body)
@@ -84,6 +88,9 @@ class LLMEndpoint:
             ticket = await gateway.accounting.admit(ctx, self.spec.name, model, body, payload)
             body["litellm_call_id"] = ctx.call_id
             body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
+            if observing is not None:
+                observing.before_router(ctx, body, scope)
+            reached_router = True
             started = time.perf_counter()
             try:
                 # A client that leaves now (before an answer or a first chunk) cancels the upstream call.
@@ -99,10 +106,14 @@ class LLMEndpoint:
             self._record_failure(ctx, exc)
             if ticket is not None:
                 gateway.accounting.finish(ticket, {"model_id": getattr(exc, "model_id", None)}, None, "failure")
+            if observing is not None:
+                await observing.failed(ctx, self.spec, model, payload, body, exc, reached_router)
             await send_error(send, exc, scope, gateway.secrets)
             return
         if body.get("stream") and self.spec.streams:
             gateway.accounting.watch_stream(ticket, result)
+            if observing is not None:
+                result = observing.stream(ctx, body, result)
             await relay_stream(gateway, ctx, result, scope, receive, send)
             return
         await self.answer(ctx, send, ticket, result)
@@ -119,6 +130,13 @@ class LLMEndpoint:
         gateway = self.gateway
         data = _wire(result)
         hidden = getattr(result, "_hidden_params", None) or {}
+        if observing is not None:
+            try:
+                data = await observing.answered(ctx, body, data)
+            except Exception as exc:  # a post-call hook refusing the answer
+                gateway.accounting.finish(ticket, {**hidden, "model": data.get("model")}, data.get("usage"), "success")
+                await send_error(send, exc, scope, gateway.secrets)
+                return
         response_ms = getattr(result, "_response_ms", None)
         data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
         # Booked before the answer is written: the provider was paid even if the answer cannot be relayed.

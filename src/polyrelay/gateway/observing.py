@@ -1,0 +1,116 @@
+"""The gateway's side of observability (``observe/``): who called, for the
+logging payload; the ``CustomLogger`` hooks around each LLM call; calls
+refused before the Router (budgets, limits, hooks) logged as failures.
+
+Made at start-up only when a callback is configured: ``Gateway.observing``
+is None otherwise, and the LLM route then does none of this.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import observe
+from ..observe.hooks import GatewayHooks, UserAPIKeyAuth, for_gateway
+
+KINDS = {"chat_completions": "chat", "completions": "text", "embeddings": "embedding", "moderations": "moderation"}
+
+
+class Observing:
+    def __init__(self, hooks: GatewayHooks | None) -> None:
+        self.hooks = hooks
+
+    @classmethod
+    def configured(cls, registry=None) -> "Observing | None":
+        handlers = observe.active_handlers()
+        if handlers is None:
+            return None
+        if registry is not None:
+            registry.register(DispatchCollector())
+            from ..observe.sinks.prometheus import PrometheusSink
+
+            PrometheusSink.registry = registry  # LiteLLM's metric names on this gateway's /metrics
+        return cls(for_gateway(handlers.loggers))
+
+    # --- who called ---------------------------------------------------------------------
+
+    @staticmethod
+    def auth(ctx, body: dict[str, Any] | None = None) -> UserAPIKeyAuth:
+        principal = ctx.principal
+        entry = getattr(principal, "entry", None)
+        key = getattr(entry, "key", None) or {}
+        team = getattr(entry, "team", None) or {}
+        return UserAPIKeyAuth(api_key=getattr(principal, "key_hash", None), token=getattr(principal, "key_hash", None),
+                              key_alias=key.get("key_alias"), user_id=getattr(principal, "user_id", None),
+                              team_id=getattr(principal, "team_id", None), team_alias=team.get("team_alias"),
+                              end_user_id=(body or {}).get("user"),
+                              models=list(getattr(principal, "models", None) or []),
+                              metadata=dict(getattr(principal, "metadata", None) or {}),
+                              user_role="proxy_admin" if getattr(principal, "is_admin", False) else "internal_user")
+
+    def caller(self, ctx, body: dict[str, Any]) -> dict[str, Any]:
+        """The key fields of the standard logging payload's metadata (observe/payload.py)."""
+        auth = self.auth(ctx, body)
+        entry = getattr(ctx.principal, "entry", None)
+        key = getattr(entry, "key", None) or {}
+        team = getattr(entry, "team", None) or {}
+        return {"user_api_key_hash": auth.api_key, "user_api_key_alias": auth.key_alias,
+                "user_api_key_team_id": auth.team_id, "user_api_key_user_id": auth.user_id,
+                "user_api_key_team_alias": auth.team_alias, "trace_id": ctx.call_id,
+                "user_api_key_max_budget": key.get("max_budget"), "user_api_key_spend": key.get("spend"),
+                "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend")}
+
+    # --- around the call ----------------------------------------------------------------
+
+    async def pre_call(self, ctx, spec, model: str | None, payload: dict[str, Any], body: dict[str, Any]):
+        """The pre-call hooks on the whole request; returns it split again as the route holds it."""
+        if self.hooks is None or not self.hooks.pre:
+            return model, payload, body
+        data = {**body, "model": model, **payload}
+        data = await self.hooks.pre_call(self.auth(ctx, body), data, spec.name)
+        model = data.pop("model", model)
+        payload = {spec.input_field: data.pop(spec.input_field, payload.get(spec.input_field))}
+        return model, payload, data
+
+    def before_router(self, ctx, body: dict[str, Any], scope: dict[str, Any]) -> None:
+        caller = body["polyrelay_log"] = self.caller(ctx, body)
+        now = time.time()
+        traceparent = next((v.decode("latin-1") for k, v in scope.get("headers") or () if k == b"traceparent"), None)
+        caller["gateway"] = {"request_start": now - (time.perf_counter() - ctx.started), "router_start": now,
+                             "traceparent": traceparent, "route": scope.get("path")}
+
+    async def answered(self, ctx, body: dict[str, Any], data: Any) -> Any:
+        if self.hooks is None or not self.hooks.success:
+            return data
+        result = await self.hooks.post_success(body, self.auth(ctx, body), data)
+        return result.model_dump() if hasattr(result, "model_dump") else result
+
+    def stream(self, ctx, body: dict[str, Any], stream: Any) -> Any:
+        return stream if self.hooks is None else self.hooks.wrap_stream(stream, self.auth(ctx, body))
+
+    async def failed(self, ctx, spec, model: str | None, payload: dict[str, Any] | None, body: dict[str, Any] | None,
+                     error: BaseException, reached_router: bool) -> None:
+        body = body or {}
+        if not reached_router:  # the core logs what the Router tried; this call never got there
+            kwargs = {**body, "litellm_call_id": ctx.call_id, "polyrelay_log": self.caller(ctx, body)}
+            observe.blocked(KINDS.get(spec.name, spec.name), model or "", payload or {}, kwargs, error)
+        if self.hooks is not None and self.hooks.failure:
+            await self.hooks.post_failure({**body, "model": model, **(payload or {})}, error, self.auth(ctx, body))
+
+
+class DispatchCollector:
+    """``polyrelay_callback_events_dropped_total`` and ``..._delivered_total`` by callback, read
+    from the dispatcher at scrape time (nothing is counted on the request path)."""
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        dispatcher = observe.DISPATCHER
+        for name, counts, text in (("dropped", dispatcher.dropped, "Logging records dropped (queue full or every "
+                                    "delivery try failed), by callback"),
+                                   ("delivered", dispatcher.delivered, "Logging records delivered, by callback")):
+            family = CounterMetricFamily(f"polyrelay_callback_events_{name}", text, labels=["callback"])
+            for callback, value in sorted(counts.items()):
+                family.add_metric([callback], value)
+            yield family

@@ -1,0 +1,1 @@
+"""LiteLLM's ``litellm.integrations`` import paths, for handlers written against them."""

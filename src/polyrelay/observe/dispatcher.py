@@ -1,0 +1,183 @@
+"""Delivering call records to sinks, off the call's path.
+
+One daemon thread per process runs its own event loop; the call path only
+appends to a bounded deque (``submit``) and, when the loop is idle, wakes it
+once. On that loop each sink has a worker with its own bounded queue, so a
+sink that is slow, down or answering 500 delays only itself:
+
+- batches: a worker takes up to ``sink.batch_size`` records at once, waiting
+  at most ``FLUSH_INTERVAL`` seconds to fill a batch;
+- retries: a batch that raises is sent again after 0.5 s, 1 s, 2 s... up to
+  ``sink.retries`` times, each try bounded by ``sink.timeout``;
+- dropped: a record that finds a queue full, or whose batch failed every
+  try, is counted in ``dropped[sink name]`` (exported by the gateway as
+  ``polyrelay_callback_events_dropped_total``) and logged, never raised;
+- flush: ``flush(timeout)`` waits until every queued record is delivered
+  (or dropped). The gateway calls it at shutdown (SIGTERM), the SDK at exit.
+
+Running on a thread of its own also means a record queued by a short
+``asyncio.run(...)`` is still delivered after that loop has closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import logging
+import os
+import threading
+from typing import Any
+
+log = logging.getLogger("polyrelay.observe")
+
+MAX_PENDING = 10_000  # records waiting for the loop to pick them up
+SINK_QUEUE_SIZE = 10_000  # records waiting per sink
+FLUSH_INTERVAL = 1.0
+BACKOFF_BASE = 0.5
+
+
+class Dispatcher:
+    def __init__(self) -> None:
+        self._pending: collections.deque = collections.deque()
+        self._start_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._wake_pending = False
+        self._workers: dict[int, _Worker] = {}
+        self.dropped: collections.Counter[str] = collections.Counter()
+        self.delivered: collections.Counter[str] = collections.Counter()
+
+    def submit(self, phase: str, record: Any, sinks: tuple) -> None:
+        """Queue ``record`` for each sink in ``sinks``. Never blocks, never raises."""
+        if self._pid != os.getpid():
+            self._start()
+        if len(self._pending) >= MAX_PENDING:
+            for sink in sinks:
+                self.dropped[sink.name] += 1
+            return
+        self._pending.append((phase, record, sinks))
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._fan_out)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait (from any thread but the dispatcher's) until everything queued is
+        delivered or dropped; False if ``timeout`` passed first."""
+        loop = self._loop
+        if loop is None or self._pid != os.getpid() or not loop.is_running():
+            return True
+        future = asyncio.run_coroutine_threadsafe(self._drained(), loop)
+        try:
+            future.result(timeout)
+            return True
+        except TimeoutError:
+            future.cancel()
+            log.warning("callback flush: records still queued after %gs", timeout)
+            return False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush, then stop the loop and its workers (at interpreter exit)."""
+        self.flush(timeout)
+        loop, thread = self._loop, self._thread
+        if loop is None or self._pid != os.getpid() or not loop.is_running():
+            return
+
+        def stop() -> None:
+            for worker in self._workers.values():
+                worker.task.cancel()
+            loop.call_soon(loop.stop)  # after the cancellations have run
+
+        loop.call_soon_threadsafe(stop)
+        thread.join(timeout)
+        if not loop.is_running():
+            loop.run_until_complete(asyncio.sleep(0))  # let cancelled workers finish
+            loop.close()
+        self._loop = None
+        self._pid = None
+
+    # --- on the dispatcher's loop ----------------------------------------------------
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            # A forked worker inherits the parent's object but not its thread: start afresh.
+            self._pending.clear()
+            self._workers = {}
+            self._wake_pending = False
+            loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=loop.run_forever, name="polyrelay-observe", daemon=True)
+            self._thread.start()
+            self._loop = loop
+            self._pid = os.getpid()
+
+    def _fan_out(self) -> None:
+        # Cleared before draining: a record appended after the drain began wakes us again.
+        self._wake_pending = False
+        pending = self._pending
+        while pending:
+            phase, record, sinks = pending.popleft()
+            for sink in sinks:
+                worker = self._workers.get(id(sink))
+                if worker is None:
+                    worker = self._workers[id(sink)] = _Worker(self, sink)
+                if worker.queue.full():
+                    self.dropped[sink.name] += 1
+                else:
+                    worker.queue.put_nowait((phase, record))
+
+    async def _drained(self) -> None:
+        self._fan_out()
+        for worker in list(self._workers.values()):
+            await worker.queue.join()
+
+
+class _Worker:
+    def __init__(self, dispatcher: Dispatcher, sink: Any) -> None:
+        self.dispatcher = dispatcher
+        self.sink = sink
+        self.queue: asyncio.Queue = asyncio.Queue(SINK_QUEUE_SIZE)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        sink, queue = self.sink, self.queue
+        size = max(1, getattr(sink, "batch_size", 1))
+        while True:
+            batch = [await queue.get()]
+            if size > 1:
+                deadline = asyncio.get_running_loop().time() + FLUSH_INTERVAL
+                while len(batch) < size:
+                    left = deadline - asyncio.get_running_loop().time()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), left))
+                    except TimeoutError:
+                        break
+            try:
+                await self._deliver(batch)
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def _deliver(self, batch: list) -> None:
+        sink = self.sink
+        retries = getattr(sink, "retries", 0)
+        for attempt in range(retries + 1):
+            try:
+                await asyncio.wait_for(sink.send(batch), getattr(sink, "timeout", 30.0))
+                self.dispatcher.delivered[sink.name] += len(batch)
+                return
+            except Exception as exc:  # a sink's failure must never reach a caller: counted and logged
+                if attempt >= retries:
+                    self.dispatcher.dropped[sink.name] += len(batch)
+                    log.warning("callback %s: %d record(s) dropped after %d tr%s (%s: %s)", sink.name, len(batch),
+                                attempt + 1, "y" if attempt == 0 else "ies", type(exc).__name__, str(exc)[:200])
+                    return
+                await asyncio.sleep(BACKOFF_BASE * 2**attempt)
+
+
+DISPATCHER = Dispatcher()
+atexit.register(DISPATCHER.close, 5.0)  # a script's last calls are still logged

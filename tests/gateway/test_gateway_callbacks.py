@@ -1,0 +1,298 @@
+"""Callbacks in a real gateway process: a CustomLogger loaded from a .py
+beside the config (its hooks rewrite, refuse, and change answers and
+chunks), generic_api batches, blocked calls logged, the queue flushed at
+SIGTERM, the dropped-events metric, and bad callback config refused."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from fakeserver import FakeServer, Reply, sse
+from gateway_process import GatewayProcess, run_cli
+
+HANDLER = '''
+import json, os
+from polyrelay.integrations.custom_logger import CustomLogger
+from starlette.exceptions import HTTPException
+
+
+class Handler(CustomLogger):
+    def _write(self, what, kwargs):
+        std = kwargs["standard_logging_object"]
+        with open(os.environ["EVENTS_FILE"], "a") as f:
+            f.write(json.dumps({"what": what, "std": std}, default=str) + "\\n")
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._write("success", kwargs)
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        self._write("failure", kwargs)
+
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        text = str(data.get("messages"))
+        if "forbidden" in text:
+            raise HTTPException(status_code=403, detail="topic refused by policy")
+        data["max_tokens"] = 7  # rewritten before the call
+        return data
+
+    async def async_post_call_success_hook(self, data, user_api_key_dict, response):
+        response["choices"][0]["message"]["content"] += " [checked]"
+        return response
+
+    async def async_post_call_streaming_hook(self, user_api_key_dict, response):
+        for choice in response.get("choices") or ():
+            if (choice.get("delta") or {}).get("content"):
+                choice["delta"]["content"] = choice["delta"]["content"].upper()
+        return response
+
+
+handler = Handler()
+'''
+
+CONFIG = """
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+router_settings: {num_retries: 0}
+litellm_settings:
+  callbacks: custom_callbacks.handler
+  success_callback: ["generic_api"]
+  failure_callback: ["generic_api"]
+"""
+ANSWER = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+
+
+def chunk(content=None, finish=None, usage=None):
+    choices = [] if usage else [{"index": 0, "delta": {"content": content} if content else {},
+                                 "finish_reason": finish}]
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": choices, **({"usage": usage} if usage else {})}
+
+
+@pytest.fixture
+def servers(tmp_path):
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(json={"ok": True})
+    events = tmp_path / "events.jsonl"
+    gateway = GatewayProcess(CONFIG, env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url + "/logs",
+                                          "EVENTS_FILE": str(events)})
+    (gateway.config_path.parent / "custom_callbacks.py").write_text(HANDLER)
+    gateway.start()
+    yield gateway, upstream, sink, events
+    gateway.stop()
+    upstream.stop()
+    sink.stop()
+
+
+def read_events(path, want, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if len(found) >= want:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"expected {want} events, got {len(found)}")
+
+
+def test_hooks_and_logging_through_a_real_gateway(servers):
+    gateway, upstream, sink, events = servers
+    client = openai.OpenAI(base_url=gateway.url, api_key="anything")
+    upstream.reply(Reply(json=ANSWER))
+    answer = client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hello"}],
+                                            extra_body={"metadata": {"tags": ["t1"]}})
+    assert answer.choices[0].message.content == "Hi there [checked]"  # post-call hook
+    assert upstream.requests[0].json["max_tokens"] == 7  # pre-call hook rewrote the request
+
+    with pytest.raises(openai.PermissionDeniedError, match="topic refused by policy"):
+        client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "forbidden stuff"}])
+    assert len(upstream.requests) == 1  # refused before any provider was called
+
+    upstream.reply(Reply(stream=sse(chunk("hel"), chunk("lo"), chunk(finish="stop"),
+                                    chunk(usage={"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}))))
+    stream = client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "s"}], stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "HELLO"  # streaming hook
+
+    found = read_events(events, 3)
+    by = {(e["what"], e["std"]["stream"]): e["std"] for e in found}
+    ok = by[("success", False)]
+    assert ok["metadata"]["tags"] == ["t1"] and ok["request_tags"] == ["t1"]
+    assert ok["model_group"] == "gpt" and ok["model_id"] and ok["total_tokens"] == 7 and ok["api_base"] == upstream.url
+    streamed = by[("success", True)]
+    assert streamed["total_tokens"] == 6 and streamed["completionStartTime"] >= streamed["startTime"]
+    blocked = by[("failure", False)]
+    assert "topic refused by policy" in blocked["error_str"] and blocked["status"] == "failure"
+
+    # The generic sink gets the same three, in batches.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sum(len(r.json) for r in sink.requests) < 3:
+        time.sleep(0.05)
+    posted = [p for r in sink.requests for p in r.json]
+    assert sorted(p["status"] for p in posted) == ["failure", "success", "success"]
+    assert gateway.metric("polyrelay_callback_events_delivered_total", callback="generic_api") == 3
+
+
+def test_call_ids_match_the_response_header(servers):
+    gateway, upstream, _, events = servers
+    upstream.reply(Reply(json=ANSWER))
+    reply = httpx.post(gateway.url + "/chat/completions",
+                       json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]})
+    assert reply.status_code == 200
+    (event,) = read_events(events, 1)
+    assert event["std"]["id"] == reply.headers["x-polyrelay-call-id"]
+
+
+def test_queued_records_are_flushed_at_sigterm(tmp_path):
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(json={}, delay=0.3)  # slow enough that records are still queued at SIGTERM
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+litellm_settings: {success_callback: [generic_api]}
+""", env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url}).start()
+    try:
+        for _ in range(5):
+            httpx.post(gateway.url + "/chat/completions", json={"model": "gpt", "messages": [{"role": "user",
+                                                                                               "content": "x"}]})
+        gateway.proc.terminate()
+        gateway.proc.wait(timeout=20)
+        assert sum(len(r.json) for r in sink.requests) == 5
+    finally:
+        gateway.stop()
+        upstream.stop()
+        sink.stop()
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("datadogg", "litellm_settings.success_callback[0]: callback 'datadogg' is not one polyrelay serves"),
+    ("missing_module.handler", "litellm_settings.success_callback[0] 'missing_module.handler' could not be loaded"),
+    ("langfuse", "LANGFUSE_PUBLIC_KEY"),
+])
+def test_bad_callback_config_stops_start_up_naming_it(tmp_path, entry, message):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"model_list: []\nlitellm_settings: {{success_callback: [{entry}]}}\n")
+    result = run_cli("--config", str(config), env={"LANGFUSE_PUBLIC_KEY": "", "LANGFUSE_SECRET_KEY": ""})
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+
+
+def test_prometheus_callback_exports_litellm_metric_names_and_labels():
+    upstream = FakeServer().start()
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+router_settings: {num_retries: 0}
+litellm_settings: {callbacks: [prometheus]}
+general_settings: {master_key: sk-master-prom-123456}
+""", env={"UPSTREAM": upstream.url}).start()
+    try:
+        admin = {"Authorization": "Bearer sk-master-prom-123456"}
+        made = httpx.post(gateway.url + "/key/generate", headers=admin,
+                          json={"key_alias": "search-app", "max_budget": 10.0}).json()
+        client = openai.OpenAI(base_url=gateway.url, api_key=made["key"])
+        upstream.reply(Reply(json=ANSWER))
+        client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], user="u-1")
+        upstream.reply(Reply(stream=sse(chunk("a"), chunk(finish="stop"),
+                                        chunk(usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}))))
+        list(client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], stream=True))
+        upstream.reply(Reply(429, json={"error": {"message": "slow down", "type": "rate_limit"}}))
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+        key = {"api_key_alias": "search-app"}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and gateway.metric("litellm_proxy_failed_requests_metric_total") < 1:
+            time.sleep(0.1)
+        assert gateway.metric("litellm_requests_metric_total", model="gpt-4o-mini", **key) == 2
+        assert gateway.metric("litellm_requests_metric_total", end_user="u-1", **key) == 1
+        assert gateway.metric("litellm_spend_metric_total", **key) > 0
+        assert gateway.metric("litellm_total_tokens_total", **key) == 7 + 2
+        assert gateway.metric("litellm_input_tokens_metric_total", requested_model="gpt", **key) == 5 + 1
+        assert gateway.metric("litellm_proxy_failed_requests_metric_total", exception_status="429",
+                              exception_class="RateLimitError", **key) == 1
+        assert gateway.metric("litellm_llm_api_time_to_first_token_metric_count", **key) == 1
+        assert gateway.metric("litellm_request_total_latency_metric_count", requested_model="gpt") == 2
+        assert 0 < gateway.metric("litellm_remaining_api_key_budget_metric", **key) < 10
+        assert gateway.metric("litellm_api_key_max_budget_metric", **key) == 10
+        assert gateway.metric("litellm_deployment_failure_responses_total", requested_model="gpt",
+                              api_provider="openai") == 1
+        assert gateway.metric("polyrelay_requests_total") > 0  # ours stay beside them
+    finally:
+        gateway.stop()
+        upstream.stop()
+
+
+def test_detailed_debug_with_json_logs_prints_upstream_traffic_as_json_lines_keys_masked():
+    upstream = FakeServer().start()
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-secret-99887766}
+litellm_settings: {json_logs: true}
+""", env={"UPSTREAM": upstream.url}, args=("--detailed_debug",)).start()
+    try:
+        reply = httpx.post(gateway.url + "/chat/completions",
+                           json={"model": "gpt", "messages": [{"role": "user", "content": "ping-42"}]})
+        assert reply.status_code == 200
+        time.sleep(0.5)
+    finally:
+        gateway.proc.terminate()
+        gateway.proc.wait(timeout=20)
+        text = gateway.log
+        gateway.stop()
+        upstream.stop()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is one JSON object
+    assert all({"timestamp", "level", "message"} <= set(line) for line in lines)
+    sent = [line["message"] for line in lines if "ping-42" in line["message"]]
+    assert sent and any("Hi there" in line["message"] for line in lines)  # the request and the raw answer
+    assert "sk-upstream-secret-99887766" not in text
+
+
+def test_unknown_log_level_stops_start_up():
+    result = run_cli("--model", "mock/x", env={"LITELLM_LOG": "LOUD"})
+    assert result.returncode == 2 and "LITELLM_LOG='LOUD' is not a log level" in result.stderr
+
+
+def test_otel_spans_are_children_of_the_callers_traceparent():
+    from otlp import OK, spans
+
+    upstream, receiver = FakeServer().start(), FakeServer().start()
+    receiver.default = OK
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess("""
+model_list:
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
+litellm_settings: {callbacks: [otel]}
+""", env={"UPSTREAM": upstream.url, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+          "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}).start()
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    try:
+        reply = httpx.post(gateway.url + "/chat/completions",
+                           headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+                           json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]})
+        assert reply.status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(spans(receiver)) < 3:
+            time.sleep(0.1)
+    finally:
+        gateway.stop()
+        upstream.stop()
+        receiver.stop()
+    by_name = {s["name"]: s for s in spans(receiver)}
+    request, auth, call = by_name["polyrelay.request"], by_name["polyrelay.auth"], by_name["chat gpt"]
+    assert {request["trace_id"], auth["trace_id"], call["trace_id"]} == {trace_id}
+    assert request["parent_span_id"] == parent_id and request["kind"] == 2  # SERVER
+    assert auth["parent_span_id"] == call["parent_span_id"] == request["span_id"]
+    assert request["start"] <= auth["start"] <= auth["end"] <= call["start"] <= call["end"] <= request["end"]
+    assert call["attributes"]["polyrelay.call_id"] == reply.headers["x-polyrelay-call-id"]
+    assert call["attributes"]["gen_ai.request.model"] == "gpt" and call["attributes"]["gen_ai.usage.input_tokens"] == 5
