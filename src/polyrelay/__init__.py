@@ -30,6 +30,7 @@ _EXPORTS = {
                      "batch_completion_models_all_responses", "completion_with_retries"), "batch"),
     **dict.fromkeys(("CustomLLM", "CustomLLMError", "GenericStreamingChunk"), "custom_llm"),
     "stream_chunk_builder": "streaming",
+    **dict.fromkeys(("Cache", "disable_cache", "enable_cache", "update_cache"), "caching"),
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
                      "ModerationResponse", "StreamingChoices", "TextChoices", "TextCompletionResponse", "Usage"),
@@ -63,6 +64,8 @@ request_timeout: float | None = None
 set_verbose: bool = False
 # Custom providers: [{"provider": "my-llm", "custom_handler": MyLLM()}] (see custom_llm.py).
 custom_provider_map: list = []
+# Response cache: ``polyrelay.cache = polyrelay.Cache(type="local")`` (see caching/).
+cache = None
 
 __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "APIConnectionError", "APIError", "AuthenticationError", "BadRequestError", "Choices",
@@ -81,6 +84,8 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "supports_system_messages", "supports_tool_choice", "supports_vision", "supports_web_search",
     # Whole calls (batch.py), custom providers (custom_llm.py), Router policies
     "AllowedFailsPolicy", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
-    "acompletion_with_retries", "batch_completion", "batch_completion_models",
+    "acompletion_with_retries", "batch_completion",
+    # Response caching (caching/)
+    "Cache", "disable_cache", "enable_cache", "update_cache", "batch_completion_models",
     "batch_completion_models_all_responses", "completion_with_retries",
 ]
