@@ -89,18 +89,27 @@ class Cache:
         self.counters = {"hits": 0, "misses": 0, "errors": 0}
         self.observer: Callable[[str], None] | None = None  # the gateway counts events in its metrics
         self._warned_at = 0.0
-        if type == "local":
-            from .backends.local import LocalBackend
+        if type == "disk":
+            from .backends.disk import check_available
 
-            self.backend: Any = LocalBackend(int(max_size_in_memory or 1000))
-        elif type == "redis":
-            from .backends.redis import RedisBackend
+            check_available()
+        # Made on first use: building a Cache (to check a config) touches no server or file.
+        self._backend_args = {"local": {"max_size": int(max_size_in_memory or 1000)},
+                              "redis": {"host": host, "port": port, "password": password, "url": redis_url, **kwargs},
+                              "disk": {"directory": disk_cache_dir}}[type]
+        self._backend: Any = None
 
-            self.backend = RedisBackend(host=host, port=port, password=password, url=redis_url, **kwargs)
-        else:
-            from .backends.disk import DiskBackend
-
-            self.backend = DiskBackend(disk_cache_dir)
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            if self.type == "local":
+                from .backends.local import LocalBackend as make
+            elif self.type == "redis":
+                from .backends.redis import RedisBackend as make
+            else:
+                from .backends.disk import DiskBackend as make
+            self._backend = make(**self._backend_args)
+        return self._backend
 
     # --- the two calls around a model call ---------------------------------
 
@@ -144,14 +153,14 @@ class Cache:
         caller gets: ``result``, or for embeddings the stored and new items merged."""
         if found.kind == EMBEDDING:
             return await self._store_items(found, result)
-        if found.controls.no_store:
-            return result
-        if replay.is_stream(result):
-            return replay.RecordingStream(result, found.kind, lambda data: self._write(found.key, data, found.ttl))
         hidden = getattr(result, "_hidden_params", None)
         if hidden is not None:
             hidden["cache_key"] = found.key
             hidden.setdefault("cache_hit", False)
+        if found.controls.no_store:
+            return result
+        if replay.is_stream(result):
+            return replay.RecordingStream(result, found.kind, lambda data: self._write(found.key, data, found.ttl))
         await self._write(found.key, replay.storable(result), found.ttl)
         return result
 
@@ -208,7 +217,8 @@ class Cache:
         return await asyncio.wait_for(self.backend.delete(list(keys)), self.backend_timeout)
 
     async def close(self) -> None:
-        await self.backend.close()
+        if self._backend is not None:
+            await self._backend.close()
 
     # LiteLLM's helpers on its Cache object.
     def get_cache_key(self, **kwargs: Any) -> str:

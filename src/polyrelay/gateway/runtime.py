@@ -37,6 +37,7 @@ class Gateway:
         self.db: Any = None
         self.spool: Any = None  # store.spend.SpendSpool, set at start
         self.drain: Any = None  # store.spend.DrainProcess, set at start
+        self.cache: Any = None  # caching.Cache when litellm_settings.cache is on (gateway/cache.py)
         self.ready = False
 
     # --- lifecycle -------------------------------------------------------
@@ -44,6 +45,9 @@ class Gateway:
     async def start(self) -> None:
         self.apply_module_settings()
         self.router = build_router(self.config)
+        from .cache import start_cache
+
+        self.cache = await start_cache(self.config, self.metrics)
         await self._open_records()
         # Token tables are not loaded here: they cost 45-75 MB each, and a
         # provider that reports usage never needs them. What counts tokens
@@ -92,6 +96,8 @@ class Gateway:
             await self.accounting.drain()
             await self.drain.close(self.spool)  # the last pass: nothing stays behind in the spool
             self.db.dispose()
+        if self.cache is not None:
+            await self.cache.close()
         close = getattr(self.router, "aclose", None) or getattr(self.router, "close", None)
         if close is not None:
             result = close()

@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 
 
+def check_available() -> None:
+    try:
+        import diskcache  # noqa: F401
+    except ImportError as exc:
+        raise ValueError("cache type 'disk' needs the diskcache package: pip install 'polyrelay[caching]'") from exc
+
+
 class DiskBackend:
     name = "disk"
 
     def __init__(self, directory: str | None = None) -> None:
-        try:
-            import diskcache
-        except ImportError as exc:
-            raise ValueError("cache type 'disk' needs the diskcache package: "
-                             "pip install 'polyrelay[caching]'") from exc
+        import diskcache  # the ``caching`` extra; checked when the Cache was made
         self.directory = directory or ".polyrelay_cache"
         self._cache = diskcache.Cache(self.directory)
 
