@@ -226,3 +226,26 @@ def test_enable_and_disable_cache(fake):
     assert len(fake.requests) == 1
     polyrelay.disable_cache()
     assert polyrelay.cache is None
+
+
+def test_a_streamed_tool_call_is_stored_whole(fake):
+    polyrelay.cache = Cache()
+
+    def chunk(delta, finish=None):
+        return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    fake.reply(Reply(stream=sse(
+        chunk({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                     "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}, "tool_calls")),
+        headers={"content-type": "text/event-stream"}))
+    list(chat(fake, stream=True, tools=[{"type": "function", "function": {"name": "get_weather"}}]))
+    again = chat(fake, tools=[{"type": "function", "function": {"name": "get_weather"}}])
+    assert len(fake.requests) == 1 and again.choices[0].finish_reason == "tool_calls"
+    (call,) = again.choices[0].message.tool_calls
+    assert call.id == "call_1" and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    replayed = list(chat(fake, stream=True, tools=[{"type": "function", "function": {"name": "get_weather"}}]))
+    assert replayed[0].choices[0].delta.tool_calls[0].function.arguments == '{"city": "Paris"}'

@@ -42,6 +42,7 @@ MODES = ("default_on", "default_off")
 REDIS_OPTIONS = frozenset({"db", "username", "ssl", "ssl_cert_reqs", "ssl_ca_certs", "socket_timeout",
                            "socket_connect_timeout", "max_connections", "health_check_interval"})
 WARN_EVERY_SECONDS = 60.0
+FRONT_TTL_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -85,6 +86,18 @@ class Cache:
         self.supported_call_types = list(supported_call_types or CALL_TYPES)
         per_type_ttl = {"local": default_in_memory_ttl, "redis": default_in_redis_ttl}.get(type)
         self.ttl = _positive("ttl", ttl if ttl is not None else per_type_ttl)
+        # A shared cache (redis, disk) keeps what it read or wrote in this process
+        # too, for a short while (LiteLLM's dual cache): a hot entry then costs no
+        # round trip. The price: an entry deleted elsewhere may be served here for
+        # up to this long.
+        self.front_ttl = None if type == "local" else _positive(
+            "default_in_memory_ttl", default_in_memory_ttl if default_in_memory_ttl is not None
+            else FRONT_TTL_SECONDS)
+        self._front = None
+        if self.front_ttl is not None:
+            from .backends.local import LocalBackend
+
+            self._front = LocalBackend(int(max_size_in_memory or 1000))
         self.backend_timeout = backend_timeout
         self.counters = {"hits": 0, "misses": 0, "errors": 0}
         self.observer: Callable[[str], None] | None = None  # the gateway counts events in its metrics
@@ -211,10 +224,14 @@ class Cache:
 
     async def ping(self) -> None:
         """Raises if the backend cannot be reached."""
-        await asyncio.wait_for(self.backend.ping(), self.backend_timeout)
+        async with asyncio.timeout(self.backend_timeout):
+            await self.backend.ping()
 
     async def delete(self, keys: list[str]) -> int:
-        return await asyncio.wait_for(self.backend.delete(list(keys)), self.backend_timeout)
+        if self._front is not None:
+            await self._front.delete(list(keys))
+        async with asyncio.timeout(self.backend_timeout):
+            return await self.backend.delete(list(keys))
 
     async def close(self) -> None:
         if self._backend is not None:
@@ -232,11 +249,16 @@ class Cache:
     # --- backend access, bypassed on failure --------------------------------
 
     async def _read(self, key: str, max_age: float | None) -> dict[str, Any] | None:
-        try:
-            raw = await asyncio.wait_for(self.backend.get(key), self.backend_timeout)
-        except Exception as exc:  # down or slow: answer from the provider instead
-            self._failed("read", exc)
-            return None
+        raw = await self._front.get(key) if self._front is not None else None
+        if raw is None:
+            try:
+                async with asyncio.timeout(self.backend_timeout):
+                    raw = await self.backend.get(key)
+            except Exception as exc:  # down or slow: answer from the provider instead
+                self._failed("read", exc)
+                return None
+            if raw is not None and self._front is not None:
+                await self._front.set(key, raw, self.front_ttl)
         if raw is None:
             return None
         try:
@@ -255,7 +277,10 @@ class Cache:
     async def _write(self, key: str, value: dict[str, Any], ttl: float | None) -> None:
         try:
             raw = orjson.dumps({"created": time.time(), "response": value})
-            await asyncio.wait_for(self.backend.set(key, raw, ttl), self.backend_timeout)
+            async with asyncio.timeout(self.backend_timeout):
+                await self.backend.set(key, raw, ttl)
+            if self._front is not None:  # only what the shared cache holds too
+                await self._front.set(key, raw, min(self.front_ttl, ttl) if ttl is not None else self.front_ttl)
         except Exception as exc:  # the answer is already made; a cache that cannot keep it costs a later miss
             self._failed("write", exc)
 

@@ -106,6 +106,45 @@ def chunks_of(kind: str, data: dict[str, Any], include_usage: bool) -> list[dict
     return out
 
 
+def assemble(kind: str, chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A whole answer from its streamed chunks, as plain dicts (what a hit is
+    replayed from): text, tool calls merged by index, the finish reasons."""
+    first = chunks[0]
+    slots: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for choice in chunk.get("choices") or ():
+            slot = slots.setdefault(choice.get("index", 0), {"text": [], "role": None, "tools": {}, "finish": None})
+            if choice.get("finish_reason"):
+                slot["finish"] = choice["finish_reason"]
+            if kind == TEXT:
+                slot["text"].append(choice.get("text") or "")
+                continue
+            delta = choice.get("delta") or {}
+            slot["role"] = slot["role"] or delta.get("role")
+            if delta.get("content"):
+                slot["text"].append(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                tool = slot["tools"].setdefault(call.get("index", 0), {"id": None, "type": "function",
+                                                                      "function": {"name": "", "arguments": ""}})
+                tool["id"] = call.get("id") or tool["id"]
+                function = call.get("function") or {}
+                tool["function"]["name"] += function.get("name") or ""
+                tool["function"]["arguments"] += function.get("arguments") or ""
+    base = {"id": first.get("id"), "created": first.get("created"), "model": first.get("model")}
+    if kind == TEXT:
+        return {**base, "object": "text_completion",
+                "choices": [{"index": i, "text": "".join(slot["text"]), "logprobs": None,
+                             "finish_reason": slot["finish"]} for i, slot in sorted(slots.items())]}
+    choices = []
+    for i, slot in sorted(slots.items()):
+        message: dict[str, Any] = {"role": slot["role"] or "assistant", "content": "".join(slot["text"]) or None}
+        if slot["tools"]:
+            message["tool_calls"] = [tool for _, tool in sorted(slot["tools"].items())]
+        choices.append({"index": i, "message": message, "finish_reason": slot["finish"], "logprobs": None})
+    return {**base, "object": "chat.completion", "system_fingerprint": first.get("system_fingerprint"),
+            "choices": choices}
+
+
 class CachedStream:
     """A hit replayed as a stream: the same interface the gateway's relay and
     SDK callers use on a live ``CompletionStream``."""
@@ -178,13 +217,11 @@ class RecordingStream:
     def _ended(self, stream: Any, error: BaseException | None) -> None:
         if error is not None or not self._chunks:
             return  # a broken or abandoned answer is never stored
-        from ..streaming import stream_chunk_builder
-
         try:
-            whole = stream_chunk_builder(self._chunks).model_dump()
+            whole = assemble(self._kind, self._chunks)
             if stream.usage is not None:
                 whole["usage"] = plain(stream.usage)
-        except Exception:  # an answer we cannot rebuild is not kept; the caller already has it
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):  # an answer we cannot rebuild is not kept; the caller already has it
             log.warning("a streamed answer could not be assembled for the cache", exc_info=True)
             return
         try:
