@@ -210,7 +210,7 @@ def test_disk_cache_survives_a_new_cache_object(fake, tmp_path):
 
 
 def test_refused_types_and_options_say_which():
-    for kind in ("qdrant-semantic", "s3"):
+    for kind in ("redis-semantic", "s3"):
         with pytest.raises(ValueError, match=kind):
             Cache(type=kind)
     with pytest.raises(ValueError, match="bogus"):

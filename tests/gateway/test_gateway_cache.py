@@ -183,6 +183,9 @@ def test_admin_routes_ping_delete_and_metrics(gateway, client, fake):
 @pytest.mark.parametrize("params, named", [
     ("    type: s3\n    s3_bucket_name: b", "s3"),
     ("    type: qdrant-semantic", "qdrant-semantic"),
+    ("    type: qdrant-semantic\n    similarity_threshold: 0.9\n    qdrant_semantic_cache_embedding_model: nope",
+     "nope"),
+    ("    type: redis-semantic", "redis-semantic"),
     ("    type: local\n    ttl: -5", "ttl"),
     ("    type: local\n    mode: sometimes", "sometimes"),
     ("    type: local\n    supported_call_types: [acompletion, arerank]", "arerank"),
@@ -248,5 +251,32 @@ def test_without_a_cache_nothing_is_cached_and_no_header_is_sent(upstream):
         raw = ask(client, "x")
         assert len(upstream.requests) == 2 and "x-polyrelay-cache-hit" not in raw.headers
         assert httpx.get(process.url + "/cache/ping", headers=ADMIN).status_code == 503
+    finally:
+        process.stop()
+
+
+def test_a_semantic_cache_answers_a_similar_prompt_with_a_model_group_embedding(upstream):
+    params = ("    type: qdrant-semantic\n    similarity_threshold: 0.9\n"
+              "    qdrant_semantic_cache_embedding_model: embed")
+    process = GatewayProcess(config(params), env={"FAKE_BASE": upstream.url}).start()
+    try:
+        reset(upstream).default = Reply(json=ANSWER)
+        # The embedding group "embed" is the fake upstream too: script its vectors.
+        def vector(*values):
+            return Reply(json={"object": "list", "model": "text-embedding-3-small",
+                               "data": [{"object": "embedding", "index": 0, "embedding": list(values)}],
+                               "usage": {"prompt_tokens": 2, "total_tokens": 2}})
+
+        upstream.reply(vector(1.0, 0.0), Reply(json=ANSWER), vector(0.98, 0.1), vector(0.0, 1.0), Reply(json=ANSWER))
+        client = openai.OpenAI(api_key=MASTER, base_url=process.url + "/v1", max_retries=0)
+        assert ask(client, "capital of France?").headers["x-polyrelay-cache-hit"] == "false"
+        similar = ask(client, "France's capital?")
+        assert similar.headers["x-polyrelay-cache-hit"] == "true"
+        assert similar.parse().choices[0].message.content == "hello there"
+        assert float(similar.headers["x-polyrelay-response-cost"]) == 0.0
+        assert ask(client, "height of Everest?").headers["x-polyrelay-cache-hit"] == "false"
+        paths = [r.path for r in upstream.requests]
+        assert paths.count("/chat/completions") == 2 and paths.count("/embeddings") == 3
+        assert httpx.get(process.url + "/cache/ping", headers=ADMIN).json()["cache_type"] == "qdrant-semantic"
     finally:
         process.stop()

@@ -34,8 +34,9 @@ CALL_TYPES = {
 NOT_CACHED_CALL_TYPES = frozenset({"transcription", "atranscription", "rerank", "arerank", "responses",
                                    "aresponses", "speech", "aspeech", "image_generation", "aimage_generation",
                                    "moderation", "amoderation", "anthropic_messages"})
-TYPES = ("local", "redis", "disk")
-LATER_TYPES = {"qdrant-semantic": "the semantic cache", "redis-semantic": "the semantic cache",
+SEMANTIC = "qdrant-semantic"
+TYPES = ("local", "redis", "disk", SEMANTIC)
+LATER_TYPES = {"redis-semantic": "the Redis semantic cache (use qdrant-semantic)",
                "s3": "the S3 cache", "azure-blob": "the Azure Blob cache", "gcs": "the GCS cache"}
 MODES = ("default_on", "default_off")
 # Options the redis client takes, passed through as LiteLLM passes its **kwargs.
@@ -59,6 +60,8 @@ class Lookup:
     items: list[Any] | None = None  # embeddings: one stored vector (or None) per input item
     item_keys: list[str] = field(default_factory=list)
     single_input: bool = False
+    vector: list[float] | None = None  # semantic: the prompt's embedding, and the scope it answers
+    scope: str | None = None
 
 
 class Cache:
@@ -67,7 +70,10 @@ class Cache:
                  ttl: float | None = None, default_in_memory_ttl: float | None = None,
                  default_in_redis_ttl: float | None = None, supported_call_types: list[str] | None = None,
                  redis_url: str | None = None, disk_cache_dir: str | None = None,
-                 max_size_in_memory: int | None = None, backend_timeout: float = 1.0, **kwargs: Any) -> None:
+                 max_size_in_memory: int | None = None, similarity_threshold: float | None = None,
+                 qdrant_semantic_cache_embedding_model: str | None = None, qdrant_api_base: str | None = None,
+                 qdrant_api_key: str | None = None, qdrant_collection_name: str | None = None,
+                 qdrant_path: str | None = None, backend_timeout: float = 1.0, **kwargs: Any) -> None:
         type = getattr(type, "value", type)  # LiteLLM's LiteLLMCacheType enum, or its string
         mode = getattr(mode, "value", mode)
         if type in LATER_TYPES:
@@ -81,8 +87,23 @@ class Cache:
         if unknown:
             raise ValueError(f"cache option(s) {', '.join(sorted(unknown))} are not ones polyrelay knows "
                              f"for type {type!r}.")
+        semantic_args = {"similarity_threshold": similarity_threshold, "qdrant_api_base": qdrant_api_base,
+                         "qdrant_semantic_cache_embedding_model": qdrant_semantic_cache_embedding_model,
+                         "qdrant_api_key": qdrant_api_key, "qdrant_collection_name": qdrant_collection_name,
+                         "qdrant_path": qdrant_path}
+        if type != SEMANTIC and any(v is not None for v in semantic_args.values()):
+            given = sorted(k for k, v in semantic_args.items() if v is not None)
+            raise ValueError(f"{', '.join(given)} apply to type {SEMANTIC!r} only, not {type!r}.")
         self.type, self.mode, self.namespace = type, mode, namespace
         self.kinds = _kinds(supported_call_types)
+        self.embed: Any = None
+        if type == SEMANTIC:
+            self._check_semantic(similarity_threshold, qdrant_semantic_cache_embedding_model)
+            from .semantic import sdk_embedder
+
+            self.similarity_threshold = float(similarity_threshold)
+            self.embedding_model = qdrant_semantic_cache_embedding_model
+            self.embed = sdk_embedder(qdrant_semantic_cache_embedding_model)  # the gateway uses its Router
         self.supported_call_types = list(supported_call_types or CALL_TYPES)
         per_type_ttl = {"local": default_in_memory_ttl, "redis": default_in_redis_ttl}.get(type)
         self.ttl = _positive("ttl", ttl if ttl is not None else per_type_ttl)
@@ -106,10 +127,19 @@ class Cache:
             from .backends.disk import check_available
 
             check_available()
+        if type == SEMANTIC:
+            try:
+                import qdrant_client  # noqa: F401
+            except ImportError as exc:
+                raise ValueError("cache type 'qdrant-semantic' needs qdrant-client: "
+                                 "pip install 'polyrelay[semantic]'") from exc
         # Made on first use: building a Cache (to check a config) touches no server or file.
         self._backend_args = {"local": {"max_size": int(max_size_in_memory or 1000)},
                               "redis": {"host": host, "port": port, "password": password, "url": redis_url, **kwargs},
-                              "disk": {"directory": disk_cache_dir}}[type]
+                              "disk": {"directory": disk_cache_dir},
+                              SEMANTIC: {"api_base": qdrant_api_base, "api_key": qdrant_api_key,
+                                         "collection": qdrant_collection_name or "polyrelay_semantic_cache",
+                                         "path": qdrant_path}}[type]
         self._backend: Any = None
 
     @property
@@ -119,6 +149,8 @@ class Cache:
                 from .backends.local import LocalBackend as make
             elif self.type == "redis":
                 from .backends.redis import RedisBackend as make
+            elif self.type == SEMANTIC:
+                from .backends.qdrant import QdrantIndex as make
             else:
                 from .backends.disk import DiskBackend as make
             self._backend = make(**self._backend_args)
@@ -147,6 +179,8 @@ class Cache:
             return None
         namespace = controls.namespace or self.namespace
         ttl = controls.ttl if controls.ttl is not None else self.ttl
+        if self.type == SEMANTIC:
+            return await self._lookup_semantic(kind, model, payload, kwargs, controls, namespace, ttl, wire)
         if kind == EMBEDDING:
             return await self._lookup_items(model, payload, kwargs, controls, namespace, ttl, wire)
         key = cache_key(kind, model, payload, kwargs, namespace)
@@ -172,10 +206,66 @@ class Cache:
             hidden.setdefault("cache_hit", False)
         if found.controls.no_store:
             return result
+        write = self._write_semantic if self.type == SEMANTIC else self._write_exact
         if replay.is_stream(result):
-            return replay.RecordingStream(result, found.kind, lambda data: self._write(found.key, data, found.ttl))
-        await self._write(found.key, replay.storable(result), found.ttl)
+            return replay.RecordingStream(result, found.kind, lambda data: write(found, data))
+        await write(found, replay.storable(result))
         return result
+
+    async def _write_exact(self, found: Lookup, data: dict[str, Any]) -> None:
+        await self._write(found.key, data, found.ttl)
+
+    # --- semantic ------------------------------------------------------------
+
+    def _check_semantic(self, threshold: Any, model: Any) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+            raise ValueError(f"similarity_threshold must be a number above 0 and at most 1 for a "
+                             f"{SEMANTIC!r} cache, got {threshold!r}.")
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"a {SEMANTIC!r} cache needs qdrant_semantic_cache_embedding_model "
+                             "(the embedding model that compares prompts).")
+        if EMBEDDING in self.kinds and self.kinds != frozenset(CALL_TYPES.values()):
+            raise ValueError(f"a {SEMANTIC!r} cache answers completions only; drop embedding from "
+                             "supported_call_types.")
+        self.kinds = self.kinds - {EMBEDDING}
+
+    async def _lookup_semantic(self, kind, model, payload, kwargs, controls, namespace, ttl, wire) -> Lookup:
+        from . import semantic
+
+        found = Lookup(kind, cache_key(kind, model, payload, kwargs, namespace), controls, ttl, payload,
+                       scope=semantic.scope_of(kind, model, kwargs, namespace))
+        try:
+            async with asyncio.timeout(self.backend_timeout * 10):  # an embedding call is a model call
+                found.vector = await self.embed(semantic.prompt_text(kind, payload))
+        except Exception as exc:  # no embedding: neither look up nor store; the call goes on
+            self._failed("embedding", exc)
+            return found
+        if controls.no_cache:
+            return found
+        try:
+            async with asyncio.timeout(self.backend_timeout):
+                stored = await semantic.search(self.backend, found.vector, found.scope,
+                                               self.similarity_threshold, controls.s_maxage)
+        except Exception as exc:
+            self._failed("read", exc)
+            return found
+        if stored is None:
+            self._count("misses")
+            return found
+        self._count("hits")
+        found.answer = replay.answer(kind, stored, found.key, kwargs, wire)
+        return found
+
+    async def _write_semantic(self, found: Lookup, data: dict[str, Any]) -> None:
+        from . import semantic
+
+        if found.vector is None:
+            return
+        try:
+            async with asyncio.timeout(self.backend_timeout):
+                await semantic.add(self.backend, found.vector, found.scope, found.key, data, found.ttl)
+        except Exception as exc:
+            self._failed("write", exc)
 
     # --- embeddings, item by item ------------------------------------------
 

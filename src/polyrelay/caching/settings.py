@@ -24,10 +24,13 @@ OTHER_TYPES_PARAMS = frozenset({
     "s3_config", "s3_path", "disk_cache_dir", "host", "port", "password", "redis_url", "max_size_in_memory",
 })
 TYPE_PARAMS = {"redis": {"host", "port", "password", "redis_url"}, "disk": {"disk_cache_dir"},
-               "local": {"max_size_in_memory"}}
+               "local": {"max_size_in_memory"},
+               "qdrant-semantic": {"similarity_threshold", "qdrant_api_base", "qdrant_api_key",
+                                   "qdrant_collection_name", "qdrant_semantic_cache_embedding_model"}}
 
 
-def cache_arguments(litellm_settings: dict[str, Any], warnings: list[str]) -> dict[str, Any] | None:
+def cache_arguments(litellm_settings: dict[str, Any], warnings: list[str],
+                    groups: list[str] | None = None) -> dict[str, Any] | None:
     """``Cache(**result)``, or None when the cache is off. Raises ValueError
     naming what is wrong (the config loader stops start-up with it)."""
     params = dict(litellm_settings.get("cache_params") or {})
@@ -54,6 +57,10 @@ def cache_arguments(litellm_settings: dict[str, Any], warnings: list[str]) -> di
             params["port"] = int(params["port"])
         except (TypeError, ValueError):
             raise ValueError(f"port must be a number, got {params['port']!r}") from None
+    embedder = params.get("qdrant_semantic_cache_embedding_model")
+    if kind == "qdrant-semantic" and groups is not None and isinstance(embedder, str) and embedder not in groups:
+        raise ValueError(f"qdrant_semantic_cache_embedding_model {embedder!r} is not a model group of this config "
+                         f"(model_list has {', '.join(groups) or 'none'}).")
     try:
         Cache(**params)  # every check the constructor makes, with no server touched
     except TypeError as exc:

@@ -22,11 +22,15 @@ log = logging.getLogger("polyrelay.gateway")
 CACHED_METHODS = {"acompletion": CHAT, "atext_completion": TEXT, "aembedding": EMBEDDING}
 
 
-async def start_cache(config, metrics) -> Cache | None:
+async def start_cache(config, metrics, router) -> Cache | None:
     params = config.litellm_settings.get("cache_params")
     if not config.litellm_settings.get("cache") or params is None:
         return None
     cache = Cache(**params)
+    if cache.embed is not None:  # semantic: prompts are embedded by a model group of this config
+        from ..caching.semantic import router_embedder
+
+        cache.embed = router_embedder(router, cache.embedding_model)
     counter = Counter("polyrelay_cache_events", "Response cache lookups by outcome (hit, miss) and failures "
                       "(error: the cache was bypassed)", ["event"], registry=metrics.registry)
     children = {"hits": counter.labels("hit"), "misses": counter.labels("miss"), "errors": counter.labels("error")}

@@ -487,7 +487,8 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
         from ..caching.settings import cache_arguments
 
         try:
-            litellm["cache_params"] = cache_arguments(litellm, warnings)
+            litellm["cache_params"] = cache_arguments(litellm, warnings,
+                                                      [str(d.get("model_name")) for d in model_list])
         except ValueError as exc:
             raise ConfigError(f"litellm_settings.cache_params: {exc}") from None
     guardrails = _list("guardrails", body["guardrails"] or [])

@@ -51,7 +51,7 @@ class Gateway:
         self.router = build_router(self.config)
         from .cache import start_cache
 
-        self.cache = await start_cache(self.config, self.metrics)
+        self.cache = await start_cache(self.config, self.metrics, self.router)
         await self._open_records()
         # Token tables are not loaded here: they cost 45-75 MB each, and a
         # provider that reports usage never needs them. What counts tokens
