@@ -85,9 +85,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kinds", type=name_list, default=list(KINDS), metavar="chat,stream",
                    help="chat = non-streaming, stream = streaming with stream_options.include_usage "
                         "(default: both)")
-    p.add_argument("--scenario", action="append", choices=["plain", "keys"], dest="scenarios",
+    p.add_argument("--scenario", action="append", choices=["plain", "keys", "cache"], dest="scenarios",
                    help="plain: no auth (default). keys: virtual key + rpm limit + budget + spend logging "
-                        "(needs /key/generate on the gateway, issue 7). Repeat for both.")
+                        "(needs /key/generate on the gateway, issue 7). cache: the local response cache with 100% "
+                        "hits (cache-local) and a Redis cache with 50% hits (cache-redis). Repeatable.")
     p.add_argument("--keys-db", type=name_list, default=["sqlite"], metavar="sqlite,postgres",
                    help="database(s) for the keys scenario; rows are labelled keys-sqlite / keys-postgres "
                         "(default: sqlite; postgres starts a PostgreSQL server of its own)")
@@ -177,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(python3 -m venv /tmp/prof && /tmp/prof/bin/pip install py-spy) "
                              "and pass --py-spy /tmp/prof/bin/py-spy")
     check_ports(ports, [ports.upstream_json, ports.upstream_stream, ports.hop_json, ports.hop_stream,
-                        ports.polyrelay, ports.polyrelay_keys, ports.polyrelay_keys_pg, ports.postgres])
+                        ports.polyrelay, ports.polyrelay_keys, ports.polyrelay_keys_pg, ports.postgres,
+                        ports.polyrelay_cache_local, ports.polyrelay_cache_redis, ports.redis])
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -228,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
                         bench.targets.append(keys_target)
                         bench.run_matrix([keys_target])
                         modes.check_keys_spend(bench, keys_target.scenario)
+            if "cache" in args.scenarios:
+                for backend in ("local", "redis"):
+                    cache_target = modes.setup_cache_target(bench, backend)
+                    if cache_target is not None:
+                        bench.targets.append(cache_target)
+                        bench.run_matrix([cache_target])
         complete = True
     except KeyboardInterrupt:
         log("\ninterrupted: stopping everything")

@@ -181,7 +181,7 @@ class Bench:
             time.sleep(0.2)
 
     def measure(self, target: Target, kind: str, connections: int, index: int, total: int) -> None:
-        script = wrk.post_script(target.body(kind), target.headers_for(kind))
+        script = target.script(kind)
         log(f"  [{index:>2}/{total}] {target.name:<12} {target.scenario:<13} {kind:<6} c={connections:<3} "
             f"{self.args.duration}s ... ", end="")
         before = procs.read_usage(target.roots) if target.roots else None

@@ -131,6 +131,37 @@ def check_keys_spend(bench: Bench, scenario: str) -> None:
 
 
 
+def setup_cache_target(bench: Bench, backend: str) -> Target | None:
+    """The ``cache-local`` scenario (the local cache, every request the same:
+    100% hits after the first) or ``cache-redis`` (a Redis server of the
+    bench's own, every other request a new prompt: 50% hits). Rows are
+    labelled by scenario; compare with ``plain`` from the same run."""
+    scenario = f"cache-{backend}"
+    if backend == "redis":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            bench.note(f"scenario {scenario}: no redis-server here (apt-get install -y redis-server); skipped")
+            return None
+        port = bench.ports.redis
+        log(f"- starting redis-server on 127.0.0.1:{port}")
+        redis = bench.procs.start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                            "--appendonly", "no", "--dir", bench.workdir],
+                                  os.path.join(bench.workdir, "redis.log"), cwd=bench.workdir)
+        procs.wait_port(port, redis, "redis-server", seconds=20)
+        params, gateway_port = {"type": "redis", "host": "127.0.0.1", "port": port}, bench.ports.polyrelay_cache_redis
+    else:
+        params, gateway_port = {"type": "local"}, bench.ports.polyrelay_cache_local
+    config = upstream.gateway_config(bench.ports, cache_params=params)
+    try:
+        process = bench.start_polyrelay(f"polyrelay-{scenario}", gateway_port, config)
+    except RuntimeError as exc:
+        bench.note(f"scenario {scenario}: polyrelay with a cache did not start: {exc}")
+        return None
+    url = chat_url(f"http://127.0.0.1:{gateway_port}")
+    return Target("polyrelay", "gateway", {k: url for k in KINDS}, roots=[process.pid], scenario=scenario,
+                  half_new=(backend == "redis"))
+
+
 def run_soak(bench: Bench, target: Target) -> None:
     a = bench.args
     bodies = [target.body(k) for k in KINDS]

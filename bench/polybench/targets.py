@@ -27,6 +27,12 @@ class Target:
     scenario: str = "plain"
     models: dict[str, str] = field(default_factory=lambda: dict(MODELS))
     upstreams: dict[str, str] = field(default_factory=dict)  # kind -> the bench upstream's base URL
+    half_new: bool = False  # every other request a prompt never seen: 50% cache hits
+
+    def script(self, kind: str) -> str:
+        if self.half_new:
+            return wrk.half_new_script(self.body(kind), self.headers_for(kind))
+        return wrk.post_script(self.body(kind), self.headers_for(kind))
 
     def body(self, kind: str) -> dict:
         return wrk.request_body(self.models[kind], stream=(kind == "stream"))

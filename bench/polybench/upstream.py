@@ -87,6 +87,18 @@ class Ports:
         return self.base + 20
 
     @property
+    def polyrelay_cache_local(self) -> int:
+        return self.base + 23
+
+    @property
+    def polyrelay_cache_redis(self) -> int:
+        return self.base + 24
+
+    @property
+    def redis(self) -> int:
+        return self.base + 31
+
+    @property
     def polyrelay_keys(self) -> int:
         return self.base + 21
 
@@ -164,7 +176,7 @@ def hop_conf(workdir: str, ports: Ports, workers: int = 1, run_as_root: bool = F
 
 
 def gateway_config(ports: Ports, api_key: str = "sk-bench-upstream", master_key: str | None = None,
-                   database_url: str | None = None) -> str:
+                   database_url: str | None = None, cache_params: dict | None = None) -> str:
     """A LiteLLM-format config.yaml: the same file runs under polyrelay and
     under LiteLLM's proxy. Prices come from the catalogue entry of MODEL."""
     lines = ["model_list:"]
@@ -180,4 +192,6 @@ def gateway_config(ports: Ports, api_key: str = "sk-bench-upstream", master_key:
             lines.append(f"  master_key: {master_key}")
         if database_url:
             lines.append(f"  database_url: {json.dumps(database_url)}")
+    if cache_params is not None:
+        lines += ["litellm_settings:", "  cache: true", f"  cache_params: {json.dumps(cache_params)}"]
     return "\n".join(lines) + "\n"

@@ -88,6 +88,31 @@ def mixed_script(bodies: list[dict], headers: dict[str, str] | None = None) -> s
     ])
 
 
+def half_new_script(body: dict, headers: dict[str, str] | None = None) -> str:
+    """Every other request the same body, the others a prompt never asked
+    before (a per-run random id and a counter): a cache sees 50% hits."""
+    text = json.dumps(body, separators=(",", ":"))
+    marker = MESSAGES[0]["content"]
+    head, tail = text.split(marker, 1)
+    return "\n".join([
+        f"MARKER = {_lua_long_string(MARKER)}",
+        'wrk.method = "POST"',
+        _headers_lua(headers or {}),
+        f"local same = {_lua_long_string(text)}",
+        f"local head = {_lua_long_string(head + marker)}",
+        f"local tail = {_lua_long_string(tail)}",
+        "math.randomseed(os.time() + os.clock() * 1000000)",
+        "local run = tostring(math.random(1, 2000000000))",
+        "local i = 0",
+        "function request()",
+        "  i = i + 1",
+        "  if i % 2 == 0 then return wrk.format(nil, nil, nil, same) end",
+        '  return wrk.format(nil, nil, nil, head .. " #" .. run .. "-" .. i .. tail)',
+        "end",
+        _DONE_HOOK,
+    ])
+
+
 @dataclass
 class WrkResult:
     requests: int = 0

@@ -37,6 +37,7 @@ _EXPORTS = {
                      "retrieve_batch"), "media.files"),
     "stream_chunk_builder": "streaming",
     "CustomLogger": "observe.custom_logger",
+    **dict.fromkeys(("Cache", "disable_cache", "enable_cache", "update_cache"), "caching"),
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
                      "ModerationResponse", "StreamingChoices", "TextChoices", "TextCompletionResponse", "Usage"),
@@ -76,6 +77,8 @@ failure_callback: list = []
 turn_off_message_logging: bool = False
 # Custom providers: [{"provider": "my-llm", "custom_handler": MyLLM()}] (see custom_llm.py).
 custom_provider_map: list = []
+# Response cache: ``polyrelay.cache = polyrelay.Cache(type="local")`` (see caching/).
+cache = None
 
 __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "APIConnectionError", "APIError", "AuthenticationError", "BadRequestError", "Choices",
@@ -94,7 +97,9 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "supports_system_messages", "supports_tool_choice", "supports_vision", "supports_web_search",
     # Whole calls (batch.py), custom providers (custom_llm.py), Router policies
     "AllowedFailsPolicy", "CustomLogger", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
-    "acompletion_with_retries", "batch_completion", "batch_completion_models",
+    "acompletion_with_retries", "batch_completion",
+    # Response caching (caching/)
+    "Cache", "disable_cache", "enable_cache", "update_cache", "batch_completion_models",
     "batch_completion_models_all_responses", "completion_with_retries",
     # Images, rerank and audio (media/)
     "ImageResponse", "RerankResponse", "SpeechResponse", "TranscriptionResponse", "aimage_generation", "arerank",

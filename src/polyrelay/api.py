@@ -76,6 +76,15 @@ async def _run(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str,
         from .media.core import execute
 
         return await execute(kind, model, payload, kwargs)
+    cache = package_setting("cache")  # polyrelay.cache = Cache(...): one attribute read when unset
+    if cache is not None and kind != MODERATION:
+        from .caching import through
+
+        return await through(cache, kind, model, payload, kwargs, _call)
+    return await _call(kind, model, payload, kwargs)
+
+
+async def _call(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
     started = time.perf_counter()
     p = plan(kind, model, payload, kwargs)
     if p.mocked:
@@ -201,7 +210,8 @@ async def amoderation(input: Any, model: str | None = None, **kwargs: Any) -> Mo
 
 def sync_result(result: Any) -> Any:
     """A stream as a sync iterator; anything else as it is."""
-    return _sync.iterate(result) if isinstance(result, CompletionStream) else result
+    # A live stream, or a cached answer replayed as one (caching/replay.py).
+    return _sync.iterate(result) if hasattr(result, "__aiter__") else result
 
 
 

@@ -236,3 +236,15 @@ def test_header_values_can_name_the_bench_upstream_per_kind():
     assert t.headers_for("chat")["x-portkey-custom-host"] == "http://127.0.0.1:18801/v1"
     assert t.headers_for("stream") == {"x-portkey-custom-host": "http://127.0.0.1:18802/v1",
                                        "x-portkey-provider": "openai"}
+
+
+def test_half_new_script_repeats_every_other_body_and_varies_the_rest():
+    from polybench import wrk as bench_wrk
+
+    body = bench_wrk.request_body("bench-json", stream=False)
+    script = bench_wrk.half_new_script(body)
+    same = json.dumps(body, separators=(",", ":"))
+    assert same in script  # the repeated request, byte for byte
+    assert "i % 2 == 0" in script and 'head .. " #" .. run .. "-" .. i .. tail' in script
+    head, tail = same.split(bench_wrk.MESSAGES[0]["content"], 1)
+    assert head + bench_wrk.MESSAGES[0]["content"] in script and tail in script

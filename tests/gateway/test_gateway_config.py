@@ -84,13 +84,25 @@ def test_unknown_keys_are_warnings_naming_them():
 
 
 def test_recognised_but_inactive_settings_are_said_at_start():
-    config = build({"litellm_settings": {"success_callback": ["langfuse"], "cache": True},
+    config = build({"litellm_settings": {"success_callback": ["langfuse"]},
                     "guardrails": [{"guardrail_name": "g", "litellm_params": {"mode": "pre_call"}}]})
     joined = "\n".join(config.warnings)
     assert "success_callback" not in joined  # active (observe/): loaded at start-up, see tests/observe
-    assert "litellm_settings.cache is recognised but not active" in joined
     assert "guardrails are recognised but not active" in joined
     assert config.litellm_settings["success_callback"] == ["langfuse"]
+
+
+def test_cache_settings_are_active_and_checked():
+    config = build({"litellm_settings": {"cache": True, "cache_params": {"type": "local", "ttl": 30,
+                                                                         "similarity_threshold": 0.8}}})
+    about_cache = [w for w in config.warnings if "cache" in w]
+    assert about_cache == ["litellm_settings.cache_params.similarity_threshold does not apply to a 'local' cache; "
+                           "ignored"]
+    assert config.litellm_settings["cache_params"] == {"type": "local", "ttl": 30}
+    off = build({"litellm_settings": {"cache_params": {"type": "local"}}})
+    assert "litellm_settings.cache is not true" in "\n".join(off.warnings)
+    with pytest.raises(ConfigError, match="cache_params.*redis-semantic"):
+        build({"litellm_settings": {"cache": True, "cache_params": {"type": "redis-semantic"}}})
 
 
 def test_litellm_router_settings_reach_the_router_and_module_settings_the_sdk(monkeypatch):

@@ -48,7 +48,7 @@ def test_public_api_is_exactly_all():
     # Names are bound on first use (PEP 562); dir() lists them all the same.
     public = {name for name in dir(polyrelay)
               if not name.startswith("_") and not isinstance(getattr(polyrelay, name), types.ModuleType)}
-    settings = {"api_base", "api_key", "custom_provider_map", "drop_params", "num_retries", "request_timeout",
+    settings = {"api_base", "api_key", "cache", "custom_provider_map", "drop_params", "num_retries", "request_timeout",
                 "set_verbose", "callbacks", "success_callback", "failure_callback", "turn_off_message_logging",
                 "integrations", "observe"}
     assert public - settings == set(polyrelay.__all__)

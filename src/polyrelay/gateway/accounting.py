@@ -73,7 +73,9 @@ class Accounting:
         self._rate_cache: dict[tuple[str, int], tuple[float, float] | None] = {}
 
     async def admit(self, ctx, call_type: str, model: str | None, body: dict[str, Any], payload: dict[str, Any],
-                    call_id: str | None = None) -> Ticket:
+                    call_id: str | None = None, cached: bool = False) -> Ticket:
+        """``cached``: the answer comes from the response cache and costs
+        nothing, so limits are checked but nothing is reserved."""
         principal = ctx.principal
         entry = getattr(principal, "entry", None)
         subjects = [s for s in entry.subjects() if _limited(s)] if entry is not None else []
@@ -92,7 +94,7 @@ class Accounting:
             reserve_cost, reserve_tokens = 0.0, 0
             budgeted = any(s.max_budget is not None for s in subjects)
             token_limited = any(s.tpm_limit is not None for s in subjects)
-            if (budgeted or token_limited) and model is not None and self.router.has_group(model):
+            if (budgeted or token_limited) and not cached and model is not None and self.router.has_group(model):
                 await tokens.preload(str(self.router.group(model)[0].params["model"]))
                 estimate = self._estimate(model, body, payload)
                 reserve_tokens = estimate.tokens
@@ -183,6 +185,8 @@ class Accounting:
             "start_time": ticket.started, "end_time": end, "latency_ms": (end - ticket.started) * 1000,
             "status": status, "metadata": None if self.redact_metadata else ticket.metadata,
         }
+        if hidden.get("cache_hit"):  # answered from the response cache: said in the record's metadata
+            record["metadata"] = {**(record["metadata"] or {}), "cache_hit": True}
         self.spool.record(record)
         return cost, record["total_tokens"]
 

@@ -259,7 +259,7 @@ LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
 # Recognised but not acted on by this version: said at start-up, so a switch
 # from LiteLLM never loses logging or caching silently. A feature that
 # starts reading one of these removes it from here.
-NOT_YET_ACTIVE = frozenset({"litellm_settings.cache", "litellm_settings.cache_params", "guardrails"})
+NOT_YET_ACTIVE = frozenset({"guardrails"})
 LITELLM_PARAMS: dict[str, Callable[[str, Any], Any]] = {
     "model": _str,
     "api_key": _str,
@@ -481,6 +481,14 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
         litellm[key] = value if value is None else check(f"litellm_settings.{key}", value)
         if f"litellm_settings.{key}" in NOT_YET_ACTIVE:
             warnings.append(f"litellm_settings.{key} is recognised but not active in this version; ignored")
+    if "cache" in litellm or "cache_params" in litellm:
+        from ..caching.settings import cache_arguments
+
+        try:
+            litellm["cache_params"] = cache_arguments(litellm, warnings,
+                                                      [str(d.get("model_name")) for d in model_list])
+        except ValueError as exc:
+            raise ConfigError(f"litellm_settings.cache_params: {exc}") from None
     guardrails = _list("guardrails", body["guardrails"] or [])
     if guardrails and "guardrails" in NOT_YET_ACTIVE:
         warnings.append("guardrails are recognised but not active in this version; ignored")

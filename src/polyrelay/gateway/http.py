@@ -109,6 +109,10 @@ def response_headers(ctx: RequestContext, hidden: dict[str, Any]) -> list[tuple[
     model_id = hidden.get("model_id")
     if model_id:
         headers.append((b"x-polyrelay-model-id", str(model_id).encode()))
+    if "cache_key" in hidden:
+        from .cache import hidden_headers
+
+        headers += hidden_headers(hidden)
     return headers
 
 

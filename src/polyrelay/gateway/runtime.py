@@ -43,6 +43,7 @@ class Gateway:
         self.db: Any = None
         self.spool: Any = None  # store.spend.SpendSpool, set at start
         self.drain: Any = None  # store.spend.DrainProcess, set at start
+        self.cache: Any = None  # caching.Cache when litellm_settings.cache is on (gateway/cache.py)
         self.store_health: Any = None  # StoreHealth (store_health.py), set at start
         self.ready = False
         self.observing: Any = None  # observing.Observing when callbacks are configured
@@ -55,6 +56,9 @@ class Gateway:
 
         self.observing = Observing.configured(self.metrics.registry)
         self.router = build_router(self.config)
+        from .cache import start_cache
+
+        self.cache = await start_cache(self.config, self.metrics, self.router)
         await self._open_records()
         # Token tables are not loaded here: they cost 45-75 MB each, and a
         # provider that reports usage never needs them. What counts tokens
@@ -118,6 +122,8 @@ class Gateway:
             await self.accounting.drain()
             await self.drain.close(self.spool)  # the last pass: nothing stays behind in the spool
             self.db.dispose()
+        if self.cache is not None:
+            await self.cache.close()
         close = getattr(self.router, "aclose", None) or getattr(self.router, "close", None)
         if close is not None:
             result = close()

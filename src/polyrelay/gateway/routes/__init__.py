@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.routing import Route
 
+from .cache import make_cache_routes
 from .chat import CHAT
 from .completions import COMPLETIONS
 from .docs import make_docs_routes
@@ -50,6 +51,7 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/health", health, ["GET"], "Calls every deployment once and reports which answered"),
         ("/metrics", make_metrics_route(gateway), ["GET"], "Prometheus metrics (no key needed)"),
         *make_management_routes(gateway),
+        *make_cache_routes(gateway),
     ]
 
 

@@ -146,7 +146,7 @@ class TranscriptionEndpoint(LLMEndpoint):
             raise raw
         return raw
 
-    async def answer(self, ctx, send, ticket, result) -> None:
+    async def answer(self, ctx, send, ticket, result, body, scope) -> None:
         hidden = getattr(result, "_hidden_params", None) or {}
         gateway = self.gateway
         gateway.record_success(ctx.model or "", hidden, None)
@@ -162,7 +162,7 @@ class TranscriptionEndpoint(LLMEndpoint):
 
 
 class SpeechEndpoint(LLMEndpoint):
-    async def answer(self, ctx, send, ticket, result) -> None:
+    async def answer(self, ctx, send, ticket, result, body, scope) -> None:
         hidden = result._hidden_params
         headers = [(b"content-type", result.content_type.encode("latin-1")), *response_headers(ctx, hidden)]
         status = "failure"

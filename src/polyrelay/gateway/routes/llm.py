@@ -31,6 +31,7 @@ from ..http import (
     send_bytes,
     send_error,
 )
+from ..cache import CACHED_METHODS
 from ..disconnect import cancel_on_disconnect
 from ..schema import COMMON_FIELDS, Rule, check_fields
 from .sse import relay_stream
@@ -84,19 +85,29 @@ class LLMEndpoint:
                 await self._batch(ctx, send, batch, payload, body)
                 return
             self._authorize(ctx, model, body)
-            # Budgets and limits, before any provider is called.
-            ticket = await gateway.accounting.admit(ctx, self.spec.name, model, body, payload)
             body["litellm_call_id"] = ctx.call_id
             body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
+            # Cache lookup: a hit is the answer, with no provider call (gateway/cache.py).
+            cached = await self._cache_lookup(model, payload, body) if gateway.cache is not None else None
+            # Budgets and limits, before any provider is called; a hit reserves nothing.
+            hit = cached is not None and cached.answer is not None
+            ticket = await gateway.accounting.admit(ctx, self.spec.name, model, body, payload, cached=hit)
             if observing is not None:
                 observing.before_router(ctx, body, scope)
             reached_router = True
-            started = time.perf_counter()
-            try:
-                # A client that leaves now (before an answer or a first chunk) cancels the upstream call.
-                result = await cancel_on_disconnect(receive, self._call(model, payload, body))
-            finally:
-                ctx.upstream_s += time.perf_counter() - started
+            if hit:
+                result = cached.answer
+            else:
+                started = time.perf_counter()
+                try:
+                    # A client that leaves now (before an answer or a first chunk) cancels the upstream call.
+                    result = await cancel_on_disconnect(
+                        receive, self._call(model, cached.payload if cached is not None else payload, body))
+                finally:
+                    ctx.upstream_s += time.perf_counter() - started
+                # Cache store (a stream is stored when it ends whole).
+                if cached is not None:
+                    result = await gateway.cache.store(cached, result)
         except ClientGone:
             ctx.status, ctx.error_type = 499, "client_disconnected"
             if ticket is not None:
@@ -116,7 +127,7 @@ class LLMEndpoint:
                 result = observing.stream(ctx, body, result)
             await relay_stream(gateway, ctx, result, scope, receive, send)
             return
-        await self.answer(ctx, send, ticket, result)
+        await self.answer(ctx, send, ticket, result, body, scope)
 
     # --- steps (audio routes override the first two and the last: routes/audio.py) ---
 
@@ -126,8 +137,9 @@ class LLMEndpoint:
     def parse_request(self, raw: Any) -> dict[str, Any]:
         return parse_json_object(raw)
 
-    async def answer(self, ctx, send, ticket, result) -> None:
+    async def answer(self, ctx, send, ticket, result, body, scope) -> None:
         gateway = self.gateway
+        observing = gateway.observing
         data = _wire(result)
         hidden = getattr(result, "_hidden_params", None) or {}
         if observing is not None:
@@ -188,6 +200,14 @@ class LLMEndpoint:
         if user_config is not None:
             extras.check_user_config(self.gateway, user_config, principal)
         extras.check_clientside_params(self.gateway, model, body)
+
+    async def _cache_lookup(self, model: str | None, payload: dict[str, Any], body: dict[str, Any]):
+        """The cache's Lookup, or None when this route or request is not cached
+        (a per-request ``user_config`` is its own Router: never shared)."""
+        kind = CACHED_METHODS.get(self.spec.router_method)
+        if kind is None or "user_config" in body:
+            return None
+        return await self.gateway.cache.lookup(kind, model or "", payload, body, wire=True)
 
     async def _call(self, model: str | None, payload: dict[str, Any], kwargs: dict[str, Any]):
         method = getattr(self.gateway.router, self.spec.router_method)

@@ -71,6 +71,10 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
     headers = [*SSE_HEADERS, overhead_header(ctx)]
     if hidden.get("model_id"):
         headers.append((b"x-polyrelay-model-id", str(hidden["model_id"]).encode()))
+    if "cache_key" in hidden:
+        from ..cache import hidden_headers
+
+        headers += hidden_headers(hidden)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     model = ctx.model or ""
     if first is not None:
