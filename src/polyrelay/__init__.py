@@ -29,6 +29,7 @@ _EXPORTS = {
     **dict.fromkeys(("acompletion_with_retries", "batch_completion", "batch_completion_models",
                      "batch_completion_models_all_responses", "completion_with_retries"), "batch"),
     **dict.fromkeys(("CustomLLM", "CustomLLMError", "GenericStreamingChunk"), "custom_llm"),
+    "CustomGuardrail": "guardrails.base",
     "stream_chunk_builder": "streaming",
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
@@ -83,4 +84,6 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "AllowedFailsPolicy", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
     "acompletion_with_retries", "batch_completion", "batch_completion_models",
     "batch_completion_models_all_responses", "completion_with_retries",
+    # Guardrails (guardrails/)
+    "CustomGuardrail",
 ]

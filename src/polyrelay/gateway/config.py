@@ -261,7 +261,7 @@ LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
 NOT_YET_ACTIVE = frozenset({"litellm_settings.callbacks", "litellm_settings.success_callback",
                             "litellm_settings.failure_callback", "litellm_settings.cache",
                             "litellm_settings.cache_params", "litellm_settings.turn_off_message_logging",
-                            "litellm_settings.json_logs", "guardrails"})
+                            "litellm_settings.json_logs"})
 LITELLM_PARAMS: dict[str, Callable[[str, Any], Any]] = {
     "model": _str,
     "api_key": _str,
@@ -484,8 +484,6 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
         if f"litellm_settings.{key}" in NOT_YET_ACTIVE:
             warnings.append(f"litellm_settings.{key} is recognised but not active in this version; ignored")
     guardrails = _list("guardrails", body["guardrails"] or [])
-    if guardrails and "guardrails" in NOT_YET_ACTIVE:
-        warnings.append("guardrails are recognised but not active in this version; ignored")
     return Config(model_list=model_list, router_settings=router, litellm_settings=litellm,
                   general_settings=general, guardrails=guardrails, source=source, warnings=warnings)
 
@@ -504,9 +502,22 @@ def load(path: str | os.PathLike[str] | None = None, model: str | None = None) -
             {"model_name": model, "litellm_params": {"model": model}}]
     config = build(raw, source)
     _load_custom_handlers(config, os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd())
+    config.guardrails = load_guardrails(config.guardrails, os.path.dirname(os.path.abspath(path)) if path else os.getcwd())
     if not config.model_list:
         config.warnings.append("model_list is empty: every model request will answer 400 (unknown model)")
     return config
+
+
+def load_guardrails(entries: list[Any], folder: str) -> list[Any]:
+    """The ``guardrails:`` section as guardrail objects (guardrails/setup.py); a bad entry stops start-up."""
+    if not entries or not isinstance(entries[0], dict):
+        return entries  # none, or built already
+    from ..guardrails import GuardrailConfigError, build_guardrails
+
+    try:
+        return build_guardrails(entries, folder)
+    except GuardrailConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _load_custom_handlers(config: Config, folder: str) -> None:

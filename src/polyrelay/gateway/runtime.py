@@ -12,6 +12,7 @@ import asyncio
 import gc
 import inspect
 import logging
+import os
 import re
 from typing import Any
 
@@ -19,7 +20,7 @@ import polyrelay
 
 from .auth import Authenticator, KeyLookup
 from .clientside import deployment_allows
-from .config import LITELLM_MODULE_SETTINGS, Config
+from .config import LITELLM_MODULE_SETTINGS, Config, load_guardrails
 from .metrics import Metrics
 
 log = logging.getLogger("polyrelay.gateway")
@@ -38,6 +39,9 @@ class Gateway:
         self.spool: Any = None  # store.spend.SpendSpool, set at start
         self.drain: Any = None  # store.spend.DrainProcess, set at start
         self.ready = False
+        from ..guardrails import Guardrails
+
+        self.guardrails = Guardrails(load_guardrails(config.guardrails, os.getcwd()))
 
     # --- lifecycle -------------------------------------------------------
 

@@ -14,6 +14,7 @@ from .chat import CHAT
 from .completions import COMPLETIONS
 from .docs import make_docs_routes
 from .embeddings import EMBEDDINGS
+from .guardrails import make_guardrails_route
 from .health import make_health_routes
 from .llm import LLMEndpoint
 from .management import make_management_routes
@@ -40,6 +41,7 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/health", health, ["GET"], "Calls every deployment once and reports which answered"),
         ("/metrics", make_metrics_route(gateway), ["GET"], "Prometheus metrics (no key needed)"),
         *make_management_routes(gateway),
+        ("/guardrails/list", make_guardrails_route(gateway), ["GET"], "The configured guardrails"),
     ]
 
 

@@ -31,6 +31,7 @@ from ..http import (
     send_bytes,
     send_error,
 )
+from ...guardrails import stage as guardrail_stage
 from ..disconnect import cancel_on_disconnect
 from ..schema import COMMON_FIELDS, Rule, check_fields
 from .sse import relay_stream
@@ -76,17 +77,25 @@ class LLMEndpoint:
                 raise ServiceUnavailableError("The gateway is still starting; retry in a moment.")
             ctx.model = metrics_label(gateway.router, model, body)
             if model is not None and (batch := extras.split_batch(gateway.router, model, gateway.config.max_batch_models)) is not None:
+                guardrail_stage.refuse_batch(gateway, ctx, body)
                 await self._batch(ctx, send, batch, payload, body)
                 return
             self._authorize(ctx, model, body)
+            # Pre-call guardrails (may refuse or mask), before any cache lookup or admission.
+            plan = await guardrail_stage.before_call(gateway, ctx, self.spec.name, self.spec.input_field, model,
+                                                     payload, body)
             # Budgets and limits, before any provider is called.
             ticket = await gateway.accounting.admit(ctx, self.spec.name, model, body, payload)
             body["litellm_call_id"] = ctx.call_id
             body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
+            call = self._call(model, payload, body)
+            if plan is not None:  # during_call beside the call, post_call on its answer (or stream)
+                ticket.metadata = guardrail_stage.with_decisions(ticket.metadata, plan)
+                call = plan.around(call, plan.data, bool(body.get("stream")) and self.spec.streams)
             started = time.perf_counter()
             try:
                 # A client that leaves now (before an answer or a first chunk) cancels the upstream call.
-                result = await cancel_on_disconnect(receive, self._call(model, payload, body))
+                result = await cancel_on_disconnect(receive, call)
             finally:
                 ctx.upstream_s += time.perf_counter() - started
         except ClientGone:
@@ -96,8 +105,10 @@ class LLMEndpoint:
             return
         except Exception as exc:
             self._record_failure(ctx, exc)
-            if ticket is not None:
-                gateway.accounting.finish(ticket, {"model_id": getattr(exc, "model_id", None)}, None, "failure")
+            if ticket is not None:  # an answer a guardrail refused was still paid for (spent_*)
+                gateway.accounting.finish(ticket, getattr(exc, "spent_hidden", None) or
+                                          {"model_id": getattr(exc, "model_id", None)},
+                                          getattr(exc, "spent_usage", None), "failure")
             await send_error(send, exc, scope, gateway.secrets)
             return
         if body.get("stream") and self.spec.streams:

@@ -22,7 +22,7 @@ import time
 import orjson
 
 from ..disconnect import DisconnectWatch
-from ..http import as_polyrelay_error, error_body, overhead_header, send_error
+from ..http import as_polyrelay_error, error_body, guardrail_headers, overhead_header, send_error
 
 log = logging.getLogger("polyrelay.gateway")
 
@@ -71,6 +71,8 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
     headers = [*SSE_HEADERS, overhead_header(ctx)]
     if hidden.get("model_id"):
         headers.append((b"x-polyrelay-model-id", str(hidden["model_id"]).encode()))
+    if ctx.guardrails:
+        headers += guardrail_headers(ctx)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     model = ctx.model or ""
     if first is not None:

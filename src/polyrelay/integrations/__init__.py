@@ -1,0 +1,1 @@
+"""LiteLLM's ``litellm.integrations`` names, for code that imports from there."""
