@@ -31,7 +31,8 @@ class Guardrails:
         """``GET /guardrails/list``, in LiteLLM's shape."""
         out = []
         for g in self.by_name.values():
-            params: dict[str, Any] = {"guardrail": type(g).__name__, "mode": g.event_hook, "default_on": g.default_on}
+            kind = getattr(g, "guardrail_type", None) or f"{type(g).__module__}.{type(g).__name__}"
+            params: dict[str, Any] = {"guardrail": kind, "mode": g.event_hook, "default_on": g.default_on}
             if hasattr(g, "action"):
                 params["action"] = g.action
             out.append({"guardrail_name": g.guardrail_name, "litellm_params": params,
@@ -134,7 +135,7 @@ class Plan:
 
     def record(self, name: str, mode: str, status: str, response: Any, started: float) -> None:
         end = time.time()
-        self.information.append({"guardrail_name": guardrail.guardrail_name, "guardrail_mode": mode,
+        self.information.append({"guardrail_name": name, "guardrail_mode": mode,
                                      "guardrail_status": status, "guardrail_response": response,
                                      "start_time": started, "end_time": end, "duration": end - started})
 

@@ -58,6 +58,7 @@ def build_guardrails(entries: list[Any], folder: str) -> list[CustomGuardrail]:
             raise GuardrailConfigError(f"{where}.litellm_params.guardrail: unknown guardrail type {kind!r}; "
                                        f"built-ins are {', '.join(sorted(BUILTINS))}, or module.Class for a "
                                        "custom class in a .py file beside the config")
+        guardrail.guardrail_type = kind  # as the config named it, for /guardrails/list
         built.append(guardrail)
     return built
 
