@@ -103,12 +103,14 @@ def test_prompt_injection_leaves_ordinary_requests():
 
 
 def test_stream_window_catches_a_phrase_split_across_chunks():
+    import asyncio
+
     from polyrelay.guardrails.base import GuardrailBlocked
 
     window = Keywords("k", keywords=["purple elephant"]).stream_checker()
     chunk = lambda text: {"choices": [{"index": 0, "delta": {"content": text}}]}  # noqa: E731
-    window.feed([chunk("a pur")])
-    window.feed([chunk("ple ele")])
+    asyncio.run(window.feed([chunk("a pur")]))
+    asyncio.run(window.feed([chunk("ple ele")]))
     with pytest.raises(GuardrailBlocked) as caught:
-        window.feed([chunk("phant!")])
+        asyncio.run(window.feed([chunk("phant!")]))
     assert "elephant" not in caught.value.message and "'k'" in caught.value.message

@@ -502,20 +502,21 @@ def load(path: str | os.PathLike[str] | None = None, model: str | None = None) -
             {"model_name": model, "litellm_params": {"model": model}}]
     config = build(raw, source)
     _load_custom_handlers(config, os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd())
-    config.guardrails = load_guardrails(config.guardrails, os.path.dirname(os.path.abspath(path)) if path else os.getcwd())
+    config.guardrails = load_guardrails(config, os.path.dirname(os.path.abspath(path)) if path else os.getcwd())
     if not config.model_list:
         config.warnings.append("model_list is empty: every model request will answer 400 (unknown model)")
     return config
 
 
-def load_guardrails(entries: list[Any], folder: str) -> list[Any]:
+def load_guardrails(config: Config, folder: str) -> list[Any]:
     """The ``guardrails:`` section as guardrail objects (guardrails/setup.py); a bad entry stops start-up."""
+    entries = config.guardrails
     if not entries or not isinstance(entries[0], dict):
         return entries  # none, or built already
     from ..guardrails import GuardrailConfigError, build_guardrails
 
     try:
-        return build_guardrails(entries, folder)
+        return build_guardrails(entries, folder, {d.get("model_name") for d in config.model_list})
     except GuardrailConfigError as exc:
         raise ConfigError(str(exc)) from None
 

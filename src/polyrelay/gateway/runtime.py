@@ -41,13 +41,14 @@ class Gateway:
         self.ready = False
         from ..guardrails import Guardrails
 
-        self.guardrails = Guardrails(load_guardrails(config.guardrails, os.getcwd()))
+        self.guardrails = Guardrails(load_guardrails(config, os.getcwd()))
 
     # --- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
         self.apply_module_settings()
         self.router = build_router(self.config)
+        self.guardrails.start(self.router)
         await self._open_records()
         # Token tables are not loaded here: they cost 45-75 MB each, and a
         # provider that reports usage never needs them. What counts tokens

@@ -27,6 +27,12 @@ class Guardrails:
         self.by_name = {g.guardrail_name: g for g in guardrails}
         self.default_on = tuple(g.guardrail_name for g in guardrails if g.default_on)
 
+    def start(self, router: Any) -> None:
+        """Guardrails that call a model group of the config (``moderation``) get the gateway's Router."""
+        for g in self.by_name.values():
+            if hasattr(g, "router"):
+                g.router = router
+
     def listing(self) -> list[dict[str, Any]]:
         """``GET /guardrails/list``, in LiteLLM's shape."""
         out = []
@@ -121,8 +127,8 @@ class Plan:
         except GuardrailBlocked as exc:
             status, response = "guardrail_intervened", exc.reason
             raise
-        except PolyrelayError as exc:
-            status, response = "guardrail_intervened", exc.message
+        except PolyrelayError as exc:  # e.g. its service did not answer: the call fails closed
+            status, response = "guardrail_failed_to_respond", exc.message
             raise
         except Exception as exc:
             # A custom hook refused with its own exception: the call is refused (400), naming the guardrail.
@@ -259,7 +265,7 @@ def mask_for_logging(guards: list[CustomGuardrail], record: dict[str, Any]) -> d
 
     from .setup import is_text_guardrail
 
-    masking = [g for g in guards if g.runs_in("logging_only") and is_text_guardrail(g)]
+    masking = [g for g in guards if g.runs_in("logging_only") and is_text_guardrail(g) and not getattr(g, "remote", False)]
     if not masking:
         return record
     record = copy.deepcopy(record)

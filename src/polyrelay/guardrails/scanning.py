@@ -33,8 +33,15 @@ class TextGuardrail(CustomGuardrail):
         super().__init__(guardrail_name, event_hook, default_on, **kwargs)
         self.action = action
 
-    def find(self, text: str) -> list[Span]:  # overridden by each built-in
+    def find(self, text: str) -> list[Span]:  # overridden by each local built-in
         raise NotImplementedError
+
+    async def afind(self, text: str) -> list[Span]:
+        """What the hooks call: built-ins that ask a service (presidio, moderation) override this."""
+        return self.find(text)
+
+    async def amask(self, text: str, spans: list[Span]) -> str:
+        return self.mask(text, spans)
 
     def mask(self, text: str, spans: list[Span]) -> str:
         out, last = [], 0
@@ -47,16 +54,16 @@ class TextGuardrail(CustomGuardrail):
         out.append(text[last:])
         return "".join(out)
 
-    def _check(self, slots: Iterable, may_mask: bool, where: str) -> bool:
+    async def _check(self, slots: Iterable, may_mask: bool, where: str) -> bool:
         """Block on a find, or mask it in place; True if anything was masked."""
         masked = False
         for container, key in slots:
             text = container[key]
-            spans = self.find(text)
+            spans = await self.afind(text)
             if not spans:
                 continue
             if self.action == "mask" and may_mask:
-                container[key] = self.mask(text, spans)
+                container[key] = await self.amask(text, spans)
                 masked = True
             else:
                 labels = ", ".join(sorted({s.label for s in spans}))
@@ -64,14 +71,14 @@ class TextGuardrail(CustomGuardrail):
         return masked
 
     async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
-        self._check(list(request_slots(data)), True, "the request")
+        await self._check(list(request_slots(data)), True, "the request")
         return data
 
     async def async_moderation_hook(self, data, user_api_key_dict, call_type):
-        self._check(list(request_slots(data)), False, "the request")
+        await self._check(list(request_slots(data)), False, "the request")
 
     async def async_post_call_success_hook(self, data, user_api_key_dict, response):
-        self._check(list(response_slots(response)), True, "the answer")
+        await self._check(list(response_slots(response)), True, "the answer")
         return response
 
     def stream_checker(self) -> "StreamWindow":
@@ -87,7 +94,7 @@ class StreamWindow:
         self.guardrail = guardrail
         self.tails: dict[int, str] = {}
 
-    def feed(self, chunks: list[dict]) -> None:
+    async def feed(self, chunks: list[dict]) -> None:
         new: dict[int, list[str]] = {}
         for chunk in chunks:
             for index, text in chunk_pieces(chunk):
@@ -95,7 +102,7 @@ class StreamWindow:
         guardrail = self.guardrail
         for index, pieces in new.items():
             window = self.tails.get(index, "") + "".join(pieces)
-            spans = guardrail.find(window)
+            spans = await guardrail.afind(window)
             if spans:
                 labels = ", ".join(sorted({s.label for s in spans}))
                 raise GuardrailBlocked(guardrail.guardrail_name, f"the answer contains {guardrail.what} ({labels})")

@@ -24,7 +24,8 @@ class GuardrailConfigError(ValueError):
     """A guardrail entry that cannot be served; the message names it."""
 
 
-def build_guardrails(entries: list[Any], folder: str) -> list[CustomGuardrail]:
+def build_guardrails(entries: list[Any], folder: str, groups: set[str] | None = None) -> list[CustomGuardrail]:
+    """``groups``: the config's model group names, which ``moderation`` must name one of."""
     built: list[CustomGuardrail] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
@@ -51,6 +52,12 @@ def build_guardrails(entries: list[Any], folder: str) -> list[CustomGuardrail]:
         options = {k: v for k, v in params.items() if k not in RUNNER_KEYS}
         kind = params["guardrail"]
         if kind in BUILTINS:
+            if "logging_only" in modes and getattr(BUILTINS[kind], "remote", False):
+                raise GuardrailConfigError(f"{where}.litellm_params.mode: logging_only is not supported by the "
+                                           f"{kind} guardrail in this version")
+            if kind == "moderation" and groups is not None and options.get("model") not in groups:
+                raise GuardrailConfigError(f"{where}.litellm_params.model: {options.get('model')!r} is not a model "
+                                           "group of this config")
             guardrail = _builtin(where, kind, name, modes, default_on, options)
         elif "." in kind:
             guardrail = _custom(where, kind, name, modes, default_on, options, folder)

@@ -53,7 +53,7 @@ class GuardedStream:
             self._record_pass()
             raise
         for guardrail, window in zip(self._window_guards, self._windows):
-            await self._plan._run(guardrail, "post_call", _check(window, batch), quiet=True)
+            await self._plan._run(guardrail, "post_call", window.feed(batch), quiet=True)
         return batch
 
     def _record_pass(self) -> None:
@@ -67,10 +67,6 @@ class GuardedStream:
         close = getattr(self._stream, "aclose", None)
         if close is not None:
             await close()
-
-
-async def _check(window, batch: list[dict]) -> None:
-    window.feed(batch)
 
 
 def _through_hooks(next_batch, guards: list[CustomGuardrail], plan: Any, data: dict[str, Any]):

@@ -57,8 +57,8 @@ class PromptInjection(TextGuardrail):
         return slots
 
     async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
-        self._check(self._user_slots(data), False, "the request")
+        await self._check(self._user_slots(data), False, "the request")
         return data
 
     async def async_moderation_hook(self, data, user_api_key_dict, call_type):
-        self._check(self._user_slots(data), False, "the request")
+        await self._check(self._user_slots(data), False, "the request")
