@@ -148,6 +148,10 @@ def test_stream_raw_frames(gw):
         events = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert events[-1].startswith('data: {"error"') and "[DONE]" not in "".join(events)
     assert sum('"error"' in e for e in events) == 1
+    record = spend_record(gw, response.headers["x-polyrelay-call-id"])
+    assert record["status"] == "failure"  # cut by a guardrail: not a success, though what was generated counts
+    assert [d["guardrail_status"] for d in record["metadata"]["guardrail_information"]
+            if d["guardrail_name"] == "banned-words"] == ["guardrail_intervened"]
 
 
 def test_clean_stream_passes_whole(gw):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .base import CustomGuardrail, overrides
+from .base import CustomGuardrail, GuardrailBlocked, overrides
 from .setup import is_text_guardrail
 
 
@@ -42,18 +42,30 @@ class GuardedStream:
         self._names = [g.guardrail_name for g in guards]
         self._started = time.time()
         self._recorded = False
+        self._blocked: BaseException | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
+    def add_done_callback(self, fn) -> None:
+        """The stream's end as accounting sees it: a stream a guardrail cut is a failure (still charged)."""
+        self._stream.add_done_callback(lambda finished, error: fn(finished, self._blocked or error))
+
     async def next_batch(self) -> list[dict]:
         try:
             batch = await self._source()
+        except GuardrailBlocked as exc:  # a custom stream hook refused
+            self._blocked = exc
+            raise
         except StopAsyncIteration:
             self._record_pass()
             raise
-        for guardrail, window in zip(self._window_guards, self._windows):
-            await self._plan._run(guardrail, "post_call", window.feed(batch), quiet=True)
+        try:
+            for guardrail, window in zip(self._window_guards, self._windows):
+                await self._plan._run(guardrail, "post_call", window.feed(batch), quiet=True)
+        except GuardrailBlocked as exc:
+            self._blocked = exc
+            raise
         return batch
 
     def _record_pass(self) -> None:
