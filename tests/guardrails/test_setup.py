@@ -66,3 +66,39 @@ def test_selection_adds_and_refuses_unknown_names(tmp_path):
     with pytest.raises(BadRequestError, match="no guardrail named 'c'"):
         guards.plan({"guardrails": ["c"]}, None, "chat")
     assert Guardrails([]).plan({}, None, "chat") is None  # nothing configured: no per-request work
+
+
+@pytest.mark.parametrize("style", ["text", "inputs"])
+def test_apply_guardrail_classes_run_in_every_mode(tmp_path, style):
+    """LiteLLM's one-method custom guardrails, in both of its signatures."""
+    import asyncio
+
+    from polyrelay.guardrails import GuardrailBlocked
+
+    body = ("    async def apply_guardrail(self, text, language=None, entities=None, request_data=None):\n"
+            "        if 'forbidden' in text:\n            raise ValueError('no forbidden things')\n"
+            "        return text.replace('secret', '******')\n") if style == "text" else (
+            "    async def apply_guardrail(self, inputs, request_data, input_type, logging_obj=None):\n"
+            "        texts = inputs['texts']\n"
+            "        if any('forbidden' in t for t in texts):\n            raise ValueError('no forbidden things')\n"
+            "        return {'texts': [t.replace('secret', '******') for t in texts]}\n")
+    module = f"apply_{style}_mod"
+    (tmp_path / f"{module}.py").write_text("from polyrelay import CustomGuardrail\n"
+                                           "class Apply(CustomGuardrail):\n" + body)
+    guards = Guardrails(build_guardrails([entry("ap", guardrail=f"{module}.Apply", mode=["pre_call", "post_call"],
+                                                default_on=True)], str(tmp_path)))
+
+    async def run():
+        plan = guards.plan({}, None, "chat")
+        data = await plan.pre_call({"messages": [{"role": "user", "content": "my secret plan"}]})
+        assert data["messages"][0]["content"] == "my ****** plan"
+        answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "a secret"}}]}
+        assert (await plan.around(_answer(answer), data, False))["choices"][0]["message"]["content"] == "a ******"
+        with pytest.raises(GuardrailBlocked, match="'ap': no forbidden things"):
+            await plan.pre_call({"messages": [{"role": "user", "content": "forbidden"}]})
+
+    asyncio.run(run())
+
+
+async def _answer(value):
+    return value

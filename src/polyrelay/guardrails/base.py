@@ -83,6 +83,10 @@ class CustomGuardrail:
         async for chunk in response:
             yield chunk
 
+    async def apply_guardrail(self, *args: Any, **kwargs: Any) -> Any:
+        """LiteLLM's one-method form: override this instead of the hooks (text_hook.py)."""
+        raise NotImplementedError
+
     # --- LiteLLM's helpers that custom guardrails call ---------------------
 
     def should_run_guardrail(self, data: dict, event_type: Any) -> bool:

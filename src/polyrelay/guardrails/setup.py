@@ -12,7 +12,7 @@ import inspect
 import sys
 from typing import Any
 
-from .base import MODES, CustomGuardrail
+from .base import MODES, CustomGuardrail, overrides
 from .builtins import BUILTINS, COMMON_OPTIONS, OWN_OPTIONS
 from .scanning import ACTIONS, TextGuardrail
 
@@ -100,6 +100,9 @@ def _builtin(where, kind, name, modes, default_on, options) -> CustomGuardrail:
 
 def _custom(where, kind, name, modes, default_on, options, folder) -> CustomGuardrail:
     """``module.Class`` from a .py beside the config (looked for there first), as LiteLLM loads it."""
+    if "logging_only" in modes:
+        raise GuardrailConfigError(f"{where}.litellm_params.mode: logging_only is not supported for custom classes "
+                                   "in this version")
     module_name, _, attribute = kind.rpartition(".")
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -116,6 +119,10 @@ def _custom(where, kind, name, modes, default_on, options, folder) -> CustomGuar
         raise GuardrailConfigError(f"{where}: {kind}(...) failed: {type(exc).__name__}: {exc}") from None
     # A subclass that does not pass these on to CustomGuardrail.__init__ still gets them.
     guardrail.guardrail_name, guardrail.event_hook, guardrail.default_on = name, modes, default_on
+    if overrides(guardrail, "apply_guardrail"):
+        from .text_hook import TextHook
+
+        return TextHook(guardrail)
     return guardrail
 
 
