@@ -19,17 +19,27 @@ from ..text import request_slots
 _IGNORE = r"(?:ignore|disregard|forget|override|bypass|skip)"
 _PRIOR = r"(?:all\s+|any\s+|the\s+|your\s+|my\s+)*(?:previous|prior|above|earlier|preceding|initial|original|system)"
 _RULES = r"(?:instructions?|prompts?|rules|directions|guidelines|constraints|context)"
+# name -> (words one of which every match contains, lower case; pattern). The
+# words are a substring test on the lowered text first: most text runs no regex.
 HEURISTICS = {
-    "IGNORE_INSTRUCTIONS": rf"\b{_IGNORE}\s+{_PRIOR}\s+{_RULES}\b",
-    "NEW_INSTRUCTIONS": r"\b(?:your\s+new\s+instructions\s+are|from\s+now\s+on,?\s+you\s+(?:are|will|must)\s+"
-                        r"(?:no\s+longer|not|ignore|only))\b",
-    "ROLE_OVERRIDE": r"\byou\s+are\s+(?:now\s+)?(?:DAN|in\s+developer\s+mode|jailbroken|unrestricted|"
-                     r"no\s+longer\s+bound)\b|\bdo\s+anything\s+now\b|\bjailbreak\b",
-    "PROMPT_LEAK": r"\b(?:reveal|print|show|repeat|output|leak)\s+(?:me\s+)?(?:your|the)\s+(?:\w+\s+)?"
-                   r"(?:system\s+prompt|initial\s+instructions|hidden\s+instructions)\b",
-    "FAKE_ROLE_MARKER": r"(?:<\|im_start\|>\s*system|\[/?INST\]|<\|system\|>|^\s*###\s*system\s*:)",
+    "IGNORE_INSTRUCTIONS": (("ignore", "disregard", "forget", "override", "bypass", "skip"),
+                            rf"\b{_IGNORE}\s+{_PRIOR}\s+{_RULES}\b"),
+    "NEW_INSTRUCTIONS": (("instructions", "now"),
+                         r"\b(?:your\s+new\s+instructions\s+are|from\s+now\s+on,?\s+you\s+(?:are|will|must)\s+"
+                         r"(?:no\s+longer|not|ignore|only))\b"),
+    "ROLE_OVERRIDE": (("dan", "developer", "jailbr", "unrestricted", "bound", "anything"),
+                      r"\byou\s+are\s+(?:now\s+)?(?:DAN|in\s+developer\s+mode|jailbroken|unrestricted|"
+                      r"no\s+longer\s+bound)\b|\bdo\s+anything\s+now\b|\bjailbreak\b"),
+    "PROMPT_LEAK": (("prompt", "instructions"),
+                    r"\b(?:reveal|print|show|repeat|output|leak)\s+(?:me\s+)?(?:your|the)\s+(?:\w+\s+)?"
+                    r"(?:system\s+prompt|initial\s+instructions|hidden\s+instructions)\b"),
+    "FAKE_ROLE_MARKER": (("<|", "inst]", "###"),
+                         r"(?:<\|im_start\|>\s*system|\[/?INST\]|<\|system\|>|^\s*###\s*system\s*:)"),
 }
-PATTERN = re.compile("|".join(f"(?P<{n}>{r})" for n, r in HEURISTICS.items()), re.IGNORECASE | re.MULTILINE)
+COMPILED = [(name, words, re.compile(regex, re.IGNORECASE | re.MULTILINE))
+            for name, (words, regex) in HEURISTICS.items()]
+# Searched in the lowered text: re.IGNORECASE made this scan ~50x slower.
+ANY_WORD = re.compile("|".join(re.escape(w) for words, _ in HEURISTICS.values() for w in words))
 
 
 class PromptInjection(TextGuardrail):
@@ -45,7 +55,14 @@ class PromptInjection(TextGuardrail):
             raise ValueError("action must be block (an injection attempt cannot be masked)")
 
     def find(self, text: str) -> list[Span]:
-        return [Span(m.start(), m.end(), m.lastgroup or "INJECTION") for m in PATTERN.finditer(text)]
+        lowered = text.lower()
+        if ANY_WORD.search(lowered) is None:
+            return []
+        found = []
+        for name, words, pattern in COMPILED:
+            if any(word in lowered for word in words):
+                found += [Span(m.start(), m.end(), name) for m in pattern.finditer(text)]
+        return found
 
     def _user_slots(self, data: dict) -> list:
         system = {id(m) for m in data.get("messages") or () if isinstance(m, dict) and m.get("role") == "system"}
