@@ -1,7 +1,7 @@
 """The guardrail stage of the gateway's LLM route: the one call the route makes.
 
 ``before_call`` picks the request's guardrails, runs the pre_call ones and
-returns the plan (None when none apply: the route then does no guardrail
+returns the plan (its decisions go into ``metadata.guardrail_information``) (None when none apply: the route then does no guardrail
 work at all). The route hands the provider call to ``plan.around`` for
 during_call and post_call. A pre_call refusal is written to the spend log
 here (cost 0, no provider called, the decision in its metadata), since the
@@ -25,6 +25,11 @@ async def before_call(gateway, ctx, call_type: str, input_field: str, model: str
     if plan is None:
         return None
     ctx.guardrails = plan.header_value()
+    # The decisions, appended as they happen, travel in the request's metadata: the
+    # spend record and the logging payload read them there (LiteLLM's guardrail_information).
+    metadata = body.get("metadata")
+    body["metadata"] = {**metadata, "guardrail_information": plan.information} if isinstance(metadata, dict) \
+        else {"guardrail_information": plan.information}
     data = {"model": model, **payload, **body}
     try:
         data = await plan.pre_call(data)
@@ -49,11 +54,6 @@ def refuse_batch(gateway, ctx, body: dict[str, Any]) -> None:
                               "model list cannot be guarded yet; call each model on its own", param="model")
 
 
-def with_decisions(metadata: dict[str, Any] | None, plan: Plan) -> dict[str, Any]:
-    """The spend record's metadata, with the list the guardrails' decisions are appended to as they happen."""
-    return {**(metadata or {}), "guardrail_information": plan.information}
-
-
 def record_refusal(gateway, ctx, call_type: str, model: str | None, body: dict[str, Any], plan: Plan) -> None:
     from ..gateway.accounting import Ticket
 
@@ -61,11 +61,10 @@ def record_refusal(gateway, ctx, call_type: str, model: str | None, body: dict[s
     if accounting is None:
         return
     principal = ctx.principal
-    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
     end_user = body.get("user") if isinstance(body.get("user"), str) else None
     ticket = Ticket(ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
                     getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
-                    with_decisions(metadata, plan), time.time(), None)
+                    body.get("metadata"), time.time(), None)
     accounting.finish(ticket, {}, None, "failure")
 
 

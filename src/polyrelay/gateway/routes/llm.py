@@ -90,7 +90,6 @@ class LLMEndpoint:
             body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
             call = self._call(model, payload, body)
             if plan is not None:  # during_call beside the call, post_call on its answer (or stream)
-                ticket.metadata = guardrail_stage.with_decisions(ticket.metadata, plan)
                 call = plan.around(call, plan.data, bool(body.get("stream")) and self.spec.streams)
             started = time.perf_counter()
             try:
