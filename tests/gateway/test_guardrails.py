@@ -223,3 +223,9 @@ def test_bad_guardrail_config_stops_start_up(tmp_path, entry, named):
     path.write_text(f"model_list: []\nguardrails:\n  - {entry}\n")
     result = run_cli("--config", str(path))
     assert result.returncode != 0 and named in result.stderr + result.stdout
+
+
+def test_batch_of_models_is_refused_while_guardrails_apply(gw):
+    response = httpx.post(gw.url + "/v1/chat/completions", headers=ADMIN, timeout=10,
+                          json={"model": "m,m", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 400 and "mask-pii, no-secrets" in response.json()["error"]["message"]
