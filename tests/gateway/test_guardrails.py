@@ -229,3 +229,11 @@ def test_batch_of_models_is_refused_while_guardrails_apply(gw):
     response = httpx.post(gw.url + "/v1/chat/completions", headers=ADMIN, timeout=10,
                           json={"model": "m,m", "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 400 and "mask-pii, no-secrets" in response.json()["error"]["message"]
+
+
+def test_text_completion_and_embeddings_are_guarded_too(gw):
+    completion = client(gw).completions.create(model="m", prompt="reach me at eve@example.com")
+    assert "eve@example.com" not in completion.choices[0].text and "[EMAIL]" in completion.choices[0].text
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(gw).embeddings.create(model="m", input=["fine", f"key {SECRET}"])
+    assert "no-secrets" in caught.value.body["message"]

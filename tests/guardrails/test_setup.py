@@ -102,3 +102,15 @@ def test_apply_guardrail_classes_run_in_every_mode(tmp_path, style):
 
 async def _answer(value):
     return value
+
+
+def test_logging_only_masks_a_copy(tmp_path):
+    from polyrelay.guardrails.runner import mask_for_logging
+
+    guards = build_guardrails([entry("log-pii", guardrail="pii", mode="logging_only", action="mask")], str(tmp_path))
+    record = {"messages": [{"role": "user", "content": "I am ann@example.com"}],
+              "choices": [{"message": {"role": "assistant", "content": "hello ann@example.com"}}]}
+    masked = mask_for_logging(guards, record)
+    assert masked["messages"][0]["content"] == "I am [EMAIL]"
+    assert masked["choices"][0]["message"]["content"] == "hello [EMAIL]"
+    assert record["messages"][0]["content"] == "I am ann@example.com"  # the call's own data is untouched
