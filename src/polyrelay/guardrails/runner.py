@@ -265,7 +265,8 @@ def mask_for_logging(guards: list[CustomGuardrail], record: dict[str, Any]) -> d
 
     from .setup import is_text_guardrail
 
-    masking = [g for g in guards if g.runs_in("logging_only") and is_text_guardrail(g) and not getattr(g, "remote", False)]
+    masking = [g for g in guards
+               if g.runs_in("logging_only") and is_text_guardrail(g) and not getattr(g, "remote", False)]
     if not masking:
         return record
     record = copy.deepcopy(record)

@@ -1,8 +1,9 @@
 """The guardrail stage of the gateway's LLM route: the one call the route makes.
 
 ``before_call`` picks the request's guardrails, runs the pre_call ones and
-returns the plan (its decisions go into ``metadata.guardrail_information``) (None when none apply: the route then does no guardrail
-work at all). The route hands the provider call to ``plan.around`` for
+returns the plan (None when none apply: the route then does no guardrail
+work at all); their decisions go into ``metadata.guardrail_information``,
+appended as they happen. The route hands the provider call to ``plan.around`` for
 during_call and post_call. A pre_call refusal is written to the spend log
 here (cost 0, no provider called, the decision in its metadata), since the
 call never reaches admission.

@@ -40,6 +40,13 @@ def iban_ok(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
+def _phone_ok(text: str) -> bool:
+    """7 to 15 digits (E.164's most); without a + or an area code in brackets, at least 10,
+    so that short grouped numbers (quantities, versions) are not taken for phones."""
+    digits = sum(c.isdigit() for c in text)
+    return 7 <= digits <= 15 and (text.startswith(("+", "(")) or digits >= 10)
+
+
 def _ip_ok(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -60,7 +67,7 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
                               r"(?![\w.:])"), _ip_ok),
     # International (+country) or grouped national numbers: 7 to 15 digits in 2 to 5 groups.
     ("PHONE", re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])"),
-     lambda s: 7 <= sum(c.isdigit() for c in s) <= 15 and (s.startswith(("+", "(")) or sum(c.isdigit() for c in s) >= 10)),
+     _phone_ok),
 ]
 
 

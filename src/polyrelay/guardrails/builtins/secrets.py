@@ -22,7 +22,8 @@ from ..scanning import Span, TextGuardrail
 FORMATS: dict[str, tuple[tuple[str, ...], str]] = {
     "PRIVATE_KEY": (("PRIVATE KEY",), r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
     "AWS_ACCESS_KEY": (("AKIA", "ASIA", "ABIA", "ACCA"), r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
-    "GITHUB_TOKEN": (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
+    "GITHUB_TOKEN": (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+                     r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
     "GITLAB_TOKEN": (("glpat-",), r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
     "ANTHROPIC_KEY": (("sk-ant-",), r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
     "OPENAI_KEY": (("sk-",), r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
