@@ -23,11 +23,17 @@ def entry(name="g", **params):
     (entry(guardrail="prompt_injection", action="mask"), "cannot be masked"),
     (entry(guardrail="pii", default_on="yes"), "default_on must be true or false"),
     (entry(guardrail="no_such_module_xyz.Guard"), "could not be loaded"),
+    ({"guardrail_name": "g", "litellm_params": {"guardrail": "pii"}, "extra": 1}, "unknown key 'extra'"),
 ])
 def test_refused_by_name(bad, named, tmp_path):
     with pytest.raises(GuardrailConfigError) as caught:
         build_guardrails([bad], str(tmp_path))
     assert named in str(caught.value) and "guardrails[0] (g)" in str(caught.value)
+
+
+def test_names_must_fit_a_header(tmp_path):
+    with pytest.raises(GuardrailConfigError, match="letters, digits"):
+        build_guardrails([entry("pii, and more", guardrail="pii")], str(tmp_path))
 
 
 def test_duplicate_names_refused(tmp_path):

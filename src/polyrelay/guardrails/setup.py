@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 from typing import Any
 
@@ -16,6 +17,7 @@ from .base import MODES, CustomGuardrail, overrides
 from .builtins import BUILTINS, COMMON_OPTIONS, OWN_OPTIONS
 from .scanning import ACTIONS, TextGuardrail
 
+NAME = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 # Keys of litellm_params read by the runner, not handed to the guardrail.
 RUNNER_KEYS = ("guardrail", "mode", "default_on")
 
@@ -36,6 +38,9 @@ def build_guardrails(entries: list[Any], folder: str, groups: set[str] | None = 
         if not isinstance(name, str) or not name:
             raise GuardrailConfigError(f"{where}.guardrail_name must be a non-empty string")
         where = f"guardrails[{i}] ({name})"
+        if not NAME.fullmatch(name):
+            raise GuardrailConfigError(f"{where}.guardrail_name: use letters, digits and . _ - : only "
+                                       "(the names travel in response headers, comma-separated)")
         if name in seen:
             raise GuardrailConfigError(f"{where}: guardrail_name {name!r} is used twice")
         seen.add(name)
