@@ -35,6 +35,7 @@ _EXPORTS = {
     **dict.fromkeys(("acancel_batch", "acreate_batch", "acreate_file", "afile_content", "afile_retrieve",
                      "aretrieve_batch", "cancel_batch", "create_batch", "create_file", "file_content", "file_retrieve",
                      "retrieve_batch"), "media.files"),
+    "CustomGuardrail": "guardrails.base",
     "stream_chunk_builder": "streaming",
     "CustomLogger": "observe.custom_logger",
     **dict.fromkeys(("Cache", "disable_cache", "enable_cache", "update_cache"), "caching"),
@@ -106,4 +107,6 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "aspeech", "atranscription", "image_generation", "rerank", "speech", "transcription",
     # Files and batches (media/files.py)
     "acancel_batch", "acreate_batch", "acreate_file", "afile_content", "afile_retrieve", "aretrieve_batch", "cancel_batch", "create_batch", "create_file", "file_content", "file_retrieve", "retrieve_batch",
+    # Guardrails (guardrails/)
+    "CustomGuardrail",
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cost import PRICE_FIELDS
-from .errors import UnsupportedParamsError
+from .errors import BadRequestError, UnsupportedParamsError
 from .messages import as_message_dicts
 from .mocking import MOCK_TRIGGERS, is_mocked
 from .providers import get_adapter, resolve
@@ -44,6 +44,7 @@ CORE_ARGS = frozenset({
     # LiteLLM callers pass their own openai/httpx client or aiohttp session; we
     # pool our own connections, and an object in the body would not serialise.
     "client", "shared_session",
+    "guardrails",  # the gateway's (guardrails/); a non-empty list in an SDK call is refused in plan()
 })
 
 
@@ -105,6 +106,9 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
     if kind == CHAT:
         body["messages"] = as_message_dicts(body.get("messages"))
     known = OPENAI_PARAMS[kind]
+    if kwargs.get("guardrails"):  # the gateway takes them off; here they would only reach the provider, unapplied
+        raise BadRequestError("guardrails run on the gateway (polyrelay --config); an SDK call applies none: "
+                              "drop 'guardrails' or call through the gateway", param="guardrails")
     for key, value in kwargs.items():
         if key in CORE_ARGS or value is None or key in adapter.credential_args:
             continue

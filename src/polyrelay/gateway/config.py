@@ -259,7 +259,7 @@ LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
 # Recognised but not acted on by this version: said at start-up, so a switch
 # from LiteLLM never loses logging or caching silently. A feature that
 # starts reading one of these removes it from here.
-NOT_YET_ACTIVE = frozenset({"guardrails"})
+NOT_YET_ACTIVE: frozenset[str] = frozenset()  # every recognised setting is active now
 LITELLM_PARAMS: dict[str, Callable[[str, Any], Any]] = {
     "model": _str,
     "api_key": _str,
@@ -490,8 +490,6 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
         except ValueError as exc:
             raise ConfigError(f"litellm_settings.cache_params: {exc}") from None
     guardrails = _list("guardrails", body["guardrails"] or [])
-    if guardrails and "guardrails" in NOT_YET_ACTIVE:
-        warnings.append("guardrails are recognised but not active in this version; ignored")
     return Config(model_list=model_list, router_settings=router, litellm_settings=litellm,
                   general_settings=general, guardrails=guardrails, source=source, warnings=warnings)
 
@@ -512,9 +510,28 @@ def load(path: str | os.PathLike[str] | None = None, model: str | None = None) -
     folder = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
     _load_custom_handlers(config, folder)
     _load_callbacks(config, folder)
+    config.guardrails = load_guardrails(config, folder)
     if not config.model_list:
         config.warnings.append("model_list is empty: every model request will answer 400 (unknown model)")
     return config
+
+
+def load_guardrails(config: Config, folder: str) -> list[Any]:
+    """The ``guardrails:`` section as guardrail objects (guardrails/setup.py); a bad entry stops start-up."""
+    entries = config.guardrails
+    if not entries or not isinstance(entries[0], dict):
+        return entries  # none, or built already
+    from ..guardrails import GuardrailConfigError, build_guardrails
+
+    try:
+        built = build_guardrails(entries, folder, {d.get("model_name") for d in config.model_list})
+    except GuardrailConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    for g in built:
+        if "logging_only" in g.event_hook:
+            config.warnings.append(f"guardrail {g.guardrail_name}: logging_only masks message text for logging "
+                                   "sinks; this version's spend log keeps no message text to mask")
+    return built
 
 
 def _load_custom_handlers(config: Config, folder: str) -> None:

@@ -38,8 +38,9 @@ REFUSED_FIELDS = frozenset({
 # cache_read_input_token_cost...): LiteLLM reads many, so refuse the shape.
 PRICE_NAME = re.compile(r"(^|_)cost(_|$)")
 # Accepted for LiteLLM compatibility but handled by features outside the Router
-# (guardrails, caching): kept off the provider call.
-GATEWAY_ONLY_FIELDS = ("guardrails",)
+# (caching): kept off the provider call. ``guardrails`` is taken off the body
+# by the guardrail stage (guardrails/stage.py), which reads it.
+GATEWAY_ONLY_FIELDS: tuple[str, ...] = ()
 
 
 def is_refused(key: str) -> bool:

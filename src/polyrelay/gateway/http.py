@@ -27,7 +27,7 @@ CONTEXT_KEY = "polyrelay"  # where the per-request context lives in the ASGI sco
 class RequestContext:
     """Per-request facts every layer may need, made by the outermost middleware."""
 
-    __slots__ = ("call_id", "started", "principal", "model", "status", "error_type", "upstream_s")
+    __slots__ = ("call_id", "started", "principal", "model", "status", "error_type", "upstream_s", "guardrails")
 
     def __init__(self) -> None:
         self.call_id = str(uuid.uuid4())
@@ -39,6 +39,7 @@ class RequestContext:
         self.status = 0
         self.error_type: str | None = None
         self.upstream_s = 0.0  # time spent waiting for the router and provider
+        self.guardrails: bytes | None = None  # names of the guardrails applied, for the response headers
 
     def overhead_ms(self) -> float:
         """Time in the gateway so far, minus the time spent waiting on the router/provider."""
@@ -113,7 +114,14 @@ def response_headers(ctx: RequestContext, hidden: dict[str, Any]) -> list[tuple[
         from .cache import hidden_headers
 
         headers += hidden_headers(hidden)
+    if ctx.guardrails:
+        headers += guardrail_headers(ctx)
     return headers
+
+
+def guardrail_headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+    """The applied guardrails, under our name and LiteLLM's (clients read both)."""
+    return [(b"x-polyrelay-applied-guardrails", ctx.guardrails), (b"x-litellm-applied-guardrails", ctx.guardrails)]
 
 
 async def send_bytes(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None,

@@ -21,7 +21,7 @@ import polyrelay
 
 from .auth import Authenticator, KeyLookup
 from .clientside import deployment_allows
-from .config import LITELLM_MODULE_SETTINGS, Config
+from .config import LITELLM_MODULE_SETTINGS, Config, load_guardrails
 from .metrics import Metrics
 from .store_health import StoreHealth
 
@@ -47,6 +47,9 @@ class Gateway:
         self.store_health: Any = None  # StoreHealth (store_health.py), set at start
         self.ready = False
         self.observing: Any = None  # observing.Observing when callbacks are configured
+        from ..guardrails import Guardrails
+
+        self.guardrails = Guardrails(load_guardrails(config, os.getcwd()))
 
     # --- lifecycle -------------------------------------------------------
 
@@ -59,6 +62,7 @@ class Gateway:
         from .cache import start_cache
 
         self.cache = await start_cache(self.config, self.metrics, self.router)
+        self.guardrails.start(self.router)
         await self._open_records()
         # Token tables are not loaded here: they cost 45-75 MB each, and a
         # provider that reports usage never needs them. What counts tokens

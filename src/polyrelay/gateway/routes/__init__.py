@@ -15,6 +15,7 @@ from .chat import CHAT
 from .completions import COMPLETIONS
 from .docs import make_docs_routes
 from .embeddings import EMBEDDINGS
+from .guardrails import make_guardrails_route
 from .health import make_health_routes
 from .llm import LLMEndpoint
 from .management import make_management_routes
@@ -52,6 +53,7 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/metrics", make_metrics_route(gateway), ["GET"], "Prometheus metrics (no key needed)"),
         *make_management_routes(gateway),
         *make_cache_routes(gateway),
+        ("/guardrails/list", make_guardrails_route(gateway), ["GET"], "The configured guardrails"),
     ]
 
 

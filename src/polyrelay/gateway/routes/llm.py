@@ -32,9 +32,11 @@ from ..http import (
     send_error,
 )
 from ..cache import CACHED_METHODS
+from ...guardrails import stage as guardrail_stage
 from ..disconnect import cancel_on_disconnect
 from ..schema import COMMON_FIELDS, Rule, check_fields
 from .sse import relay_stream
+
 
 @dataclass(frozen=True)
 class EndpointSpec:
@@ -46,6 +48,14 @@ class EndpointSpec:
     streams: bool = False
     model_required: bool = True
     batchable: bool = False
+
+
+async def _ready(answer: Any) -> Any:
+    return answer
+
+
+async def _stored(cache, cached, call) -> Any:
+    return await cache.store(cached, await call)
 
 
 class LLMEndpoint:
@@ -82,9 +92,13 @@ class LLMEndpoint:
             ctx.model = metrics_label(gateway.router, model, body)
             batch = extras.split_batch(gateway.router, model, gateway.config.max_batch_models) if model else None
             if batch is not None:
+                guardrail_stage.refuse_batch(gateway, ctx, body)
                 await self._batch(ctx, send, batch, payload, body)
                 return
             self._authorize(ctx, model, body)
+            # Pre-call guardrails (may refuse or mask), before any cache lookup or admission.
+            plan = await guardrail_stage.before_call(gateway, ctx, self.spec.name, self.spec.input_field, model,
+                                                     payload, body)
             body["litellm_call_id"] = ctx.call_id
             body["polyrelay_wire"] = True  # answers as wire dicts: no model to build only to dump
             # Cache lookup: a hit is the answer, with no provider call (gateway/cache.py).
@@ -96,18 +110,19 @@ class LLMEndpoint:
                 observing.before_router(ctx, body, scope)
             reached_router = True
             if hit:
-                result = cached.answer
+                call = _ready(cached.answer)
             else:
-                started = time.perf_counter()
-                try:
-                    # A client that leaves now (before an answer or a first chunk) cancels the upstream call.
-                    result = await cancel_on_disconnect(
-                        receive, self._call(model, cached.payload if cached is not None else payload, body))
-                finally:
-                    ctx.upstream_s += time.perf_counter() - started
-                # Cache store (a stream is stored when it ends whole).
-                if cached is not None:
-                    result = await gateway.cache.store(cached, result)
+                call = self._call(model, cached.payload if cached is not None else payload, body)
+                if cached is not None:  # stored as the provider gave it (a stream when it ends whole)
+                    call = _stored(gateway.cache, cached, call)
+            if plan is not None:  # during_call beside the call, post_call on its answer (or stream)
+                call = plan.around(call, plan.data, bool(body.get("stream")) and self.spec.streams)
+            started = time.perf_counter()
+            try:
+                # A client that leaves now (before an answer or a first chunk) cancels the upstream call.
+                result = await cancel_on_disconnect(receive, call)
+            finally:
+                ctx.upstream_s += time.perf_counter() - started
         except ClientGone:
             ctx.status, ctx.error_type = 499, "client_disconnected"
             if ticket is not None:
@@ -115,8 +130,10 @@ class LLMEndpoint:
             return
         except Exception as exc:
             self._record_failure(ctx, exc)
-            if ticket is not None:
-                gateway.accounting.finish(ticket, {"model_id": getattr(exc, "model_id", None)}, None, "failure")
+            if ticket is not None:  # an answer a guardrail refused was still paid for (spent_*)
+                gateway.accounting.finish(ticket, getattr(exc, "spent_hidden", None) or
+                                          {"model_id": getattr(exc, "model_id", None)},
+                                          getattr(exc, "spent_usage", None), "failure")
             if observing is not None:
                 await observing.failed(ctx, self.spec, model, payload, body, exc, reached_router)
             await send_error(send, exc, scope, gateway.secrets)

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 
 from ...errors import BadRequestError, NotFoundError, PermissionDeniedError, ServiceUnavailableError
 from ...store.records import hash_key, parse_duration
+from ...guardrails import stage as guardrail_stage
 from .. import schema
 from ..http import context, parse_json_object
 from ..store_health import describe_db_error
@@ -147,6 +148,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         data = await _body(request)
         fields = _fields("key", data)
         fields["expires"] = _expiry(data)
+        await guardrail_stage.keep_in_metadata(gateway, data, fields)
         for owner, kind in (("user_id", "user"), ("team_id", "team")):
             if fields.get(owner) and await run(records().get, kind, fields[owner]) is None:
                 raise NotFoundError(f"{kind} {fields[owner]!r} does not exist; create it first", param=owner)
@@ -160,6 +162,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         fields = _fields("key", data)
         if "duration" in data or "expires" in data:
             fields["expires"] = _expiry(data)
+        await guardrail_stage.keep_in_metadata(gateway, data, fields, lambda: run(records().get, "key", token_hash))
         row = await run(records().update, "key", token_hash, fields)
         if row is None:
             raise NotFoundError("No such key.", param="key")
@@ -219,6 +222,8 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             _require_admin(request)
             data = await _body(request)
             fields = _fields(kind, data)
+            if kind == "team":
+                await guardrail_stage.keep_in_metadata(gateway, data, fields)
             fields.setdefault(id_field if kind != "customer" else "user_id", data.get(id_param) or str(uuid.uuid4()))
             ident = fields.get(id_field if kind != "customer" else "user_id")
             if await run(records().get, kind, ident) is not None:
@@ -254,7 +259,10 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             ident = data.get(id_param) or data.get(id_field)
             if not isinstance(ident, str):
                 raise BadRequestError(f"{id_param} is required", param=id_param)
-            row = await run(records().update, kind, ident, _fields(kind, data))
+            fields = _fields(kind, data)
+            if kind == "team":
+                await guardrail_stage.keep_in_metadata(gateway, data, fields, lambda: run(records().get, kind, ident))
+            row = await run(records().update, kind, ident, fields)
             if row is None:
                 raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
             forget()

@@ -22,7 +22,7 @@ import time
 import orjson
 
 from ..disconnect import DisconnectWatch
-from ..http import as_polyrelay_error, error_body, overhead_header, send_error
+from ..http import as_polyrelay_error, error_body, guardrail_headers, overhead_header, send_error
 
 log = logging.getLogger("polyrelay.gateway")
 
@@ -75,6 +75,8 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
         from ..cache import hidden_headers
 
         headers += hidden_headers(hidden)
+    if ctx.guardrails:
+        headers += guardrail_headers(ctx)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     model = ctx.model or ""
     if first is not None:
