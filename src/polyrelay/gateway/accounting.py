@@ -51,13 +51,34 @@ class Ticket:
     team_id: str | None
     end_user: str | None
     metadata: dict[str, Any] | None
+    tags: list[str] | None
     started: float
     admission: Admission | None
 
 
 def _limited(subject: Subject) -> bool:
     return any(v is not None for v in (subject.max_budget, subject.rpm_limit, subject.tpm_limit,
-                                       subject.max_parallel_requests))
+                                       subject.max_parallel_requests, subject.soft_budget))
+
+
+def soft_budget_alert(metrics, subject: Subject, spent: float) -> None:
+    """A subject's spend went past its soft_budget: say so in the log and the metrics; the call is not refused."""
+    log.warning("soft budget reached: %s %s has spent %.6f USD, past its soft_budget of %s USD", subject.label(),
+                subject.ident, spent, subject.soft_budget)
+    metrics.child(metrics.soft_budget_alerts, subject.kind).inc()
+
+
+def _has_model_limits(key_row: dict[str, Any]) -> bool:
+    return bool(key_row.get("model_max_budget") or key_row.get("model_rpm_limit") or key_row.get("model_tpm_limit"))
+
+
+def _tags(key_row: dict[str, Any] | None, metadata: dict[str, Any] | None) -> list[str] | None:
+    """The key's tags, then the request's ``metadata.tags``: recorded on the spend row."""
+    tags = list((key_row or {}).get("tags") or ())
+    asked = (metadata or {}).get("tags")
+    if isinstance(asked, list):
+        tags += [t for t in asked if isinstance(t, str) and t not in tags]
+    return tags or None
 
 
 class Accounting:
@@ -76,6 +97,8 @@ class Accounting:
         principal = ctx.principal
         entry = getattr(principal, "entry", None)
         subjects = [s for s in entry.subjects() if _limited(s)] if entry is not None else []
+        if entry is not None and model is not None and _has_model_limits(entry.key):
+            subjects += await self.keys.model_subjects(entry, model)
         end_user = body.get("user") if isinstance(body.get("user"), str) else None
         if end_user:
             customer = await self.keys.customer(end_user)
@@ -96,7 +119,7 @@ class Accounting:
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
         return Ticket(call_id or ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
                       getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
-                      metadata, time.time(), admission)
+                      metadata, _tags(entry.key if entry is not None else None, metadata), time.time(), admission)
 
     def _estimate(self, model: str, body: dict[str, Any], payload: dict[str, Any]) -> "Estimate":
         """The most this call can use: the prompt counted with the tokenizer, the output
@@ -158,6 +181,7 @@ class Accounting:
             "total_tokens": usage.get("total_tokens") or 0, "spend": cost,
             "start_time": ticket.started, "end_time": end, "latency_ms": (end - ticket.started) * 1000,
             "status": status, "metadata": None if self.redact_metadata else ticket.metadata,
+            "request_tags": ticket.tags,
         }
         self.spool.record(record)
         if ticket.admission is not None:

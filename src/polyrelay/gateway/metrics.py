@@ -63,6 +63,10 @@ class Metrics:
                                       "Deployment health: 0 healthy, 1 partial outage, 2 outage",
                                       ["model", "deployment"], registry=r, multiprocess_mode="livemostrecent")
 
+        self.soft_budget_alerts = Counter("polyrelay_soft_budget_alerts",
+                                          "Times a key's spend went past its soft_budget (an alert, not a block)",
+                                          ["kind"], registry=r)
+
     def child(self, metric, *labels: str):
         key = (id(metric), labels)
         found = self._children.get(key)

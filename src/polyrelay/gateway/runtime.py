@@ -13,10 +13,12 @@ import gc
 import inspect
 import logging
 import re
+from functools import partial
 from typing import Any
 
 import polyrelay
 
+from .accounting import soft_budget_alert
 from .auth import Authenticator, KeyLookup
 from .clientside import deployment_allows
 from .config import LITELLM_MODULE_SETTINGS, Config
@@ -80,7 +82,8 @@ class Gateway:
         self.spool.open()
         self.drain = DrainProcess(self.db, spool)
         self.drain.start()
-        self.accounting = Accounting(keys, Ledger(self.router.state), self.spool, self.router,
+        ledger = Ledger(self.router.state, on_soft_budget=partial(soft_budget_alert, self.metrics))
+        self.accounting = Accounting(keys, ledger, self.spool, self.router,
                                      redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")))
         self._budget_task = asyncio.get_running_loop().create_task(_reset_budgets_forever(Records(self.db)))
         log.info("records in %s", self.db.safe_url())

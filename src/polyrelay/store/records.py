@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, text, update
 
 from .database import Database
 from .schema import customers, keys, spend_logs, teams, users
@@ -111,6 +111,15 @@ class Records:
         with self.db.engine.connect() as conn:
             return [_clean(row) for row in conn.execute(query).mappings()]  # type: ignore[misc]
 
+    def count(self, kind: str, **equal: Any) -> int:
+        table = TABLES[kind]
+        query = select(func.count()).select_from(table)
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(table.c[column] == value)
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     # -- keys ------------------------------------------------------------------------------------
 
     def create_key(self, fields: dict[str, Any], plain: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -138,6 +147,40 @@ class Records:
         query = query.limit(size).offset((max(page, 1) - 1) * size)
         with self.db.engine.connect() as conn:
             return [_clean(row) for row in conn.execute(query).mappings()]  # type: ignore[misc]
+
+    def spend_by_tag(self, *, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+        """Spend and request count per tag (LiteLLM's /spend/tags shape), summed in the database:
+        each row's ``request_tags`` array is expanded with the dialect's JSON table function."""
+        if self.db.dialect == "postgresql":
+            tags = ("json_array_elements_text(CASE WHEN json_typeof(s.request_tags) = 'array' "
+                    "THEN s.request_tags ELSE '[]'::json END) AS t(tag)")
+            source, tag = f"spend_logs s CROSS JOIN LATERAL {tags}", "t.tag"
+        else:
+            tags = "json_each(CASE WHEN json_type(s.request_tags) = 'array' THEN s.request_tags ELSE '[]' END) t"
+            source, tag = f"spend_logs s, {tags}", "t.value"
+        where, params = ["s.request_tags IS NOT NULL"], {}
+        if start is not None:
+            where.append("s.start_time >= :start")
+            params["start"] = start
+        if end is not None:
+            where.append("s.start_time < :end")
+            params["end"] = end
+        sql = text(f"SELECT {tag} AS tag, count(*) AS log_count, sum(s.spend) AS total_spend FROM {source} "
+                   f"WHERE {' AND '.join(where)} GROUP BY {tag} ORDER BY total_spend DESC")
+        # Bound as the column's own type, so SQLite compares dates as SQLAlchemy stored them.
+        sql = sql.bindparams(*(bindparam(name, type_=spend_logs.c.start_time.type) for name in params))
+        with self.db.engine.connect() as conn:
+            return [{"individual_request_tag": row.tag, "log_count": int(row.log_count),
+                     "total_spend": float(row.total_spend or 0.0)} for row in conn.execute(sql, params)]
+
+    def model_spend(self, token_hash: str, model_group: str, since: datetime | None) -> float:
+        """A key's recorded spend on one model group since a time (all time with None)."""
+        query = select(func.coalesce(func.sum(spend_logs.c.spend), 0.0)).where(
+            spend_logs.c.api_key == token_hash, spend_logs.c.model_group == model_group)
+        if since is not None:
+            query = query.where(spend_logs.c.start_time >= since)
+        with self.db.engine.connect() as conn:
+            return float(conn.execute(query).scalar() or 0.0)
 
     def spend_report(self, *, group_by: str = "team_id", start: datetime | None = None,
                      end: datetime | None = None) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from ..http import (
     send_error,
 )
 from ..disconnect import cancel_on_disconnect
+from ..key_fields import resolve_alias
 from ..schema import COMMON_FIELDS, Rule, check_fields
 from .sse import relay_stream
 
@@ -72,6 +73,7 @@ class LLMEndpoint:
             if self.model_from_path:
                 body["model"] = scope["path_params"]["model"]
             model, payload = self._check(body)
+            model = resolve_alias(ctx.principal, model)  # the key's own aliases
             if gateway.router is None:
                 raise ServiceUnavailableError("The gateway is still starting; retry in a moment.")
             ctx.model = metrics_label(gateway.router, model, body)

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from ...errors import BadRequestError, NotFoundError, PermissionDeniedError
 from ...store.records import hash_key, parse_duration
-from .. import schema
+from .. import key_fields, schema
 from ..http import context, parse_json_object
 from .responses import json_response
 
@@ -53,8 +53,28 @@ _VALUE_RULES: dict[str, schema.Rule] = {
 }
 
 
-async def _body(request: Request) -> dict[str, Any]:
+# Every field a management route accepts: anything else is a 400 naming it, never silently dropped.
+_KEY_WRITE = frozenset(_KINDS_FIELDS["key"]) | set(key_fields.FIELDS) | set(key_fields.REFUSED) | {
+    "key", "duration", "expires"}
+_ACCEPTED = {
+    "key_write": _KEY_WRITE,
+    "key_delete": frozenset({"keys", "key_aliases"}),
+    "key_one": frozenset({"key"}),
+    "user": frozenset(_KINDS_FIELDS["user"]),
+    "team": frozenset(_KINDS_FIELDS["team"]) | {"members_with_roles"},
+    "customer": frozenset(_KINDS_FIELDS["customer"]) | {"end_user_id"},
+    "user_delete": frozenset({"user_ids"}), "team_delete": frozenset({"team_ids"}),
+    "customer_delete": frozenset({"user_ids"}),
+}
+
+
+async def _body(request: Request, accepted: str) -> dict[str, Any]:
     data = parse_json_object(await request.body())
+    for name in data:
+        if name not in _ACCEPTED[accepted]:
+            raise BadRequestError(f"Unknown field {str(name)[:64]!r} for {request.url.path}: polyrelay does not "
+                                  "support it (it is refused rather than silently ignored).", param=str(name)[:64],
+                                  code="unsupported_field")
     for name, value in data.items():
         expected = _FIELDS.get(name)
         if expected and value is not None and (not isinstance(value, expected) or isinstance(value, bool) and
@@ -127,35 +147,50 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
     async def generate_key(request: Request) -> Response:
         _require_admin(request)
-        data = await _body(request)
-        fields = _fields("key", data)
+        data = await _body(request, "key_write")
+        fields = {**_fields("key", data), **key_fields.check(data)}
         fields["expires"] = _expiry(data)
         for owner, kind in (("user_id", "user"), ("team_id", "team")):
             if fields.get(owner) and await run(records().get, kind, fields[owner]) is None:
                 raise NotFoundError(f"{kind} {fields[owner]!r} does not exist; create it first", param=owner)
+        await unique_alias(fields.get("key_alias"), None)
         plain, row = await run(records().create_key, fields, data.get("key"))
         return json_response({**_key_view(row), "key": plain})
 
     async def update_key(request: Request) -> Response:
         _require_admin(request)
-        data = await _body(request)
+        data = await _body(request, "key_write")
         token_hash = _token_hash(str(data.get("key") or ""))
-        fields = _fields("key", data)
+        fields = {**_fields("key", data), **key_fields.check(data)}
         if "duration" in data or "expires" in data:
             fields["expires"] = _expiry(data)
+        await unique_alias(fields.get("key_alias"), token_hash)
         row = await run(records().update, "key", token_hash, fields)
         if row is None:
             raise NotFoundError("No such key.", param="key")
         forget(token_hash)
         return json_response(_key_view(row))
 
+    async def unique_alias(alias: str | None, token_hash: str | None) -> None:
+        """key_alias names one key: a second key with the same alias is refused."""
+        if alias:
+            holders = await run(lambda: records().list("key", size=2, key_alias=alias))
+            if any(row["token_hash"] != token_hash for row in holders):
+                raise BadRequestError(f"key_alias {alias!r} is already used by another key", param="key_alias",
+                                      code="already_exists")
+
     async def delete_keys(request: Request) -> Response:
         _require_admin(request)
-        data = await _body(request)
+        data = await _body(request, "key_delete")
+        by_alias = "keys" not in data and "key_aliases" in data
         given = data.get("keys") or data.get("key_aliases") or []
         if not isinstance(given, list) or not all(isinstance(k, str) for k in given):
             raise BadRequestError("keys must be a list of keys", param="keys")
-        hashes = [_token_hash(k) for k in given]
+        if by_alias:
+            found = [await run(lambda a=alias: records().list("key", size=1, key_alias=a)) for alias in given]
+            hashes = [rows[0]["token_hash"] for rows in found if rows]
+        else:
+            hashes = [_token_hash(k) for k in given]
         deleted = await run(records().delete, "key", hashes)
         for token_hash in hashes:
             forget(token_hash)
@@ -163,7 +198,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
     async def regenerate_key(request: Request) -> Response:
         _require_admin(request)
-        data = await _body(request) if await request.body() else {}
+        data = await _body(request, "key_one") if await request.body() else {}
         token_hash = _token_hash(str(request.path_params.get("key") or data.get("key") or ""))
         found = await run(records().regenerate_key, token_hash)
         if found is None:
@@ -188,19 +223,46 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             raise NotFoundError("No such key.", param="key")
         return json_response({"key": asked or token_hash, "info": _key_view(row)})
 
+    async def set_blocked(request: Request, blocked: bool) -> Response:
+        _require_admin(request)
+        data = await _body(request, "key_one")
+        token_hash = _token_hash(str(data.get("key") or ""))
+        row = await run(records().update, "key", token_hash, {"blocked": blocked})
+        if row is None:
+            raise NotFoundError("No such key.", param="key")
+        forget(token_hash)
+        return json_response(_key_view(row))
+
+    async def block_key(request: Request) -> Response:
+        return await set_blocked(request, True)
+
+    async def unblock_key(request: Request) -> Response:
+        return await set_blocked(request, False)
+
     async def list_keys(request: Request) -> Response:
         _require_admin(request)
         query = request.query_params
+        unknown = set(query) - {"page", "page_size", "size", "user_id", "team_id", "key_alias", "key_hash",
+                                "return_full_object"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise BadRequestError(f"Unknown filter {name[:64]!r} for /key/list", param=name[:64],
+                                  code="unsupported_field")
         page, size = _paging(request)
-        rows = await run(lambda: records().list("key", page=page, size=size, user_id=query.get("user_id"),
-                                              team_id=query.get("team_id")))
-        return json_response({"keys": [r["token_hash"] for r in rows], "current_page": page, "page_size": size,
-                              "data": [_key_view(r) for r in rows] if query.get("return_full_object") else None})
+        filters = {"user_id": query.get("user_id"), "team_id": query.get("team_id"),
+                   "key_alias": query.get("key_alias"),
+                   "token_hash": _token_hash(query["key_hash"]) if query.get("key_hash") else None}
+        rows, total = await run(lambda: (records().list("key", page=page, size=size, **filters),
+                                         records().count("key", **filters)))
+        full = (query.get("return_full_object") or "").lower() in ("1", "true", "yes")
+        return json_response({"keys": [_key_view(r) if full else r["token_hash"] for r in rows],
+                              "total_count": total, "current_page": page, "page_size": size,
+                              "total_pages": -(-total // size)})
 
     def crud(kind: str, id_field: str, id_param: str, plural: str):
         async def create(request: Request) -> Response:
             _require_admin(request)
-            data = await _body(request)
+            data = await _body(request, kind)
             fields = _fields(kind, data)
             fields.setdefault(id_field if kind != "customer" else "user_id", data.get(id_param) or str(uuid.uuid4()))
             ident = fields.get(id_field if kind != "customer" else "user_id")
@@ -233,7 +295,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
         async def change(request: Request) -> Response:
             _require_admin(request)
-            data = await _body(request)
+            data = await _body(request, kind)
             ident = data.get(id_param) or data.get(id_field)
             if not isinstance(ident, str):
                 raise BadRequestError(f"{id_param} is required", param=id_param)
@@ -245,7 +307,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
         async def remove(request: Request) -> Response:
             _require_admin(request)
-            data = await _body(request)
+            data = await _body(request, f"{kind}_delete")
             idents = data.get(plural)
             if not isinstance(idents, list) or not all(isinstance(i, str) for i in idents):
                 raise BadRequestError(f"{plural} must be a list of ids", param=plural)
@@ -271,6 +333,13 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             rows = [r for r in rows if r["request_id"] == request_id]
         return json_response(rows)
 
+    async def spend_tags(request: Request) -> Response:
+        _require_admin(request)
+        query = request.query_params
+        rows = await run(lambda: records().spend_by_tag(start=_date(query.get("start_date"), "start_date"),
+                                                      end=_date(query.get("end_date"), "end_date")))
+        return json_response(rows)
+
     async def spend_report(request: Request) -> Response:
         _require_admin(request)
         query = request.query_params
@@ -290,7 +359,10 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/key/regenerate", regenerate_key, ["POST"], "A new secret for a key (spend and limits carry over)"),
         ("/key/{key}/regenerate", regenerate_key, ["POST"], "Same, with the key in the path"),
         ("/key/info", key_info, ["GET"], "A key's spend, budget, models and limits"),
-        ("/key/list", list_keys, ["GET"], "Key hashes (admin)"),
+        ("/key/list", list_keys, ["GET"], "Keys, filtered by user_id, team_id or key_alias, in pages (admin)"),
+        ("/key/block", block_key, ["POST"], "Refuse every call made with a key until it is unblocked"),
+        ("/key/unblock", unblock_key, ["POST"], "Let a blocked key call again"),
+        ("/spend/tags", spend_tags, ["GET"], "Spend and request counts per tag"),
         ("/spend/logs", spend_logs, ["GET"], "Spend records (filter by key, user, team, end user, dates)"),
         ("/global/spend/report", spend_report, ["GET"], "Spend totals grouped by team, customer, key, user or model"),
     ]
