@@ -245,3 +245,19 @@ def test_key_list_filters_and_pages(gw):
     assert httpx.get(gw.url + "/key/list", params={"key_alias": alias}, headers=ADMIN).json()["total_count"] == 1
     bad = httpx.get(gw.url + "/key/list", params={"owner": "x"}, headers=ADMIN)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "owner"
+
+
+def test_gateway_wide_max_budget_is_honoured():
+    """litellm_settings.max_budget is one budget over every call, whoever makes it."""
+    process = GatewayProcess(CONFIG + "litellm_settings: {max_budget: 0.005, budget_duration: 30d}\n").start()
+    try:
+        key = new_key(process)
+        assert chat(process, key).status_code == 200
+        refused = wait_for(lambda: (r := chat(process, key, model="other")).status_code == 400 and r)
+        assert refused.json()["error"]["code"] == "budget_exceeded"
+        assert "litellm_settings.max_budget" in refused.json()["error"]["message"]
+        master = httpx.post(process.url + "/v1/chat/completions", json={"model": "cheap", "messages": HELLO},
+                            headers=ADMIN, timeout=20)
+        assert master.status_code == 400  # the admin's calls count against it too
+    finally:
+        process.stop()

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from .. import tokens
@@ -21,6 +22,7 @@ from ..catalog import CATALOG
 from ..cost import LONG_CONTEXT_LIMITS, PRICE_FIELDS, cost_per_token
 from ..store.ledger import Admission, Ledger, Subject
 from ..store.spend import SpendSpool
+from . import key_fields
 from .keys import VirtualKeys
 
 log = logging.getLogger("polyrelay.gateway")
@@ -83,7 +85,8 @@ def _tags(key_row: dict[str, Any] | None, metadata: dict[str, Any] | None) -> li
 
 class Accounting:
     def __init__(self, keys: VirtualKeys, ledger: Ledger, spool: SpendSpool, router, *,
-                 redact_metadata: bool = False) -> None:
+                 redact_metadata: bool = False, max_budget: float | None = None,
+                 budget_duration: str | None = None) -> None:
         self.keys = keys
         self.ledger = ledger
         self.spool = spool
@@ -91,6 +94,19 @@ class Accounting:
         self.redact_metadata = redact_metadata
         self._settling: set[asyncio.Task] = set()
         self._rate_cache: dict[tuple[str, int], tuple[float, float] | None] = {}
+        # litellm_settings.max_budget: one budget over every call, in epoch-aligned windows
+        self.max_budget, self.budget_duration = max_budget, budget_duration
+        self._global_seed: tuple[float | None, float] | None = None  # (window start, spend recorded in it)
+
+    async def _global_subject(self) -> Subject:
+        """The gateway-wide budget as a subject; its spend so far is read from the
+        spend logs once per window, then counted live like any other budget."""
+        start, end = key_fields.budget_window(self.budget_duration)
+        if self._global_seed is None or self._global_seed[0] != start:
+            since = datetime.fromtimestamp(start, timezone.utc) if start is not None else None
+            self._global_seed = (start, await self.keys.db.run(self.keys.records.model_spend, None, None, since))
+        return Subject("global", "gateway", spend=self._global_seed[1], max_budget=self.max_budget,
+                       budget_reset_at=datetime.fromtimestamp(end, timezone.utc) if end else None)
 
     async def admit(self, ctx, call_type: str, model: str | None, body: dict[str, Any], payload: dict[str, Any],
                     call_id: str | None = None) -> Ticket:
@@ -99,6 +115,8 @@ class Accounting:
         subjects = [s for s in entry.subjects() if _limited(s)] if entry is not None else []
         if entry is not None and model is not None and _has_model_limits(entry.key):
             subjects += await self.keys.model_subjects(entry, model)
+        if self.max_budget is not None:
+            subjects.append(await self._global_subject())
         end_user = body.get("user") if isinstance(body.get("user"), str) else None
         if end_user:
             customer = await self.keys.customer(end_user)

@@ -84,7 +84,9 @@ class Gateway:
         self.drain.start()
         ledger = Ledger(self.router.state, on_soft_budget=partial(soft_budget_alert, self.metrics))
         self.accounting = Accounting(keys, ledger, self.spool, self.router,
-                                     redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")))
+                                     redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")),
+                                     max_budget=self.config.litellm_settings.get("max_budget"),
+                                     budget_duration=self.config.litellm_settings.get("budget_duration"))
         self._budget_task = asyncio.get_running_loop().create_task(_reset_budgets_forever(Records(self.db)))
         log.info("records in %s", self.db.safe_url())
 

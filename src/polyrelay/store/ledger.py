@@ -58,7 +58,7 @@ class Subject:
 
     def label(self) -> str:
         return {"key": "key", "user": "user", "team": "team", "customer": "end user",
-                "key_model": "key (per model)"}[self.kind]
+                "key_model": "key (per model)", "global": "the gateway (litellm_settings.max_budget)"}[self.kind]
 
 
 @dataclass(slots=True)

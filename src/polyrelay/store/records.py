@@ -173,10 +173,12 @@ class Records:
             return [{"individual_request_tag": row.tag, "log_count": int(row.log_count),
                      "total_spend": float(row.total_spend or 0.0)} for row in conn.execute(sql, params)]
 
-    def model_spend(self, token_hash: str, model_group: str, since: datetime | None) -> float:
-        """A key's recorded spend on one model group since a time (all time with None)."""
-        query = select(func.coalesce(func.sum(spend_logs.c.spend), 0.0)).where(
-            spend_logs.c.api_key == token_hash, spend_logs.c.model_group == model_group)
+    def model_spend(self, token_hash: str | None, model_group: str | None, since: datetime | None) -> float:
+        """Recorded spend since a time (all time with None): of a key on one model group,
+        or of every call with None for both."""
+        query = select(func.coalesce(func.sum(spend_logs.c.spend), 0.0))
+        if token_hash is not None:
+            query = query.where(spend_logs.c.api_key == token_hash, spend_logs.c.model_group == model_group)
         if since is not None:
             query = query.where(spend_logs.c.start_time >= since)
         with self.db.engine.connect() as conn:
