@@ -3,14 +3,14 @@ and limits, soft budget, tags, allowed routes, key type), and the tags
 recorded on each spend row.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
