@@ -97,8 +97,13 @@ class Gateway:
         self.spool.check()
         self.drain = DrainProcess(self.db, spool)
         self.drain.start()
-from functools import partial
-from pathlib import Path
+        self.store_health = StoreHealth(self.db, self.spool)
+        await self.store_health.check_db()
+        ledger = Ledger(self.router.state, on_soft_budget=partial(soft_budget_alert, self.metrics))
+        self.accounting = Accounting(keys, ledger, self.spool, self.router,
+                                     redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")),
+                                     max_budget=self.config.litellm_settings.get("max_budget"),
+                                     budget_duration=self.config.litellm_settings.get("budget_duration"))
         self._budget_task = asyncio.get_running_loop().create_task(_reset_budgets_forever(Records(self.db)))
         self._health_task = asyncio.get_running_loop().create_task(self.store_health.watch())
         log.info("records in %s", self.db.safe_url())
