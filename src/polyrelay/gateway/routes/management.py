@@ -24,6 +24,7 @@ from .. import key_fields, schema
 from ..http import context, parse_json_object
 from ..store_health import describe_db_error
 from .responses import json_response
+from .teams import make_team_routes
 
 _NUMBER = (int, float)
 MAX_PAGE = 1_000_000
@@ -390,6 +391,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                   (f"/{kind}/info", info, ["GET"], f"A {kind} and its spend"),
                   (f"/{kind}/update", change, ["POST"], f"Change a {kind}"),
                   (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
+    table += make_team_routes(run, records, forget, _require_admin, _paging)
     return table
 
 

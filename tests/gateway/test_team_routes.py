@@ -1,0 +1,83 @@
+"""Team membership, blocking and lists through a real gateway process."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from gateway_process import GatewayProcess
+
+MASTER = "sk-master-for-teams"
+ADMIN = {"Authorization": f"Bearer {MASTER}"}
+HELLO = [{"role": "user", "content": "hi"}]
+CONFIG = f"""
+model_list:
+  - model_name: m
+    litellm_params: {{model: mock/m}}
+general_settings:
+  master_key: {MASTER}
+"""
+
+
+@pytest.fixture(scope="module")
+def gw():
+    process = GatewayProcess(CONFIG).start()
+    yield process
+    process.stop()
+
+
+def post(gw, path, body, headers=ADMIN):
+    return httpx.post(gw.url + path, json=body, headers=headers, timeout=10)
+
+
+def get(gw, path, **params):
+    return httpx.get(gw.url + path, params=params, headers=ADMIN, timeout=10)
+
+
+def test_members_are_added_listed_and_removed(gw):
+    team, user = f"t-{uuid.uuid4().hex[:6]}", f"u-{uuid.uuid4().hex[:6]}"
+    assert post(gw, "/team/new", {"team_id": team}).status_code == 200
+    added = post(gw, "/team/member_add", {"team_id": team, "member": {"role": "user", "user_id": user}})
+    assert added.status_code == 200 and added.json()["members"] == [user]
+    assert get(gw, "/user/info", user_id=user).status_code == 200  # created as LiteLLM does
+    assert [t["team_id"] for t in get(gw, "/team/list", user_id=user).json()] == [team]
+    removed = post(gw, "/team/member_delete", {"team_id": team, "user_id": user})
+    assert removed.json()["members"] == []
+    assert get(gw, "/team/list", user_id=user).json() == []
+    assert post(gw, "/team/member_delete", {"team_id": team, "user_id": user}).status_code == 404
+
+
+def test_per_member_budgets_and_unknown_fields_are_refused_by_name(gw):
+    team = f"t-{uuid.uuid4().hex[:6]}"
+    post(gw, "/team/new", {"team_id": team})
+    for field in ("max_budget_in_team", "role"):
+        body = {"team_id": team, "member": {"user_id": "x"}, field: 1}
+        refused = post(gw, "/team/member_add", body)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == field
+    assert post(gw, "/team/member_add", {"team_id": "no-such", "member": {"user_id": "x"}}).status_code == 404
+
+
+def test_a_blocked_team_blocks_its_keys(gw):
+    team = f"t-{uuid.uuid4().hex[:6]}"
+    post(gw, "/team/new", {"team_id": team})
+    key = post(gw, "/key/generate", {"team_id": team}).json()["key"]
+    chat = lambda: httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": HELLO},  # noqa: E731
+                              headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert chat().status_code == 200
+    assert post(gw, "/team/block", {"team_id": team}).json()["blocked"] is True
+    assert chat().status_code == 403
+    assert post(gw, "/team/unblock", {"team_id": team}).json()["blocked"] is False
+    assert chat().status_code == 200
+    assert post(gw, "/team/block", {"team_id": team}, headers={"Authorization": f"Bearer {key}"}).status_code == 403
+
+
+def test_user_list_pages(gw):
+    role = f"r{uuid.uuid4().hex[:6]}"
+    for i in range(3):
+        post(gw, "/user/new", {"user_id": f"{role}-{i}", "user_role": role})
+    first = get(gw, "/user/list", role=role, page_size=2).json()
+    assert first["total"] == 3 and first["total_pages"] == 2 and len(first["users"]) == 2
+    second = get(gw, "/user/list", role=role, page_size=2, page=2).json()
+    assert {u["user_id"] for u in first["users"] + second["users"]} == {f"{role}-{i}" for i in range(3)}
