@@ -261,3 +261,21 @@ def test_gateway_wide_max_budget_is_honoured():
         assert master.status_code == 400  # the admin's calls count against it too
     finally:
         process.stop()
+
+
+def test_spend_logs_keyset_pages(gw):
+    key = new_key(gw)
+    ids = {chat(gw, key).headers["x-polyrelay-call-id"] for _ in range(5)}
+    wait_for(lambda: len(httpx.get(gw.url + "/spend/logs", params={"api_key": key}, headers=ADMIN).json()) == 5)
+    seen, after, pages = [], None, 0
+    while True:
+        params = {"api_key": key, "page_size": 2, **({"after": after} if after else {})}
+        response = httpx.get(gw.url + "/spend/logs", params=params, headers=ADMIN)
+        seen += [row["request_id"] for row in response.json()]
+        pages += 1
+        after = response.headers.get("x-polyrelay-next-cursor")
+        if after is None:
+            break
+    assert len(seen) == 5 and set(seen) == ids and pages == 3
+    bad = httpx.get(gw.url + "/spend/logs", params={"after": "yesterday"}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "after"

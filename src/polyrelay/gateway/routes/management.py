@@ -346,8 +346,13 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         rows = await run(lambda: records().spend_logs(
             api_key=_token_hash(api_key) if api_key else None, user_id=query.get("user_id"),
             team_id=query.get("team_id"), end_user=query.get("end_user"), start=start, end=end,
-            request_id=query.get("request_id") or None, model=query.get("model") or None, page=page, size=size))
-        return json_response(rows)
+            request_id=query.get("request_id") or None, model=query.get("model") or None, page=page, size=size,
+            after=_cursor(query.get("after"))))
+        response = json_response(rows)
+        if len(rows) == size:  # keyset paging: pass this back as ?after= for the next page
+            last = rows[-1]
+            response.headers["x-polyrelay-next-cursor"] = f"{last['start_time'].isoformat()}|{last['request_id']}"
+        return response
 
     async def spend_tags(request: Request) -> Response:
         _require_admin(request)
@@ -404,6 +409,17 @@ def _paging(request: Request) -> tuple[int, int]:
     if page > MAX_PAGE:
         raise BadRequestError(f"page must be at most {MAX_PAGE}", param="page", code="invalid_value")
     return max(page, 1), max(size, 1)
+
+
+def _cursor(value: str | None) -> tuple[datetime, str] | None:
+    """``?after=<start_time>|<request_id>``, as the x-polyrelay-next-cursor header gave it."""
+    if not value:
+        return None
+    at, sep, request_id = value.partition("|")
+    parsed = _date(at, "after") if sep and request_id else None
+    if parsed is None:
+        raise BadRequestError("after must be the x-polyrelay-next-cursor header of the previous page", param="after")
+    return parsed, request_id
 
 
 def _date(value: str | None, name: str) -> datetime | None:
