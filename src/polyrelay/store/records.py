@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, or_, select, text, tuple_, update
 
 from .database import Database
 from .schema import customers, keys, spend_logs, teams, users
@@ -151,11 +151,11 @@ class Records:
             query = query.where(spend_logs.c.request_id == request_id)
         if model is not None:  # the group asked for, or the model that answered
             query = query.where(or_(spend_logs.c.model_group == model, spend_logs.c.model == model))
-        if after is not None:
-            at, last_id = after
-            query = query.where(or_(spend_logs.c.start_time < at,
-                                    and_(spend_logs.c.start_time == at, spend_logs.c.request_id > last_id)))
-        query = query.order_by(spend_logs.c.start_time.desc(), spend_logs.c.request_id)
+        position = tuple_(spend_logs.c.start_time, spend_logs.c.request_id)
+        if after is not None:  # one row comparison in the order of the index, so the scan starts there
+            query = query.where(position < tuple_(literal(after[0], spend_logs.c.start_time.type),
+                                                  literal(after[1], spend_logs.c.request_id.type)))
+        query = query.order_by(spend_logs.c.start_time.desc(), spend_logs.c.request_id.desc())
         query = query.limit(size).offset(0 if after is not None else (max(page, 1) - 1) * size)
         with self.db.engine.connect() as conn:
             return [_clean(row) for row in conn.execute(query).mappings()]  # type: ignore[misc]
