@@ -81,3 +81,31 @@ def test_user_list_pages(gw):
     assert first["total"] == 3 and first["total_pages"] == 2 and len(first["users"]) == 2
     second = get(gw, "/user/list", role=role, page_size=2, page=2).json()
     assert {u["user_id"] for u in first["users"] + second["users"]} == {f"{role}-{i}" for i in range(3)}
+
+
+def test_budget_objects_limit_the_customers_linked_to_them(gw):
+    budget = f"b-{uuid.uuid4().hex[:6]}"
+    created = post(gw, "/budget/new", {"budget_id": budget, "rpm_limit": 2, "budget_duration": "1d"})
+    assert created.status_code == 200 and created.json()["rpm_limit"] == 2
+    assert post(gw, "/budget/new", {"budget_id": budget}).status_code == 400  # already exists
+    assert post(gw, "/budget/new", {"budget_id": "x", "max_budget_per_user": 1}).status_code == 400
+    assert post(gw, "/customer/new", {"user_id": "c-none", "budget_id": "no-such"}).status_code == 404
+    customers = [f"c-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    for customer in customers:
+        assert post(gw, "/customer/new", {"user_id": customer, "budget_id": budget}).status_code == 200
+
+    def chat(customer):
+        return httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": HELLO, "user": customer},
+                          headers=ADMIN, timeout=10).status_code
+
+    # Each linked customer gets the budget's limits: two calls a minute each, counted per customer.
+    assert [chat(customers[0]) for _ in range(3)] == [200, 200, 429]
+    assert chat(customers[1]) == 200
+    assert post(gw, "/budget/update", {"budget_id": budget, "rpm_limit": 100}).json()["rpm_limit"] == 100
+    assert chat(customers[0]) == 200  # the change applies at once on this instance
+    assert post(gw, "/budget/info", {"budgets": [budget]}).json()[0]["rpm_limit"] == 100
+    refused = post(gw, "/budget/delete", {"id": budget})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "budget_in_use"
+    post(gw, "/customer/delete", {"user_ids": customers})
+    assert post(gw, "/budget/delete", {"id": budget}).status_code == 200
+    assert post(gw, "/budget/info", {"budgets": [budget]}).json() == []

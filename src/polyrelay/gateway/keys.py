@@ -176,8 +176,31 @@ class VirtualKeys:
         if cached is not None and cached[0] > time.monotonic():
             row = cached[1]
         else:
-            row = await self.db.run(self.records.get, "customer", end_user)
+            row = await self.db.run(self._load_customer, end_user)
             self._customers.put(end_user, (time.monotonic() + self.cache_seconds, row))
         if row is not None and row.get("blocked"):
             raise PermissionDeniedError(f"End user {end_user!r} is blocked.", code="end_user_blocked")
-        return Subject.from_row("customer", end_user, row or {})
+        subject = Subject.from_row("customer", end_user, row or {})
+        period = (row or {}).get("shared_budget_duration")
+        if period and subject.max_budget is not None:
+            # A budget object's period: epoch-aligned windows, the spend in this one read once from the logs.
+            start, end = key_fields.budget_window(period)
+            cache_key = ("customer", end_user, start)
+            if cache_key not in self._model_spend:
+                self._model_spend.put(cache_key, await self.db.run(
+                    self.records.model_spend, None, None, datetime.fromtimestamp(start, timezone.utc), end_user))
+            subject.spend = self._model_spend[cache_key]
+            subject.budget_reset_at = datetime.fromtimestamp(end, timezone.utc)
+        return subject
+
+    def _load_customer(self, end_user: str) -> dict[str, Any] | None:
+        """An end user's record, with the limits of the budget object it is linked to."""
+        row = self.records.get("customer", end_user)
+        if row is None or not row.get("budget_id"):
+            return row
+        budget = self.records.get("budget", row["budget_id"]) or {}
+        merged = {**row, **{k: budget[k] for k in ("max_budget", "rpm_limit", "tpm_limit", "max_parallel_requests",
+                                                   "soft_budget") if budget.get(k) is not None}}
+        if budget.get("budget_duration") and not row.get("budget_duration"):
+            merged["shared_budget_duration"] = budget["budget_duration"]
+        return merged

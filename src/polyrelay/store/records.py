@@ -17,11 +17,11 @@ from typing import Any, Iterable
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, or_, select, text, tuple_, update
 
 from .database import Database
-from .schema import customers, keys, spend_logs, teams, users
+from .schema import budgets, customers, keys, spend_logs, teams, users
 
 KEY_PREFIX = "sk-"
-TABLES = {"key": keys, "user": users, "team": teams, "customer": customers}
-ID_COLUMNS = {"key": "token_hash", "user": "user_id", "team": "team_id", "customer": "user_id"}
+TABLES = {"key": keys, "user": users, "team": teams, "customer": customers, "budget": budgets}
+ID_COLUMNS = {"key": "token_hash", "user": "user_id", "team": "team_id", "customer": "user_id", "budget": "budget_id"}
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
 
@@ -87,7 +87,7 @@ class Records:
     def update(self, kind: str, ident: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         table = TABLES[kind]
         values = {k: v for k, v in fields.items() if k in table.c and k != ID_COLUMNS[kind]}
-        if "budget_duration" in values:
+        if "budget_duration" in values and "budget_reset_at" in table.c:
             duration = values["budget_duration"]
             values["budget_reset_at"] = now() + parse_duration(duration) if duration else None
         if values:
@@ -185,12 +185,15 @@ class Records:
             return [{"individual_request_tag": row.tag, "log_count": int(row.log_count),
                      "total_spend": float(row.total_spend or 0.0)} for row in conn.execute(sql, params)]
 
-    def model_spend(self, token_hash: str | None, model_group: str | None, since: datetime | None) -> float:
+    def model_spend(self, token_hash: str | None, model_group: str | None, since: datetime | None,
+                    end_user: str | None = None) -> float:
         """Recorded spend since a time (all time with None): of a key on one model group,
-        or of every call with None for both."""
+        of one end user, or of every call with None for all."""
         query = select(func.coalesce(func.sum(spend_logs.c.spend), 0.0))
         if token_hash is not None:
             query = query.where(spend_logs.c.api_key == token_hash, spend_logs.c.model_group == model_group)
+        if end_user is not None:
+            query = query.where(spend_logs.c.end_user == end_user)
         if since is not None:
             query = query.where(spend_logs.c.start_time >= since)
         with self.db.engine.connect() as conn:
@@ -238,10 +241,11 @@ def _spend_filter(api_key, user_id, team_id, end_user, start, end):
 
 def _with_defaults(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in fields.items() if k in table.c and v is not None}
-    values.setdefault("spend", 0.0)
-    values.setdefault("blocked", False)
+    if "spend" in table.c:  # budget objects keep no spend of their own
+        values.setdefault("spend", 0.0)
+        values.setdefault("blocked", False)
     values["created_at"] = now()
-    if values.get("budget_duration"):
+    if values.get("budget_duration") and "budget_reset_at" in table.c:
         values["budget_reset_at"] = values["created_at"] + parse_duration(values["budget_duration"])
     return values
 

@@ -71,7 +71,22 @@ customers = Table(
     "customers", metadata,
     Column("user_id", Text, primary_key=True),  # the `user` field of requests
     Column("alias", Text),
+    Column("budget_id", Text),  # a shared budget object (migration 0003): its limits apply
     *_budget_columns(),
+)
+
+# Budget objects (LiteLLM's /budget/*): limits shared by the customers linked to them;
+# spend is still counted per customer (migration 0003).
+budgets = Table(
+    "budgets", metadata,
+    Column("budget_id", Text, primary_key=True),
+    Column("max_budget", Float),
+    Column("budget_duration", Text),
+    Column("rpm_limit", Integer),
+    Column("tpm_limit", Integer),
+    Column("max_parallel_requests", Integer),
+    Column("soft_budget", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 spend_logs = Table(

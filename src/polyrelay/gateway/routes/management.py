@@ -24,6 +24,7 @@ from .. import key_fields, schema
 from ..http import context, parse_json_object
 from ..store_health import describe_db_error
 from .responses import json_response
+from .budgets import make_budget_routes
 from .teams import make_team_routes
 
 _NUMBER = (int, float)
@@ -33,7 +34,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "models": (list,), "max_budget": _NUMBER, "budget_duration": (str,), "rpm_limit": (int,), "tpm_limit": (int,),
     "max_parallel_requests": (int,), "metadata": (dict,), "team_id": (str,), "user_id": (str,), "key_alias": (str,),
     "duration": (str,), "blocked": (bool,), "user_email": (str,), "user_role": (str,), "team_alias": (str,),
-    "members": (list,), "alias": (str,), "spend": _NUMBER, "key": (str,), "expires": (str,),
+    "members": (list,), "alias": (str,), "budget_id": (str,), "spend": _NUMBER, "key": (str,), "expires": (str,),
 }
 _KINDS_FIELDS = {
     "key": ("models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests", "metadata",
@@ -42,7 +43,7 @@ _KINDS_FIELDS = {
              "tpm_limit", "metadata", "blocked", "spend"),
     "team": ("team_id", "team_alias", "members", "models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
              "metadata", "blocked", "spend"),
-    "customer": ("user_id", "alias", "max_budget", "budget_duration", "metadata", "blocked", "spend"),
+    "customer": ("user_id", "alias", "max_budget", "budget_duration", "metadata", "blocked", "spend", "budget_id"),
 }
 
 
@@ -189,6 +190,10 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         forget(token_hash)
         return json_response(_key_view(row))
 
+    async def budget_exists(budget_id: str | None) -> None:
+        if budget_id and await run(records().get, "budget", budget_id) is None:
+            raise NotFoundError(f"No such budget: {budget_id!r}; create it with /budget/new", param="budget_id")
+
     async def unique_alias(alias: str | None, token_hash: str | None) -> None:
         """key_alias names one key: a second key with the same alias is refused."""
         if alias:
@@ -282,6 +287,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             _require_admin(request)
             data = await _body(request, kind)
             fields = _fields(kind, data)
+            await budget_exists(data.get("budget_id"))
             fields.setdefault(id_field if kind != "customer" else "user_id", data.get(id_param) or str(uuid.uuid4()))
             ident = fields.get(id_field if kind != "customer" else "user_id")
             if await run(records().get, kind, ident) is not None:
@@ -317,6 +323,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             ident = data.get(id_param) or data.get(id_field)
             if not isinstance(ident, str):
                 raise BadRequestError(f"{id_param} is required", param=id_param)
+            await budget_exists(data.get("budget_id"))
             row = await run(records().update, kind, ident, _fields(kind, data))
             if row is None:
                 raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
@@ -397,6 +404,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                   (f"/{kind}/update", change, ["POST"], f"Change a {kind}"),
                   (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
     table += make_team_routes(run, records, forget, _require_admin, _paging)
+    table += make_budget_routes(run, records, forget, _require_admin)
     return table
 
 

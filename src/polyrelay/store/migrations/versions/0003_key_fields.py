@@ -1,6 +1,6 @@
 """LiteLLM's per-key fields that change calls (aliases, per-model budgets
-and limits, soft budget, tags, allowed routes, key type), and the tags
-recorded on each spend row.
+and limits, soft budget, tags, allowed routes, key type), the tags
+recorded on each spend row, and budget objects linked to customers.
 
 Revision ID: 0003
 Revises: 0002
@@ -25,9 +25,19 @@ def upgrade() -> None:
             batch.add_column(sa.Column(name, kind))
     with op.batch_alter_table("spend_logs") as batch:
         batch.add_column(sa.Column("request_tags", sa.JSON))
+    op.create_table("budgets", sa.Column("budget_id", sa.Text, primary_key=True), sa.Column("max_budget", sa.Float),
+                    sa.Column("budget_duration", sa.Text), sa.Column("rpm_limit", sa.Integer),
+                    sa.Column("tpm_limit", sa.Integer), sa.Column("max_parallel_requests", sa.Integer),
+                    sa.Column("soft_budget", sa.Float), sa.Column("created_at", sa.DateTime(timezone=True),
+                                                                  nullable=False))
+    with op.batch_alter_table("customers") as batch:
+        batch.add_column(sa.Column("budget_id", sa.Text))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customers") as batch:
+        batch.drop_column("budget_id")
+    op.drop_table("budgets")
     with op.batch_alter_table("spend_logs") as batch:
         batch.drop_column("request_tags")
     with op.batch_alter_table("keys") as batch:
