@@ -109,3 +109,30 @@ def test_budget_objects_limit_the_customers_linked_to_them(gw):
     post(gw, "/customer/delete", {"user_ids": customers})
     assert post(gw, "/budget/delete", {"id": budget}).status_code == 200
     assert post(gw, "/budget/info", {"budgets": [budget]}).json() == []
+
+
+def test_a_team_admin_manages_its_own_team_only(gw):
+    mine, theirs = f"t-{uuid.uuid4().hex[:6]}", f"t-{uuid.uuid4().hex[:6]}"
+    boss = f"u-{uuid.uuid4().hex[:6]}"
+    post(gw, "/team/new", {"team_id": mine, "members_with_roles": [{"user_id": boss, "role": "admin"}]})
+    post(gw, "/user/new", {"user_id": boss})
+    post(gw, "/team/new", {"team_id": theirs})
+    as_boss = {"Authorization": f"Bearer {post(gw, '/key/generate', {'user_id': boss}).json()['key']}"}
+
+    assert post(gw, "/team/member_add", {"team_id": mine, "member": {"user_id": "new-1"}}, as_boss).status_code == 200
+    issued = post(gw, "/key/generate", {"team_id": mine}, as_boss)
+    assert issued.status_code == 200 and issued.json()["team_id"] == mine
+    assert post(gw, "/team/member_delete", {"team_id": mine, "user_id": "new-1"}, as_boss).status_code == 200
+
+    for path, body in (("/team/member_add", {"team_id": theirs, "member": {"user_id": "x"}}),
+                       ("/team/member_delete", {"team_id": theirs, "user_id": "x"}),
+                       ("/key/generate", {"team_id": theirs}), ("/key/generate", {}),
+                       ("/team/new", {"team_id": "t-mine-too"}), ("/team/block", {"team_id": mine}),
+                       ("/budget/new", {"budget_id": "b-boss"})):
+        refused = post(gw, path, body, as_boss)
+        assert refused.status_code == 403, (path, refused.text)
+    # A plain member of the team is no admin of it.
+    member_key = post(gw, "/key/generate", {"team_id": mine}).json()["key"]
+    refused = post(gw, "/team/member_add", {"team_id": mine, "member": {"user_id": "y"}},
+                   {"Authorization": f"Bearer {member_key}"})
+    assert refused.status_code == 403

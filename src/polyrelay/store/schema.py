@@ -64,6 +64,7 @@ teams = Table(
     Column("team_id", Text, primary_key=True),
     Column("team_alias", Text),
     Column("members", JSON),
+    Column("admins", JSON),  # members with role "admin": their keys manage this team (migration 0003)
     *_budget_columns(),
 )
 

@@ -41,7 +41,7 @@ _KINDS_FIELDS = {
             "team_id", "user_id", "key_alias", "blocked", "spend"),
     "user": ("user_id", "user_email", "user_role", "models", "max_budget", "budget_duration", "rpm_limit",
              "tpm_limit", "metadata", "blocked", "spend"),
-    "team": ("team_id", "team_alias", "members", "models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
+    "team": ("team_id", "team_alias", "members", "admins", "models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
              "metadata", "blocked", "spend"),
     "customer": ("user_id", "alias", "max_budget", "budget_duration", "metadata", "blocked", "spend", "budget_id"),
 }
@@ -100,7 +100,8 @@ async def _body(request: Request, accepted: str) -> dict[str, Any]:
 def _fields(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     members = data.get("members_with_roles")
     if kind == "team" and members and "members" not in data:
-        data = {**data, "members": [m.get("user_id") for m in members if isinstance(m, dict)]}
+        data = {**data, "members": [m.get("user_id") for m in members if isinstance(m, dict)],
+                "admins": [m.get("user_id") for m in members if isinstance(m, dict) and m.get("role") == "admin"]}
     return {k: data[k] for k in _KINDS_FIELDS[kind] if k in data}
 
 
@@ -165,8 +166,9 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                                           headers={"retry-after": "5"}) from None
 
     async def generate_key(request: Request) -> Response:
-        _require_admin(request)
         data = await _body(request, "key_write")
+        # A team admin's key may issue keys for its own team (with the team's limits over them).
+        await require_team_admin(request, data.get("team_id"))
         fields = {**_fields("key", data), **key_fields.check(data)}
         fields["expires"] = _expiry(data)
         for owner, kind in (("user_id", "user"), ("team_id", "team")):
@@ -189,6 +191,15 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             raise NotFoundError("No such key.", param="key")
         forget(token_hash)
         return json_response(_key_view(row))
+
+    async def require_team_admin(request: Request, team_id: Any) -> None:
+        principal = context(request.scope).principal
+        if principal is None or principal.is_admin:
+            return
+        team = await run(records().get, "team", team_id) if isinstance(team_id, str) else None
+        if team is None or principal.user_id is None or principal.user_id not in (team.get("admins") or []):
+            raise PermissionDeniedError("Only the admin (master key), or an admin of the team named in team_id, "
+                                        "may call this endpoint.", code="not_team_admin")
 
     async def budget_exists(budget_id: str | None) -> None:
         if budget_id and await run(records().get, "budget", budget_id) is None:
@@ -403,7 +414,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                   (f"/{kind}/info", info, ["GET"], f"A {kind} and its spend"),
                   (f"/{kind}/update", change, ["POST"], f"Change a {kind}"),
                   (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
-    table += make_team_routes(run, records, forget, _require_admin, _paging)
+    table += make_team_routes(run, records, forget, _require_admin, _paging, require_team_admin)
     table += make_budget_routes(run, records, forget, _require_admin)
     return table
 

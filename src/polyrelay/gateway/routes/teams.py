@@ -3,7 +3,9 @@
 /team/list, /user/list). Only the master key calls them.
 
 Members are kept on the team record as user ids; a member that does not
-exist yet is created, as LiteLLM does. Per-member budgets inside a team
+exist yet is created, as LiteLLM does. Members with role ``admin`` are also
+listed in ``admins``: keys owned by a team admin (``user_id``) may add and
+remove that team's members and issue keys for it — and nothing else. Per-member budgets inside a team
 (``max_budget_in_team``) are not supported and refused by name.
 """
 
@@ -33,7 +35,7 @@ def _only(data: dict[str, Any], accepted: frozenset[str], path: str) -> None:
                                   param=str(name)[:64], code="unsupported_field")
 
 
-def _member_ids(data: dict[str, Any]) -> list[str]:
+def _member_ids(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     """``member`` as LiteLLM takes it: one {"user_id", "role"} object or a list of them
     (``user_email`` alone is refused: users are named by id here)."""
     given = data.get("member")
@@ -47,10 +49,11 @@ def _member_ids(data: dict[str, Any]) -> list[str]:
             raise BadRequestError("member takes user_id and role (user or admin) only", param="member",
                                   code="invalid_value")
         ids.append(item["user_id"])
-    return ids
+    return ids, [item["user_id"] for item in items if item.get("role") == "admin"]
 
 
-def make_team_routes(run, records, forget, require_admin, paging) -> list[tuple[str, Any, list[str], str]]:
+def make_team_routes(run, records, forget, require_admin, paging,
+                     require_team_admin) -> list[tuple[str, Any, list[str], str]]:
     async def team_of(data: dict[str, Any]) -> dict[str, Any]:
         team_id = data.get("team_id")
         if not isinstance(team_id, str):
@@ -61,30 +64,34 @@ def make_team_routes(run, records, forget, require_admin, paging) -> list[tuple[
         return team
 
     async def member_add(request: Request) -> Response:
-        require_admin(request)
         data = parse_json_object(await request.body())
         _only(data, MEMBER_FIELDS, request.url.path)
+        await require_team_admin(request, data.get("team_id"))
         team = await team_of(data)
-        ids = _member_ids(data)
+        ids, admins = _member_ids(data)
         for user_id in ids:
             if await run(records().get, "user", user_id) is None:
                 await run(records().create, "user", {"user_id": user_id})
         members = list(team.get("members") or [])
         members += [u for u in ids if u not in members]
-        row = await run(records().update, "team", team["team_id"], {"members": members})
+        admin_ids = list(team.get("admins") or [])
+        admin_ids += [u for u in admins if u not in admin_ids]
+        row = await run(records().update, "team", team["team_id"], {"members": members, "admins": admin_ids})
         forget()
         return json_response(row)
 
     async def member_delete(request: Request) -> Response:
-        require_admin(request)
         data = parse_json_object(await request.body())
         _only(data, frozenset({"team_id", "user_id"}), request.url.path)
+        await require_team_admin(request, data.get("team_id"))
         team = await team_of(data)
         user_id = data.get("user_id")
         members = list(team.get("members") or [])
         if user_id not in members:
             raise NotFoundError(f"{user_id!r} is not a member of team {team['team_id']!r}", param="user_id")
-        row = await run(records().update, "team", team["team_id"], {"members": [m for m in members if m != user_id]})
+        row = await run(records().update, "team", team["team_id"], {
+            "members": [m for m in members if m != user_id],
+            "admins": [m for m in team.get("admins") or [] if m != user_id]})
         forget()
         return json_response(row)
 

@@ -32,9 +32,13 @@ def upgrade() -> None:
                                                                   nullable=False))
     with op.batch_alter_table("customers") as batch:
         batch.add_column(sa.Column("budget_id", sa.Text))
+    with op.batch_alter_table("teams") as batch:
+        batch.add_column(sa.Column("admins", sa.JSON))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("teams") as batch:
+        batch.drop_column("admins")
     with op.batch_alter_table("customers") as batch:
         batch.drop_column("budget_id")
     op.drop_table("budgets")
