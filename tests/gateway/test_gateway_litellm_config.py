@@ -61,7 +61,7 @@ def client(gateway):
 
 def test_starts_unchanged_and_names_what_it_ignores(gateway):
     log = gateway.log
-    for key in ("litellm_settings.max_budget", "litellm_settings.telemetry", "general_settings.alerting",
+    for key in ("litellm_settings.telemetry", "general_settings.alerting",
                 "general_settings.proxy_batch_write_at"):
         assert key in log, f"no warning naming {key}"
     assert "Traceback" not in log

@@ -136,3 +136,56 @@ def test_a_misspelt_retry_policy_field_stops_start_up(tmp_path):
     result = run_cli("--config", str(path), "--port", "1")
     assert result.returncode == 2
     assert "router_settings.retry_policy.RateLimitRetries" in result.stderr and "Traceback" not in result.stderr
+
+
+POLICY_CONFIG = """
+model_list:
+  - model_name: upstream
+    litellm_params: {model: openai/gpt-4o, api_base: os.environ/FAKE_UPSTREAM_BASE, api_key: sk-upstream-000000}
+  - model_name: first
+    litellm_params: {model: mock/first, mock_status: 500}
+  - model_name: second
+    litellm_params: {model: mock/second, mock_status: 500}
+  - model_name: third
+    litellm_params: {model: mock/third}
+router_settings:
+  num_retries: 1
+  retry_after: 0
+  retry_policy: {RateLimitErrorRetries: 0, InternalServerErrorRetries: 2}
+  allowed_fails_policy: {InternalServerErrorAllowedFails: 1000, RateLimitErrorAllowedFails: 1000}
+  fallbacks: [{"first": ["second", "third"]}]
+  max_fallbacks: %s
+"""
+
+
+@pytest.fixture(scope="module")
+def policy_gateway(upstream):
+    process = GatewayProcess(POLICY_CONFIG % 1, env={"FAKE_UPSTREAM_BASE": upstream.url}).start()
+    yield process
+    process.stop()
+
+
+def test_retry_policy_sets_retries_per_error_class(policy_gateway, fake):
+    with openai.OpenAI(api_key="x", base_url=policy_gateway.url, max_retries=0) as client:
+        # Two failures, then an answer: num_retries 1 alone would give up after the second failure.
+        fake.reply(*[Reply(status=500, json={"error": {"message": "boom", "type": "server_error"}})] * 2)
+        assert client.chat.completions.create(model="upstream", messages=HELLO).choices[0].message.content == "fine"
+        assert len(fake.requests) == 3  # InternalServerErrorRetries: 2
+        fake.requests.clear()
+        fake.reply(Reply(status=429, json={"error": {"message": "slow down", "type": "rate_limit"}}))
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="upstream", messages=HELLO)
+        assert len(fake.requests) == 1  # RateLimitErrorRetries: 0, though num_retries is 1
+
+
+def test_max_fallbacks_limits_how_many_fallback_groups_are_tried(policy_gateway, upstream):
+    with openai.OpenAI(api_key="x", base_url=policy_gateway.url, max_retries=0) as client:
+        with pytest.raises(openai.InternalServerError):  # max_fallbacks: 1 -> only "second", which fails too
+            client.chat.completions.create(model="first", messages=HELLO)
+    process = GatewayProcess(POLICY_CONFIG % 2, env={"FAKE_UPSTREAM_BASE": upstream.url}).start()
+    try:
+        with openai.OpenAI(api_key="x", base_url=process.url, max_retries=0) as client:
+            raw = client.chat.completions.with_raw_response.create(model="first", messages=HELLO)
+            assert raw.parse().model.endswith("third")
+    finally:
+        process.stop()

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from .. import tokens
@@ -22,6 +23,7 @@ from ..errors import ServiceUnavailableError
 from ..cost import LONG_CONTEXT_LIMITS, PRICE_FIELDS, cost_per_token
 from ..store.ledger import Admission, Ledger, Subject
 from ..store.spend import SpendSpool
+from . import key_fields
 from .keys import VirtualKeys
 
 log = logging.getLogger("polyrelay.gateway")
@@ -52,18 +54,40 @@ class Ticket:
     team_id: str | None
     end_user: str | None
     metadata: dict[str, Any] | None
+    tags: list[str] | None
     started: float
     admission: Admission | None
 
 
 def _limited(subject: Subject) -> bool:
     return any(v is not None for v in (subject.max_budget, subject.rpm_limit, subject.tpm_limit,
-                                       subject.max_parallel_requests))
+                                       subject.max_parallel_requests, subject.soft_budget))
+
+
+def soft_budget_alert(metrics, subject: Subject, spent: float) -> None:
+    """A subject's spend went past its soft_budget: say so in the log and the metrics; the call is not refused."""
+    log.warning("soft budget reached: %s %s has spent %.6f USD, past its soft_budget of %s USD", subject.label(),
+                subject.ident, spent, subject.soft_budget)
+    metrics.child(metrics.soft_budget_alerts, subject.kind).inc()
+
+
+def _has_model_limits(key_row: dict[str, Any]) -> bool:
+    return bool(key_row.get("model_max_budget") or key_row.get("model_rpm_limit") or key_row.get("model_tpm_limit"))
+
+
+def _tags(key_row: dict[str, Any] | None, metadata: dict[str, Any] | None) -> list[str] | None:
+    """The key's tags, then the request's ``metadata.tags``: recorded on the spend row."""
+    tags = list((key_row or {}).get("tags") or ())
+    asked = (metadata or {}).get("tags")
+    if isinstance(asked, list):
+        tags += [t for t in asked if isinstance(t, str) and t not in tags]
+    return tags or None
 
 
 class Accounting:
     def __init__(self, keys: VirtualKeys, ledger: Ledger, spool: SpendSpool, router, *,
-                 redact_metadata: bool = False) -> None:
+                 redact_metadata: bool = False, max_budget: float | None = None,
+                 budget_duration: str | None = None) -> None:
         self.keys = keys
         self.ledger = ledger
         self.spool = spool
@@ -71,6 +95,19 @@ class Accounting:
         self.redact_metadata = redact_metadata
         self._settling: set[asyncio.Task] = set()
         self._rate_cache: dict[tuple[str, int], tuple[float, float] | None] = {}
+        # litellm_settings.max_budget: one budget over every call, in epoch-aligned windows
+        self.max_budget, self.budget_duration = max_budget, budget_duration
+        self._global_seed: tuple[float | None, float] | None = None  # (window start, spend recorded in it)
+
+    async def _global_subject(self) -> Subject:
+        """The gateway-wide budget as a subject; its spend so far is read from the
+        spend logs once per window, then counted live like any other budget."""
+        start, end = key_fields.budget_window(self.budget_duration)
+        if self._global_seed is None or self._global_seed[0] != start:
+            since = datetime.fromtimestamp(start, timezone.utc) if start is not None else None
+            self._global_seed = (start, await self.keys.db.run(self.keys.records.model_spend, None, None, since))
+        return Subject("global", "gateway", spend=self._global_seed[1], max_budget=self.max_budget,
+                       budget_reset_at=datetime.fromtimestamp(end, timezone.utc) if end else None)
 
     async def admit(self, ctx, call_type: str, model: str | None, body: dict[str, Any], payload: dict[str, Any],
                     call_id: str | None = None, cached: bool = False) -> Ticket:
@@ -79,6 +116,10 @@ class Accounting:
         principal = ctx.principal
         entry = getattr(principal, "entry", None)
         subjects = [s for s in entry.subjects() if _limited(s)] if entry is not None else []
+        if entry is not None and model is not None and _has_model_limits(entry.key):
+            subjects += await self.keys.model_subjects(entry, model)
+        if self.max_budget is not None:
+            subjects.append(await self._global_subject())
         end_user = body.get("user") if isinstance(body.get("user"), str) else None
         if end_user:
             customer = await self.keys.customer(end_user)
@@ -104,7 +145,7 @@ class Accounting:
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
         return Ticket(call_id or ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
                       getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
-                      metadata, time.time(), admission)
+                      metadata, _tags(entry.key if entry is not None else None, metadata), time.time(), admission)
 
     def _estimate(self, model: str, body: dict[str, Any], payload: dict[str, Any]) -> "Estimate":
         """The most this call can use: the prompt counted with the tokenizer, the output
@@ -184,6 +225,7 @@ class Accounting:
             "total_tokens": _count(usage.get("total_tokens")), "spend": cost,
             "start_time": ticket.started, "end_time": end, "latency_ms": (end - ticket.started) * 1000,
             "status": status, "metadata": None if self.redact_metadata else ticket.metadata,
+            "request_tags": ticket.tags,
         }
         if hidden.get("cache_hit"):  # answered from the response cache: said in the record's metadata
             record["metadata"] = {**(record["metadata"] or {}), "cache_hit": True}

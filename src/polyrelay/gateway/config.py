@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import config_audit
+
 log = logging.getLogger("polyrelay.gateway")
 
 ENV_PREFIX = "os.environ/"
@@ -221,6 +223,16 @@ ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "set_verbose": _bool,
     "debug_level": _str,
 }
+def _duration(path: str, value: Any) -> str:
+    from ..store.records import parse_duration
+
+    try:
+        parse_duration(_str(path, value))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return value
+
+
 def _custom_provider_map(path: str, value: Any) -> list:
     """``[{provider: my-llm, custom_handler: custom_handler.my_llm}]``: the handler
     is ``module.attribute``, imported from the config file's folder (see load)."""
@@ -255,6 +267,8 @@ LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "cache_params": _dict,
     "turn_off_message_logging": _bool,
     "json_logs": _bool,
+    "max_budget": _number(0),  # the gateway-wide budget (accounting.py), over budget_duration
+    "budget_duration": _duration,
 }
 # Recognised but not acted on by this version: said at start-up, so a switch
 # from LiteLLM never loses logging or caching silently. A feature that
@@ -396,11 +410,21 @@ def _check_section(section: str, values: dict[str, Any], known: dict[str, Callab
     for key, value in values.items():
         check = known.get(key)
         if check is None:
-            if warn_unknown:
-                warnings.append(f"{section}.{key} is not a setting polyrelay knows; ignored")
+            _audit(section, key, value, warnings, warn_unknown)
             continue
         checked[key] = value if value is None else check(f"{section}.{key}", value)
     return checked
+
+
+def _audit(section: str, key: str, value: Any, warnings: list[str], warn_unknown: bool = True) -> None:
+    """A setting polyrelay does not act on: refused if it changes calls, else a warning naming it."""
+    refused = config_audit.refusal(section, key, value)
+    if refused is not None:
+        raise ConfigError(refused)
+    if config_audit.is_no_effect(section, key):
+        warnings.append(f"{section}.{key} has no effect on calls and is not used by polyrelay; ignored")
+    elif warn_unknown:
+        warnings.append(f"{section}.{key} is not a setting polyrelay knows; ignored")
 
 
 _PRICE_NAME = re.compile(r"(^|_)cost(_|$)")
@@ -416,6 +440,8 @@ def _check_deployment(index: int, entry: Any) -> dict[str, Any]:
     if not isinstance(params.get("model"), str) or not params["model"]:
         raise ConfigError(f"{path}.litellm_params.model is required and must be a non-empty string")
     for key, value in params.items():
+        if (refused := config_audit.refusal("litellm_params", key, value)) is not None:
+            raise ConfigError(f"{path}.{refused}")
         check = LITELLM_PARAMS.get(key)
         # Other litellm_params are provider-specific and pass through as given.
         if check is not None and value is not None:
@@ -448,6 +474,8 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections, got {_type_name(raw)}")
     warnings: list[str] = []
+    if raw.get("include"):  # LiteLLM merges other files' model_list and settings: without them, calls change
+        raise ConfigError("include: merging other config files is not supported; put their settings in this file")
     for key in raw:
         if key not in TOP_LEVEL:
             warnings.append(f"{key} is not a section polyrelay knows; ignored")
@@ -476,7 +504,7 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
         if check is None and key in LITELLM_ROUTER_SETTINGS:
             check = ROUTER_SETTINGS[key]
         if check is None:
-            warnings.append(f"litellm_settings.{key} is not a setting polyrelay knows; ignored")
+            _audit("litellm_settings", key, value, warnings)
             continue
         litellm[key] = value if value is None else check(f"litellm_settings.{key}", value)
         if f"litellm_settings.{key}" in NOT_YET_ACTIVE:

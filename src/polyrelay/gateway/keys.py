@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import AuthenticationError, PermissionDeniedError
+from . import key_fields
 from .auth import Principal
 from ..store.database import Database
 from ..store.ledger import Subject
@@ -51,7 +52,30 @@ class KeyEntry:
     user: dict[str, Any] | None
     team: dict[str, Any] | None
     principal: Any = None  # made on first use and kept with the entry: the same for every request
+    routes: tuple[frozenset[str], ...] | None = None  # allowed_routes / key_type rules; None: every route
     _subjects: list[Subject] | None = None
+
+    def __post_init__(self) -> None:
+        self.routes = key_fields.route_rules(self.key)
+
+    def model_subjects(self, model: str, seeds: dict[str, float]) -> list[Subject]:
+        """The key's own budget and limits for one model group (model_max_budget,
+        model_rpm_limit, model_tpm_limit); [] for a key without them. ``seeds``
+        holds the spend already recorded in the current window, by model."""
+        row = self.key
+        budget = (row.get("model_max_budget") or {}).get(model)
+        rpm = (row.get("model_rpm_limit") or {}).get(model)
+        tpm = (row.get("model_tpm_limit") or {}).get(model)
+        if budget is None and rpm is None and tpm is None:
+            return []
+        ident = f"{row['token_hash']}/{model}"
+        subject = Subject("key_model", ident, rpm_limit=rpm, tpm_limit=tpm)
+        if budget is not None:
+            _, end = key_fields.budget_window(budget.get("time_period"))
+            subject.max_budget = budget["budget_limit"]
+            subject.budget_reset_at = datetime.fromtimestamp(end, timezone.utc) if end else None
+            subject.spend = seeds.get(model, 0.0)
+        return [subject]
 
     def subjects(self) -> list[Subject]:
         """The key, its user and its team as budget subjects (made once per cached entry; read only)."""
@@ -81,6 +105,9 @@ class VirtualKeys:
         self.cache_seconds = cache_seconds
         self._cache = BoundedCache(MAX_CACHED_KEYS)  # token hash -> (expiry, KeyEntry | None)
         self._customers = BoundedCache(MAX_CACHED_CUSTOMERS)  # end user -> (expiry, row | None)
+        # (key hash, model, window start) -> spend recorded in that window: read once per window
+        # and instance, only for keys with a model_max_budget, to seed the live counter.
+        self._model_spend = BoundedCache(MAX_CACHED_KEYS)
 
     def forget(self, token_hash: str | None = None) -> None:
         """Drop cached records (one key, or all after a user/team change)."""
@@ -130,14 +157,50 @@ class VirtualKeys:
                                         metadata=row.get("metadata") or {}, entry=entry)
         return entry.principal
 
+    async def model_subjects(self, entry: KeyEntry, model: str) -> list[Subject]:
+        budget = (entry.key.get("model_max_budget") or {}).get(model)
+        seeds: dict[str, float] = {}
+        if budget is not None:
+            start, _ = key_fields.budget_window(budget.get("time_period"))
+            cache_key = (entry.key["token_hash"], model, start)
+            if cache_key not in self._model_spend:
+                since = datetime.fromtimestamp(start, timezone.utc) if start is not None else None
+                self._model_spend.put(cache_key, await self.db.run(
+                    self.records.model_spend, entry.key["token_hash"], model, since))
+            seeds[model] = self._model_spend[cache_key]
+        return entry.model_subjects(model, seeds)
+
     async def customer(self, end_user: str) -> Subject:
         """The end user named by a request's ``user`` field, with their budget if one was set."""
         cached = self._customers.get(end_user)
         if cached is not None and cached[0] > time.monotonic():
             row = cached[1]
         else:
-            row = await self.db.run(self.records.get, "customer", end_user)
+            row = await self.db.run(self._load_customer, end_user)
             self._customers.put(end_user, (time.monotonic() + self.cache_seconds, row))
         if row is not None and row.get("blocked"):
             raise PermissionDeniedError(f"End user {end_user!r} is blocked.", code="end_user_blocked")
-        return Subject.from_row("customer", end_user, row or {})
+        subject = Subject.from_row("customer", end_user, row or {})
+        period = (row or {}).get("shared_budget_duration")
+        if period and subject.max_budget is not None:
+            # A budget object's period: epoch-aligned windows, the spend in this one read once from the logs.
+            start, end = key_fields.budget_window(period)
+            cache_key = ("customer", end_user, start)
+            if cache_key not in self._model_spend:
+                self._model_spend.put(cache_key, await self.db.run(
+                    self.records.model_spend, None, None, datetime.fromtimestamp(start, timezone.utc), end_user))
+            subject.spend = self._model_spend[cache_key]
+            subject.budget_reset_at = datetime.fromtimestamp(end, timezone.utc)
+        return subject
+
+    def _load_customer(self, end_user: str) -> dict[str, Any] | None:
+        """An end user's record, with the limits of the budget object it is linked to."""
+        row = self.records.get("customer", end_user)
+        if row is None or not row.get("budget_id"):
+            return row
+        budget = self.records.get("budget", row["budget_id"]) or {}
+        merged = {**row, **{k: budget[k] for k in ("max_budget", "rpm_limit", "tpm_limit", "max_parallel_requests",
+                                                   "soft_budget") if budget.get(k) is not None}}
+        if budget.get("budget_duration") and not row.get("budget_duration"):
+            merged["shared_budget_duration"] = budget["budget_duration"]
+        return merged

@@ -70,6 +70,10 @@ class Metrics:
                                     "1 if spend records can be written to the spool, 0 if not (calls answer 503)",
                                     registry=r, multiprocess_mode="livemin")
 
+        self.soft_budget_alerts = Counter("polyrelay_soft_budget_alerts",
+                                          "Times a key's spend went past its soft_budget (an alert, not a block)",
+                                          ["kind"], registry=r)
+
     def child(self, metric, *labels: str):
         key = (id(metric), labels)
         found = self._children.get(key)

@@ -14,11 +14,13 @@ import inspect
 import logging
 import os
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polyrelay
 
+from .accounting import soft_budget_alert
 from .auth import Authenticator, KeyLookup
 from .clientside import deployment_allows
 from .config import LITELLM_MODULE_SETTINGS, Config, load_guardrails
@@ -112,8 +114,11 @@ class Gateway:
         self.drain.start()
         self.store_health = StoreHealth(self.db, self.spool)
         await self.store_health.check_db()
-        self.accounting = Accounting(keys, Ledger(self.router.state), self.spool, self.router,
-                                     redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")))
+        ledger = Ledger(self.router.state, on_soft_budget=partial(soft_budget_alert, self.metrics))
+        self.accounting = Accounting(keys, ledger, self.spool, self.router,
+                                     redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")),
+                                     max_budget=self.config.litellm_settings.get("max_budget"),
+                                     budget_duration=self.config.litellm_settings.get("budget_duration"))
         self._budget_task = asyncio.get_running_loop().create_task(_reset_budgets_forever(Records(self.db)))
         self._health_task = asyncio.get_running_loop().create_task(self.store_health.watch())
         log.info("records in %s", self.db.safe_url())

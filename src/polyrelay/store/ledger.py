@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import BadRequestError, RateLimitError
 from ..router.state import State
@@ -44,18 +44,21 @@ class Subject:
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     max_parallel_requests: int | None = None
+    soft_budget: float | None = None  # past this, an alert; never a refusal
 
     @classmethod
     def from_row(cls, kind: str, ident: str, row: dict[str, Any]) -> "Subject":
         return cls(kind, ident, float(row.get("spend") or 0.0), row.get("max_budget"), row.get("budget_reset_at"),
-                   row.get("rpm_limit"), row.get("tpm_limit"), row.get("max_parallel_requests"))
+                   row.get("rpm_limit"), row.get("tpm_limit"), row.get("max_parallel_requests"),
+                   row.get("soft_budget"))
 
     @property
     def period(self) -> str:
         return str(int(self.budget_reset_at.timestamp())) if self.budget_reset_at else "all"
 
     def label(self) -> str:
-        return {"key": "key", "user": "user", "team": "team", "customer": "end user"}[self.kind]
+        return {"key": "key", "user": "user", "team": "team", "customer": "end user",
+                "key_model": "key (per model)", "global": "the gateway (litellm_settings.max_budget)"}[self.kind]
 
 
 @dataclass(slots=True)
@@ -70,8 +73,11 @@ def _minute() -> int:
 
 
 class Ledger:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, on_soft_budget: Callable[[Subject, float], None] | None = None) -> None:
         self.state = state
+        # Called once when a settled call takes a subject's spend past its soft_budget
+        # (the atomic increment tells exactly one instance that it crossed).
+        self.on_soft_budget = on_soft_budget
 
     def _spend_key(self, s: Subject) -> str:
         return f"spend:{s.kind}:{s.ident}:{s.period}"
@@ -150,8 +156,10 @@ class Ledger:
         await self._reverse(admission)
         minute = _minute()
         for s in admission.subjects:
-            if cost and s.max_budget is not None:
+            if cost and (s.max_budget is not None or s.soft_budget is not None):
                 await self.live_spend(s)  # seeded before adding, or the seed would be skipped
-                await self.state.incr(self._spend_key(s), cost, SPEND_TTL)
+                spent = await self.state.incr(self._spend_key(s), cost, SPEND_TTL)
+                if s.soft_budget is not None and spent - cost < s.soft_budget <= spent and self.on_soft_budget:
+                    self.on_soft_budget(s, spent)
             if tokens and s.tpm_limit is not None:
                 await self.state.incr(f"tpm:{s.kind}:{s.ident}:{minute}", tokens, 120)

@@ -14,14 +14,14 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, or_, select, text, tuple_, update
 
 from .database import Database
-from .schema import customers, keys, spend_logs, teams, users
+from .schema import budgets, customers, keys, spend_logs, teams, users
 
 KEY_PREFIX = "sk-"
-TABLES = {"key": keys, "user": users, "team": teams, "customer": customers}
-ID_COLUMNS = {"key": "token_hash", "user": "user_id", "team": "team_id", "customer": "user_id"}
+TABLES = {"key": keys, "user": users, "team": teams, "customer": customers, "budget": budgets}
+ID_COLUMNS = {"key": "token_hash", "user": "user_id", "team": "team_id", "customer": "user_id", "budget": "budget_id"}
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
 
@@ -87,7 +87,7 @@ class Records:
     def update(self, kind: str, ident: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         table = TABLES[kind]
         values = {k: v for k, v in fields.items() if k in table.c and k != ID_COLUMNS[kind]}
-        if "budget_duration" in values:
+        if "budget_duration" in values and "budget_reset_at" in table.c:
             duration = values["budget_duration"]
             values["budget_reset_at"] = now() + parse_duration(duration) if duration else None
         if values:
@@ -111,6 +111,15 @@ class Records:
         with self.db.engine.connect() as conn:
             return [_clean(row) for row in conn.execute(query).mappings()]  # type: ignore[misc]
 
+    def count(self, kind: str, **equal: Any) -> int:
+        table = TABLES[kind]
+        query = select(func.count()).select_from(table)
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(table.c[column] == value)
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     # -- keys ------------------------------------------------------------------------------------
 
     def create_key(self, fields: dict[str, Any], plain: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -133,17 +142,62 @@ class Records:
     def spend_logs(self, *, api_key: str | None = None, user_id: str | None = None, team_id: str | None = None,
                    end_user: str | None = None, start: datetime | None = None, end: datetime | None = None,
                    request_id: str | None = None, model: str | None = None,
-                   page: int = 1, size: int = 100) -> list[dict[str, Any]]:
-        """Every filter is a WHERE clause: a page holds only matching rows."""
+                   page: int = 1, size: int = 100, after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+        """Every filter is a WHERE clause: a page holds only matching rows. ``after`` (the last
+        row's start_time and request_id) pages by key instead of by offset: as fast deep in
+        millions of rows as on the first page."""
         query = select(spend_logs).where(_spend_filter(api_key, user_id, team_id, end_user, start, end))
         if request_id is not None:
             query = query.where(spend_logs.c.request_id == request_id)
         if model is not None:  # the group asked for, or the model that answered
             query = query.where(or_(spend_logs.c.model_group == model, spend_logs.c.model == model))
-        query = query.order_by(spend_logs.c.start_time.desc(), spend_logs.c.request_id)
-        query = query.limit(size).offset((max(page, 1) - 1) * size)
+        position = tuple_(spend_logs.c.start_time, spend_logs.c.request_id)
+        if after is not None:  # one row comparison in the order of the index, so the scan starts there
+            query = query.where(position < tuple_(literal(after[0], spend_logs.c.start_time.type),
+                                                  literal(after[1], spend_logs.c.request_id.type)))
+        query = query.order_by(spend_logs.c.start_time.desc(), spend_logs.c.request_id.desc())
+        query = query.limit(size).offset(0 if after is not None else (max(page, 1) - 1) * size)
         with self.db.engine.connect() as conn:
             return [_clean(row) for row in conn.execute(query).mappings()]  # type: ignore[misc]
+
+    def spend_by_tag(self, *, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+        """Spend and request count per tag (LiteLLM's /spend/tags shape), summed in the database:
+        each row's ``request_tags`` array is expanded with the dialect's JSON table function."""
+        if self.db.dialect == "postgresql":
+            tags = ("json_array_elements_text(CASE WHEN json_typeof(s.request_tags) = 'array' "
+                    "THEN s.request_tags ELSE '[]'::json END) AS t(tag)")
+            source, tag = f"spend_logs s CROSS JOIN LATERAL {tags}", "t.tag"
+        else:
+            tags = "json_each(CASE WHEN json_type(s.request_tags) = 'array' THEN s.request_tags ELSE '[]' END) t"
+            source, tag = f"spend_logs s, {tags}", "t.value"
+        where, params = ["s.request_tags IS NOT NULL"], {}
+        if start is not None:
+            where.append("s.start_time >= :start")
+            params["start"] = start
+        if end is not None:
+            where.append("s.start_time < :end")
+            params["end"] = end
+        sql = text(f"SELECT {tag} AS tag, count(*) AS log_count, sum(s.spend) AS total_spend FROM {source} "
+                   f"WHERE {' AND '.join(where)} GROUP BY {tag} ORDER BY total_spend DESC")
+        # Bound as the column's own type, so SQLite compares dates as SQLAlchemy stored them.
+        sql = sql.bindparams(*(bindparam(name, type_=spend_logs.c.start_time.type) for name in params))
+        with self.db.engine.connect() as conn:
+            return [{"individual_request_tag": row.tag, "log_count": int(row.log_count),
+                     "total_spend": float(row.total_spend or 0.0)} for row in conn.execute(sql, params)]
+
+    def model_spend(self, token_hash: str | None, model_group: str | None, since: datetime | None,
+                    end_user: str | None = None) -> float:
+        """Recorded spend since a time (all time with None): of a key on one model group,
+        of one end user, or of every call with None for all."""
+        query = select(func.coalesce(func.sum(spend_logs.c.spend), 0.0))
+        if token_hash is not None:
+            query = query.where(spend_logs.c.api_key == token_hash, spend_logs.c.model_group == model_group)
+        if end_user is not None:
+            query = query.where(spend_logs.c.end_user == end_user)
+        if since is not None:
+            query = query.where(spend_logs.c.start_time >= since)
+        with self.db.engine.connect() as conn:
+            return float(conn.execute(query).scalar() or 0.0)
 
     def spend_report(self, *, group_by: str = "team_id", start: datetime | None = None,
                      end: datetime | None = None) -> list[dict[str, Any]]:
@@ -187,10 +241,11 @@ def _spend_filter(api_key, user_id, team_id, end_user, start, end):
 
 def _with_defaults(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in fields.items() if k in table.c and v is not None}
-    values.setdefault("spend", 0.0)
-    values.setdefault("blocked", False)
+    if "spend" in table.c:  # budget objects keep no spend of their own
+        values.setdefault("spend", 0.0)
+        values.setdefault("blocked", False)
     values["created_at"] = now()
-    if values.get("budget_duration"):
+    if values.get("budget_duration") and "budget_reset_at" in table.c:
         values["budget_reset_at"] = values["created_at"] + parse_duration(values["budget_duration"])
     return values
 

@@ -39,6 +39,15 @@ keys = Table(
     Column("team_id", Text, index=True),
     Column("max_parallel_requests", Integer),
     Column("expires", DateTime(timezone=True)),
+    # LiteLLM's per-key extras (migration 0003), each enforced on calls (gateway/key_fields.py)
+    Column("aliases", JSON),  # {"asked-for name": "model group"}
+    Column("model_max_budget", JSON),  # {"group": {"budget_limit": 1.0, "time_period": "1d"}}
+    Column("model_rpm_limit", JSON),  # {"group": 10}
+    Column("model_tpm_limit", JSON),  # {"group": 10000}
+    Column("soft_budget", Float),  # alert past this spend, never block
+    Column("tags", JSON),  # recorded on every spend row of the key's calls
+    Column("allowed_routes", JSON),  # paths (or LiteLLM route groups) the key may call
+    Column("key_type", String(16)),  # "default" | "llm_api" | "read_only"
     *_budget_columns(),
 )
 
@@ -55,6 +64,7 @@ teams = Table(
     Column("team_id", Text, primary_key=True),
     Column("team_alias", Text),
     Column("members", JSON),
+    Column("admins", JSON),  # members with role "admin": their keys manage this team (migration 0003)
     *_budget_columns(),
 )
 
@@ -62,7 +72,22 @@ customers = Table(
     "customers", metadata,
     Column("user_id", Text, primary_key=True),  # the `user` field of requests
     Column("alias", Text),
+    Column("budget_id", Text),  # a shared budget object (migration 0003): its limits apply
     *_budget_columns(),
+)
+
+# Budget objects (LiteLLM's /budget/*): limits shared by the customers linked to them;
+# spend is still counted per customer (migration 0003).
+budgets = Table(
+    "budgets", metadata,
+    Column("budget_id", Text, primary_key=True),
+    Column("max_budget", Float),
+    Column("budget_duration", Text),
+    Column("rpm_limit", Integer),
+    Column("tpm_limit", Integer),
+    Column("max_parallel_requests", Integer),
+    Column("soft_budget", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 spend_logs = Table(
@@ -87,6 +112,7 @@ spend_logs = Table(
     Column("latency_ms", Float),
     Column("status", String(16), nullable=False),
     Column("metadata", JSON),
+    Column("request_tags", JSON),  # the key's tags and the request's metadata.tags (migration 0003)
     Index("ix_spend_logs_start_time", "start_time"),
     Index("ix_spend_logs_key_time", "api_key", "start_time"),
     Index("ix_spend_logs_user_time", "user_id", "start_time"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ...errors import PolyrelayError
 from ..auth import Authenticator, token_from_headers
 from ..http import context, send_error
+from ..key_fields import check_route
 
 # Health probes, metrics scrapes and the API description need no key, as in LiteLLM.
 PUBLIC_PATHS = frozenset({
@@ -29,6 +30,9 @@ class AuthMiddleware:
         token = token_from_headers(scope["headers"]) if self.auth.required else None
         try:
             principal = await self.auth.authenticate(token)
+            routes = getattr(principal.entry, "routes", None)
+            if routes is not None:  # the key's allowed_routes / key_type
+                check_route(routes, scope["path"])
         except PolyrelayError as exc:
             await send_error(send, exc, scope, self.secrets + ((token,) if token else ()))
             return

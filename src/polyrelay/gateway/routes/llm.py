@@ -34,6 +34,7 @@ from ..http import (
 from ..cache import CACHED_METHODS
 from ...guardrails import stage as guardrail_stage
 from ..disconnect import cancel_on_disconnect
+from ..key_fields import resolve_alias
 from ..schema import COMMON_FIELDS, Rule, check_fields
 from .sse import relay_stream
 
@@ -85,6 +86,7 @@ class LLMEndpoint:
             if self.model_from_path:
                 body["model"] = scope["path_params"]["model"]
             model, payload = self._check(body)
+            model = resolve_alias(ctx.principal, model)  # the key's own aliases
             if observing is not None:
                 model, payload, body = await observing.pre_call(ctx, self.spec, model, payload, body)
             if gateway.router is None:

@@ -21,10 +21,12 @@ from sqlalchemy import exc as sa_exc
 from ...errors import BadRequestError, NotFoundError, PermissionDeniedError, ServiceUnavailableError
 from ...store.records import hash_key, parse_duration
 from ...guardrails import stage as guardrail_stage
-from .. import schema
+from .. import key_fields, schema
 from ..http import context, parse_json_object
 from ..store_health import describe_db_error
 from .responses import json_response
+from .budgets import make_budget_routes
+from .teams import make_team_routes
 
 _NUMBER = (int, float)
 MAX_PAGE = 1_000_000
@@ -33,16 +35,16 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "models": (list,), "max_budget": _NUMBER, "budget_duration": (str,), "rpm_limit": (int,), "tpm_limit": (int,),
     "max_parallel_requests": (int,), "metadata": (dict,), "team_id": (str,), "user_id": (str,), "key_alias": (str,),
     "duration": (str,), "blocked": (bool,), "user_email": (str,), "user_role": (str,), "team_alias": (str,),
-    "members": (list,), "alias": (str,), "spend": _NUMBER, "key": (str,), "expires": (str,),
+    "members": (list,), "alias": (str,), "budget_id": (str,), "spend": _NUMBER, "key": (str,), "expires": (str,),
 }
 _KINDS_FIELDS = {
     "key": ("models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests", "metadata",
             "team_id", "user_id", "key_alias", "blocked", "spend"),
     "user": ("user_id", "user_email", "user_role", "models", "max_budget", "budget_duration", "rpm_limit",
              "tpm_limit", "metadata", "blocked", "spend"),
-    "team": ("team_id", "team_alias", "members", "models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
+    "team": ("team_id", "team_alias", "members", "admins", "models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
              "metadata", "blocked", "spend"),
-    "customer": ("user_id", "alias", "max_budget", "budget_duration", "metadata", "blocked", "spend"),
+    "customer": ("user_id", "alias", "max_budget", "budget_duration", "metadata", "blocked", "spend", "budget_id"),
 }
 
 
@@ -57,8 +59,28 @@ _VALUE_RULES: dict[str, schema.Rule] = {
 }
 
 
-async def _body(request: Request) -> dict[str, Any]:
+# Every field a management route accepts: anything else is a 400 naming it, never silently dropped.
+_KEY_WRITE = frozenset(_KINDS_FIELDS["key"]) | set(key_fields.FIELDS) | set(key_fields.REFUSED) | {
+    "key", "duration", "expires", "guardrails"}
+_ACCEPTED = {
+    "key_write": _KEY_WRITE,
+    "key_delete": frozenset({"keys", "key_aliases"}),
+    "key_one": frozenset({"key"}),
+    "user": frozenset(_KINDS_FIELDS["user"]),
+    "team": frozenset(_KINDS_FIELDS["team"]) | {"members_with_roles", "guardrails"},
+    "customer": frozenset(_KINDS_FIELDS["customer"]) | {"end_user_id"},
+    "user_delete": frozenset({"user_ids"}), "team_delete": frozenset({"team_ids"}),
+    "customer_delete": frozenset({"user_ids"}),
+}
+
+
+async def _body(request: Request, accepted: str) -> dict[str, Any]:
     data = parse_json_object(await request.body())
+    for name in data:
+        if name not in _ACCEPTED[accepted]:
+            raise BadRequestError(f"Unknown field {str(name)[:64]!r} for {request.url.path}: polyrelay does not "
+                                  "support it (it is refused rather than silently ignored).", param=str(name)[:64],
+                                  code="unsupported_field")
     for name, value in data.items():
         expected = _FIELDS.get(name)
         if expected and value is not None and (not isinstance(value, expected) or isinstance(value, bool) and
@@ -79,7 +101,8 @@ async def _body(request: Request) -> dict[str, Any]:
 def _fields(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     members = data.get("members_with_roles")
     if kind == "team" and members and "members" not in data:
-        data = {**data, "members": [m.get("user_id") for m in members if isinstance(m, dict)]}
+        data = {**data, "members": [m.get("user_id") for m in members if isinstance(m, dict)],
+                "admins": [m.get("user_id") for m in members if isinstance(m, dict) and m.get("role") == "admin"]}
     return {k: data[k] for k in _KINDS_FIELDS[kind] if k in data}
 
 
@@ -144,38 +167,67 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                                           headers={"retry-after": "5"}) from None
 
     async def generate_key(request: Request) -> Response:
-        _require_admin(request)
-        data = await _body(request)
-        fields = _fields("key", data)
+        data = await _body(request, "key_write")
+        # A team admin's key may issue keys for its own team (with the team's limits over them).
+        await require_team_admin(request, data.get("team_id"))
+        fields = {**_fields("key", data), **key_fields.check(data)}
         fields["expires"] = _expiry(data)
         await guardrail_stage.keep_in_metadata(gateway, data, fields)
         for owner, kind in (("user_id", "user"), ("team_id", "team")):
             if fields.get(owner) and await run(records().get, kind, fields[owner]) is None:
                 raise NotFoundError(f"{kind} {fields[owner]!r} does not exist; create it first", param=owner)
+        await unique_alias(fields.get("key_alias"), None)
         plain, row = await run(records().create_key, fields, data.get("key"))
         return json_response({**_key_view(row), "key": plain})
 
     async def update_key(request: Request) -> Response:
         _require_admin(request)
-        data = await _body(request)
+        data = await _body(request, "key_write")
         token_hash = _token_hash(str(data.get("key") or ""))
-        fields = _fields("key", data)
+        fields = {**_fields("key", data), **key_fields.check(data)}
         if "duration" in data or "expires" in data:
             fields["expires"] = _expiry(data)
         await guardrail_stage.keep_in_metadata(gateway, data, fields, lambda: run(records().get, "key", token_hash))
+        await unique_alias(fields.get("key_alias"), token_hash)
         row = await run(records().update, "key", token_hash, fields)
         if row is None:
             raise NotFoundError("No such key.", param="key")
         forget(token_hash)
         return json_response(_key_view(row))
 
+    async def require_team_admin(request: Request, team_id: Any) -> None:
+        principal = context(request.scope).principal
+        if principal is None or principal.is_admin:
+            return
+        team = await run(records().get, "team", team_id) if isinstance(team_id, str) else None
+        if team is None or principal.user_id is None or principal.user_id not in (team.get("admins") or []):
+            raise PermissionDeniedError("Only the admin (master key), or an admin of the team named in team_id, "
+                                        "may call this endpoint.", code="not_team_admin")
+
+    async def budget_exists(budget_id: str | None) -> None:
+        if budget_id and await run(records().get, "budget", budget_id) is None:
+            raise NotFoundError(f"No such budget: {budget_id!r}; create it with /budget/new", param="budget_id")
+
+    async def unique_alias(alias: str | None, token_hash: str | None) -> None:
+        """key_alias names one key: a second key with the same alias is refused."""
+        if alias:
+            holders = await run(lambda: records().list("key", size=2, key_alias=alias))
+            if any(row["token_hash"] != token_hash for row in holders):
+                raise BadRequestError(f"key_alias {alias!r} is already used by another key", param="key_alias",
+                                      code="already_exists")
+
     async def delete_keys(request: Request) -> Response:
         _require_admin(request)
-        data = await _body(request)
+        data = await _body(request, "key_delete")
+        by_alias = "keys" not in data and "key_aliases" in data
         given = data.get("keys") or data.get("key_aliases") or []
         if not isinstance(given, list) or not all(isinstance(k, str) for k in given):
             raise BadRequestError("keys must be a list of keys", param="keys")
-        hashes = [_token_hash(k) for k in given]
+        if by_alias:
+            found = [await run(lambda a=alias: records().list("key", size=1, key_alias=a)) for alias in given]
+            hashes = [rows[0]["token_hash"] for rows in found if rows]
+        else:
+            hashes = [_token_hash(k) for k in given]
         deleted = await run(records().delete, "key", hashes)
         for token_hash in hashes:
             forget(token_hash)
@@ -183,7 +235,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
     async def regenerate_key(request: Request) -> Response:
         _require_admin(request)
-        data = await _body(request) if await request.body() else {}
+        data = await _body(request, "key_one") if await request.body() else {}
         token_hash = _token_hash(str(request.path_params.get("key") or data.get("key") or ""))
         found = await run(records().regenerate_key, token_hash)
         if found is None:
@@ -208,22 +260,50 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             raise NotFoundError("No such key.", param="key")
         return json_response({"key": asked or token_hash, "info": _key_view(row)})
 
+    async def set_blocked(request: Request, blocked: bool) -> Response:
+        _require_admin(request)
+        data = await _body(request, "key_one")
+        token_hash = _token_hash(str(data.get("key") or ""))
+        row = await run(records().update, "key", token_hash, {"blocked": blocked})
+        if row is None:
+            raise NotFoundError("No such key.", param="key")
+        forget(token_hash)
+        return json_response(_key_view(row))
+
+    async def block_key(request: Request) -> Response:
+        return await set_blocked(request, True)
+
+    async def unblock_key(request: Request) -> Response:
+        return await set_blocked(request, False)
+
     async def list_keys(request: Request) -> Response:
         _require_admin(request)
         query = request.query_params
+        unknown = set(query) - {"page", "page_size", "size", "user_id", "team_id", "key_alias", "key_hash",
+                                "return_full_object"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise BadRequestError(f"Unknown filter {name[:64]!r} for /key/list", param=name[:64],
+                                  code="unsupported_field")
         page, size = _paging(request)
-        rows = await run(lambda: records().list("key", page=page, size=size, user_id=query.get("user_id"),
-                                              team_id=query.get("team_id")))
-        return json_response({"keys": [r["token_hash"] for r in rows], "current_page": page, "page_size": size,
-                              "data": [_key_view(r) for r in rows] if query.get("return_full_object") else None})
+        filters = {"user_id": query.get("user_id"), "team_id": query.get("team_id"),
+                   "key_alias": query.get("key_alias"),
+                   "token_hash": _token_hash(query["key_hash"]) if query.get("key_hash") else None}
+        rows, total = await run(lambda: (records().list("key", page=page, size=size, **filters),
+                                         records().count("key", **filters)))
+        full = (query.get("return_full_object") or "").lower() in ("1", "true", "yes")
+        return json_response({"keys": [_key_view(r) if full else r["token_hash"] for r in rows],
+                              "total_count": total, "current_page": page, "page_size": size,
+                              "total_pages": -(-total // size)})
 
     def crud(kind: str, id_field: str, id_param: str, plural: str):
         async def create(request: Request) -> Response:
             _require_admin(request)
-            data = await _body(request)
+            data = await _body(request, kind)
             fields = _fields(kind, data)
             if kind == "team":
                 await guardrail_stage.keep_in_metadata(gateway, data, fields)
+            await budget_exists(data.get("budget_id"))
             fields.setdefault(id_field if kind != "customer" else "user_id", data.get(id_param) or str(uuid.uuid4()))
             ident = fields.get(id_field if kind != "customer" else "user_id")
             if await run(records().get, kind, ident) is not None:
@@ -255,13 +335,14 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
         async def change(request: Request) -> Response:
             _require_admin(request)
-            data = await _body(request)
+            data = await _body(request, kind)
             ident = data.get(id_param) or data.get(id_field)
             if not isinstance(ident, str):
                 raise BadRequestError(f"{id_param} is required", param=id_param)
             fields = _fields(kind, data)
             if kind == "team":
                 await guardrail_stage.keep_in_metadata(gateway, data, fields, lambda: run(records().get, kind, ident))
+            await budget_exists(data.get("budget_id"))
             row = await run(records().update, kind, ident, fields)
             if row is None:
                 raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
@@ -270,7 +351,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
         async def remove(request: Request) -> Response:
             _require_admin(request)
-            data = await _body(request)
+            data = await _body(request, f"{kind}_delete")
             idents = data.get(plural)
             if not isinstance(idents, list) or not all(isinstance(i, str) for i in idents):
                 raise BadRequestError(f"{plural} must be a list of ids", param=plural)
@@ -291,7 +372,19 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         rows = await run(lambda: records().spend_logs(
             api_key=_token_hash(api_key) if api_key else None, user_id=query.get("user_id"),
             team_id=query.get("team_id"), end_user=query.get("end_user"), start=start, end=end,
-            request_id=query.get("request_id") or None, model=query.get("model") or None, page=page, size=size))
+            request_id=query.get("request_id") or None, model=query.get("model") or None, page=page, size=size,
+            after=_cursor(query.get("after"))))
+        response = json_response(rows)
+        if len(rows) == size:  # keyset paging: pass this back as ?after= for the next page
+            last = rows[-1]
+            response.headers["x-polyrelay-next-cursor"] = f"{last['start_time'].isoformat()}|{last['request_id']}"
+        return response
+
+    async def spend_tags(request: Request) -> Response:
+        _require_admin(request)
+        query = request.query_params
+        rows = await run(lambda: records().spend_by_tag(start=_date(query.get("start_date"), "start_date"),
+                                                      end=_date(query.get("end_date"), "end_date")))
         return json_response(rows)
 
     async def spend_report(request: Request) -> Response:
@@ -313,8 +406,12 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/key/regenerate", regenerate_key, ["POST"], "A new secret for a key (spend and limits carry over)"),
         ("/key/{key}/regenerate", regenerate_key, ["POST"], "Same, with the key in the path"),
         ("/key/info", key_info, ["GET"], "A key's spend, budget, models and limits"),
-        ("/key/list", list_keys, ["GET"], "Key hashes (admin)"),
-        ("/spend/logs", spend_logs, ["GET"], "Spend records (filter by request id, key, user, team, end user, model, dates)"),
+        ("/key/list", list_keys, ["GET"], "Keys, filtered by user_id, team_id or key_alias, in pages (admin)"),
+        ("/key/block", block_key, ["POST"], "Refuse every call made with a key until it is unblocked"),
+        ("/key/unblock", unblock_key, ["POST"], "Let a blocked key call again"),
+        ("/spend/tags", spend_tags, ["GET"], "Spend and request counts per tag"),
+        ("/spend/logs", spend_logs, ["GET"],
+         "Spend records (filter by request id, key, user, team, end user, model, dates)"),
         ("/global/spend/report", spend_report, ["GET"], "Spend totals grouped by team, customer, key, user or model"),
     ]
     for kind, id_field, id_param, plural in (("user", "user_id", "user_id", "user_ids"),
@@ -325,6 +422,8 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                   (f"/{kind}/info", info, ["GET"], f"A {kind} and its spend"),
                   (f"/{kind}/update", change, ["POST"], f"Change a {kind}"),
                   (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
+    table += make_team_routes(run, records, forget, _require_admin, _paging, require_team_admin)
+    table += make_budget_routes(run, records, forget, _require_admin)
     return table
 
 
@@ -337,6 +436,17 @@ def _paging(request: Request) -> tuple[int, int]:
     if page > MAX_PAGE:
         raise BadRequestError(f"page must be at most {MAX_PAGE}", param="page", code="invalid_value")
     return max(page, 1), max(size, 1)
+
+
+def _cursor(value: str | None) -> tuple[datetime, str] | None:
+    """``?after=<start_time>|<request_id>``, as the x-polyrelay-next-cursor header gave it."""
+    if not value:
+        return None
+    at, sep, request_id = value.partition("|")
+    parsed = _date(at, "after") if sep and request_id else None
+    if parsed is None:
+        raise BadRequestError("after must be the x-polyrelay-next-cursor header of the previous page", param="after")
+    return parsed, request_id
 
 
 def _date(value: str | None, name: str) -> datetime | None:
