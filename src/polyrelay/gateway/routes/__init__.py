@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.routing import Route
 
+from .anthropic import MESSAGES, CountTokens
 from .chat import CHAT
 from .completions import COMPLETIONS
 from .docs import make_docs_routes
@@ -31,6 +32,8 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/completions", LLMEndpoint(gateway, COMPLETIONS), ["POST"], "Legacy text completion"),
         ("/embeddings", LLMEndpoint(gateway, EMBEDDINGS), ["POST"], "Embeddings"),
         ("/moderations", LLMEndpoint(gateway, MODERATIONS), ["POST"], "Moderation"),
+        ("/messages", LLMEndpoint(gateway, MESSAGES), ["POST"], "Anthropic Messages API, for any model group"),
+        ("/messages/count_tokens", CountTokens(gateway), ["POST"], "Anthropic token count (local tokenizer)"),
         ("/models", list_models, ["GET"], "Model groups this key may call"),
         ("/models/{model:path}", retrieve_model, ["GET"], "One model group"),
         ("/model/info", model_info, ["GET"], "Deployments and their settings (no credentials)"),

@@ -45,6 +45,9 @@ class EndpointSpec:
     streams: bool = False
     model_required: bool = True
     batchable: bool = False
+    # Another API in (dialects/): its request becomes a chat call, the answer,
+    # stream and errors go back in its shape. None: the OpenAI route itself.
+    dialect: Any = None
 
 
 class LLMEndpoint:
@@ -56,6 +59,7 @@ class LLMEndpoint:
         self.spec = spec
         self.model_from_path = model_from_path
         self.fields = {**COMMON_FIELDS, **spec.fields}
+        self.send_error = spec.dialect.send_error if spec.dialect is not None else send_error
         self.__name__ = spec.name  # Starlette names routes after their endpoint
 
     async def __call__(self, scope, receive, send) -> None:
@@ -69,6 +73,8 @@ class LLMEndpoint:
         ticket = None
         try:
             body = parse_json_object(raw)
+            if self.spec.dialect is not None:
+                body = self.spec.dialect.to_chat(body, scope)
             if self.model_from_path:
                 body["model"] = scope["path_params"]["model"]
             model, payload = self._check(body)
@@ -98,19 +104,24 @@ class LLMEndpoint:
             self._record_failure(ctx, exc)
             if ticket is not None:
                 gateway.accounting.finish(ticket, {"model_id": getattr(exc, "model_id", None)}, None, "failure")
-            await send_error(send, exc, scope, gateway.secrets)
+            await self.send_error(send, exc, scope, gateway.secrets)
             return
+        dialect = self.spec.dialect
         if body.get("stream") and self.spec.streams:
             gateway.accounting.watch_stream(ticket, result)
-            await relay_stream(gateway, ctx, result, scope, receive, send)
+            if dialect is None:
+                await relay_stream(gateway, ctx, result, scope, receive, send)
+            else:
+                await relay_stream(gateway, ctx, result, scope, receive, send, dialect.encoder(model, body),
+                                   self.send_error)
             return
         data = _wire(result)
         hidden = getattr(result, "_hidden_params", None) or {}
         response_ms = getattr(result, "_response_ms", None)
         data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
-        out = orjson.dumps(data)
         gateway.record_success(ctx.model or "", hidden, data.get("usage"))
         gateway.accounting.finish(ticket, {**hidden, "model": data.get("model")}, data.get("usage"), "success")
+        out = orjson.dumps(data if dialect is None else dialect.answer(data, model, body, ctx))
         await send_bytes(send, 200, out, response_headers(ctx, hidden))
 
     # --- steps ------------------------------------------------------------
