@@ -57,8 +57,9 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if system:
         out.append({"role": "system", "content": system if isinstance(system, str) else _parts(system)})
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise _bad(f"messages.{i}: each message needs role 'user' or 'assistant'")
+        # Claude Code also puts "system" turns between the others (mid-conversation instructions).
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
+            raise _bad(f"messages.{i}: each message needs role 'user', 'assistant' or 'system'")
         out.extend(_message(message))
     chat["messages"] = out
     if body.get("stop_sequences"):
@@ -92,8 +93,8 @@ _HANDLED = frozenset({"messages", "system", "stop_sequences", "tools", "tool_cho
 
 def _message(message: dict[str, Any]) -> list[dict[str, Any]]:
     content = message.get("content")
-    if isinstance(content, str):
-        return [{"role": message["role"], "content": content}]
+    if isinstance(content, str) or message["role"] == "system":
+        return [{"role": message["role"], "content": content if isinstance(content, str) else _parts(content)}]
     if not isinstance(content, list):
         raise _bad("messages: content must be a string or a list of blocks")
     if message["role"] == "assistant":
