@@ -21,6 +21,7 @@ from .management import make_management_routes
 from .metrics import make_metrics_route
 from .models import make_model_routes
 from .moderations import MODERATIONS
+from .openai_responses import make_responses_routes
 
 
 def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
@@ -34,6 +35,7 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/moderations", LLMEndpoint(gateway, MODERATIONS), ["POST"], "Moderation"),
         ("/messages", LLMEndpoint(gateway, MESSAGES), ["POST"], "Anthropic Messages API, for any model group"),
         ("/messages/count_tokens", CountTokens(gateway), ["POST"], "Anthropic token count (local tokenizer)"),
+        *make_responses_routes(gateway),
         ("/models", list_models, ["GET"], "Model groups this key may call"),
         ("/models/{model:path}", retrieve_model, ["GET"], "One model group"),
         ("/model/info", model_info, ["GET"], "Deployments and their settings (no credentials)"),

@@ -35,20 +35,24 @@ async def send_anthropic_error(send, exc: BaseException, scope=None, secrets: tu
     await send_bytes(send, status, orjson.dumps(messages.error_body(status, body["error"]["message"])), extra)
 
 
+MODEL_KEY = "polyrelay.anthropic_model"  # the requested model, kept in the ASGI scope for the answer
+
+
 class MessagesDialect:
     send_error = staticmethod(send_anthropic_error)
 
     @staticmethod
-    def to_chat(body: dict[str, Any], scope) -> dict[str, Any]:
+    async def to_chat(body: dict[str, Any], scope) -> dict[str, Any]:
+        scope[MODEL_KEY] = body.get("model")
         return messages.to_chat(body)
 
     @staticmethod
-    def answer(data: dict[str, Any], model: str | None, body: dict[str, Any], ctx) -> dict[str, Any]:
-        return messages.from_chat(data, model)
+    def answer(data: dict[str, Any], scope) -> dict[str, Any]:
+        return messages.from_chat(data, scope.get(MODEL_KEY))
 
     @staticmethod
-    def encoder(model: str | None, body: dict[str, Any]) -> MessageEvents:
-        return MessageEvents(model)
+    def encoder(scope) -> MessageEvents:
+        return MessageEvents(scope.get(MODEL_KEY))
 
 
 MESSAGES = EndpointSpec(

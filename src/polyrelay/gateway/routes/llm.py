@@ -74,7 +74,7 @@ class LLMEndpoint:
         try:
             body = parse_json_object(raw)
             if self.spec.dialect is not None:
-                body = self.spec.dialect.to_chat(body, scope)
+                body = await self.spec.dialect.to_chat(body, scope)
             if self.model_from_path:
                 body["model"] = scope["path_params"]["model"]
             model, payload = self._check(body)
@@ -112,7 +112,7 @@ class LLMEndpoint:
             if dialect is None:
                 await relay_stream(gateway, ctx, result, scope, receive, send)
             else:
-                await relay_stream(gateway, ctx, result, scope, receive, send, dialect.encoder(model, body),
+                await relay_stream(gateway, ctx, result, scope, receive, send, dialect.encoder(scope),
                                    self.send_error)
             return
         data = _wire(result)
@@ -121,7 +121,7 @@ class LLMEndpoint:
         data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
         gateway.record_success(ctx.model or "", hidden, data.get("usage"))
         gateway.accounting.finish(ticket, {**hidden, "model": data.get("model")}, data.get("usage"), "success")
-        out = orjson.dumps(data if dialect is None else dialect.answer(data, model, body, ctx))
+        out = orjson.dumps(data if dialect is None else dialect.answer(data, scope))
         await send_bytes(send, 200, out, response_headers(ctx, hidden))
 
     # --- steps ------------------------------------------------------------
