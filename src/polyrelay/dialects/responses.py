@@ -99,7 +99,10 @@ def input_messages(items: list[Any], dropped: list[str]) -> list[dict[str, Any]]
             if role not in ("user", "assistant", "system", "developer"):
                 raise _bad(f"input[{i}].role must be user, assistant, system or developer.")
             content = item.get("content")
-            messages.append({"role": role, "content": content if isinstance(content, str) else _parts(content or [])})
+            parts = content if isinstance(content, str) else _parts(content or [])
+            if role == "assistant" and isinstance(parts, list) and all(p["type"] == "text" for p in parts):
+                parts = "".join(p["text"] for p in parts)  # an earlier answer: plain text, as every provider takes it
+            messages.append({"role": role, "content": parts})
         elif kind == "function_call":
             call = {"id": item.get("call_id"), "type": "function",
                     "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
