@@ -30,6 +30,7 @@ _EXPORTS = {
                      "batch_completion_models_all_responses", "completion_with_retries"), "batch"),
     **dict.fromkeys(("CustomLLM", "CustomLLMError", "GenericStreamingChunk"), "custom_llm"),
     "stream_chunk_builder": "streaming",
+    **dict.fromkeys(("aresponses", "responses"), "agent_calls"),
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
                      "ModerationResponse", "StreamingChoices", "TextChoices", "TextCompletionResponse", "Usage"),
@@ -38,6 +39,10 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> _Any:
+    if name == "anthropic":  # a subpackage: polyrelay.anthropic.messages.create(...)
+        value = _import_module(".anthropic", __name__)
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'polyrelay' has no attribute {name!r}")
@@ -47,7 +52,7 @@ def __getattr__(name: str) -> _Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, "anthropic"})
 
 
 __version__ = "0.1.0"
@@ -83,4 +88,6 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "AllowedFailsPolicy", "CustomLLM", "CustomLLMError", "GenericStreamingChunk", "RetryPolicy",
     "acompletion_with_retries", "batch_completion", "batch_completion_models",
     "batch_completion_models_all_responses", "completion_with_retries",
+    # Agent front doors (agent_calls.py): OpenAI's Responses API and Anthropic's Messages API
+    "aresponses", "responses",
 ]

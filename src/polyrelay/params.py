@@ -39,6 +39,7 @@ CORE_ARGS = frozenset({
     "stream", "stream_options", "litellm_call_id", "logger_fn", "model_info", "litellm_metadata",
     "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
     "context_window_fallbacks", "model_id", "verbose", "base_model", "polyrelay_wire", "allowed_model_groups",
+    "native_params",
     *PRICE_FIELDS, *MOCK_OPTIONS, *MOCK_TRIGGERS,
     # LiteLLM callers pass their own openai/httpx client or aiohttp session; we
     # pool our own connections, and an object in the body would not serialise.
@@ -116,6 +117,11 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
                 llm_provider=provider, model=provider_model, param=key,
             )
         body[key] = value  # OpenAI params, and provider-specific ones passed through as given
+    # Params only one provider understands (an Anthropic request's ``thinking``, from dialects/):
+    # sent to that provider, left out for the others, which would refuse them.
+    native = kwargs.get("native_params")
+    if native:
+        body.update(native.get(provider) or {})
     stream = bool(kwargs.get("stream"))
     stream_options = kwargs.get("stream_options") or {}
     options = {k: kwargs[k] for k in MOCK_OPTIONS if kwargs.get(k) is not None}

@@ -42,7 +42,9 @@ def weather_agent(openai_upstream):
 def test_text_answer_translated_both_ways(client, openai_upstream):
     openai_upstream.responder = lambda r: chat_reply(r.json, text="Bonjour!")
     message = client.messages.create(
-        model="agent-model", max_tokens=200, system="Answer in French.", extra_body={"temperature": 0.3},
+        model="agent-model", max_tokens=200, system="Answer in French.",
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        extra_body={"temperature": 0.3, "output_config": {"effort": "high"}, "context_management": {"edits": []}},
         stop_sequences=["END"], messages=[{"role": "user", "content": "Say hello"}])
     assert message.type == "message" and message.role == "assistant"
     assert [b.type for b in message.content] == ["text"] and message.content[0].text == "Bonjour!"
@@ -54,6 +56,8 @@ def test_text_answer_translated_both_ways(client, openai_upstream):
     assert sent["messages"] == [{"role": "system", "content": "Answer in French."},
                                 {"role": "user", "content": "Say hello"}]
     assert sent["max_tokens"] == 200 and sent["temperature"] == 0.3 and sent["stop"] == ["END"]
+    # Anthropic's own fields would be refused by an OpenAI-compatible provider: left out for it.
+    assert not {"thinking", "output_config", "context_management", "native_params"} & set(sent)
 
 
 def test_tool_round_trip_not_streamed(client, openai_upstream):
@@ -114,12 +118,14 @@ def test_anthropic_group_gets_cache_control_thinking_and_images(client, anthropi
                {"type": "text", "text": "Earlier answer."}]
     message = client.messages.create(
         model="claude-group", max_tokens=2048, system=system, thinking={"type": "enabled", "budget_tokens": 1024},
+        extra_body={"output_config": {"effort": "high"}, "context_management": {"edits": []}},
         messages=[{"role": "user", "content": "First question"}, {"role": "assistant", "content": earlier},
                   {"role": "user", "content": [image, {"type": "text", "text": "Capital of France?"}]}])
     sent = anthropic_upstream.requests[-1]
     assert sent.path == "/v1/messages" and sent.headers["x-api-key"] == "sk-ant-upstream"
     body = sent.json
     assert body["system"] == system and body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert body["output_config"] == {"effort": "high"} and body["context_management"] == {"edits": []}
     assert body["messages"][1]["content"] == earlier  # the signed thinking block goes back as it came
     assert body["messages"][2]["content"] == [image, {"type": "text", "text": "Capital of France?"}]
     assert [b.type for b in message.content] == ["thinking", "text"]

@@ -20,13 +20,16 @@ from typing import Any
 import orjson
 
 from ..errors import BadRequestError
+from ..params import CORE_ARGS
 
 # Request fields with the same name and meaning in a chat call.
-_SAME = ("model", "max_tokens", "temperature", "top_p", "top_k", "stream", "thinking", "service_tier")
-# Fields that steer Claude Code's own context handling or Anthropic-hosted
-# features; a translated call has no way to carry them, and refusing them would
-# refuse Claude Code itself. Dropped on purpose (see docs/agents.md).
-_DROPPED = ("context_management", "container", "mcp_servers", "anthropic_beta", "betas")
+_SAME = ("model", "max_tokens", "temperature", "top_p", "stream")
+# Fields of the chat call that are the gateway's or the core's own (keys, retries,
+# fallbacks, mocks, ...): they ride along as in a chat body. Every other field
+# Anthropic defined (thinking, top_k, output_config, context_management, ...) goes
+# to an Anthropic deployment as given and is left out for other providers.
+_OURS = frozenset({*CORE_ARGS, "user", "user_config", "guardrails", "cache", "mock_status", "mock_delay",
+                   "mock_token_delay"})
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "function_call": "tool_use", "content_filter": "refusal"}
@@ -79,10 +82,16 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     metadata = body.get("metadata")
     if isinstance(metadata, dict):
         chat["metadata"] = metadata  # kept in logs and spend records, as a chat call's metadata
-    # The gateway's own extras (mock_response, fallbacks, api_key, ...) ride along as in a chat body.
+    native: dict[str, Any] = {}
     for key, value in body.items():
-        if key not in chat and key not in _HANDLED and key not in _DROPPED:
+        if key in _HANDLED:
+            continue
+        if key in _OURS:
             chat[key] = value
+        else:
+            native[key] = value
+    if native:
+        chat["native_params"] = {"anthropic": native}
     if chat.get("stream"):
         chat["stream_options"] = {"include_usage": True}
     return chat

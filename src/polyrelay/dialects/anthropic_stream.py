@@ -24,8 +24,13 @@ import orjson
 from .anthropic_messages import STOP_REASONS, error_body, message_id, usage_from_chat
 
 
-def event(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+def event(name: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return name, data
+
+
+def encode(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """Server-sent events as Anthropic frames them: ``event:`` and ``data:`` lines."""
+    return b"".join(b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n" for name, data in events)
 
 
 class MessageEvents:
@@ -41,10 +46,17 @@ class MessageEvents:
         self.finished = False
 
     def chunks(self, chunks: list[dict[str, Any]]) -> bytes:
-        out: list[bytes] = []
+        return encode(self.events(chunks))
+
+    def end(self) -> bytes:
+        """The closing events, once the chat stream has ended."""
+        return encode(self.end_events())
+
+    def events(self, chunks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
         for chunk in chunks:
             if not self.started:
-                out.append(self._start(chunk))
+                out.extend(self._start(chunk))
             if chunk.get("usage"):
                 self.usage = chunk["usage"]
             for choice in chunk.get("choices") or ():
@@ -53,55 +65,54 @@ class MessageEvents:
                 self._delta(choice.get("delta") or {}, out)
                 if choice.get("finish_reason"):
                     self.stop_reason = STOP_REASONS.get(choice["finish_reason"], "end_turn")
-        return b"".join(out)
+        return out
 
-    def end(self) -> bytes:
-        """The closing events, once the chat stream has ended."""
-        out: list[bytes] = []
+    def end_events(self) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
         if not self.started:
-            out.append(self._start({}))
+            out.extend(self._start({}))
         self._close(out)
         out.append(event("message_delta", {"type": "message_delta",
                                            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
                                            "usage": usage_from_chat(self.usage)}))
         out.append(event("message_stop", {"type": "message_stop"}))
         self.finished = True
-        return b"".join(out)
+        return out
 
     @staticmethod
     def error(body: dict[str, Any], status: int) -> bytes:
         """An error after the stream began (``body`` in OpenAI's shape, as the gateway makes it)."""
-        return event("error", error_body(status, str((body.get("error") or {}).get("message") or "")))
+        return encode([event("error", error_body(status, str((body.get("error") or {}).get("message") or "")))])
 
     # -- steps -------------------------------------------------------------
 
-    def _start(self, chunk: dict[str, Any]) -> bytes:
+    def _start(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         self.started = True
         message = {"id": message_id(chunk.get("id")), "type": "message", "role": "assistant",
                    "model": chunk.get("model") or self.model, "content": [], "stop_reason": None,
                    "stop_sequence": None,
                    "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
                              "cache_read_input_tokens": 0}}
-        return event("message_start", {"type": "message_start", "message": message}) + \
-            event("ping", {"type": "ping"})
+        return [event("message_start", {"type": "message_start", "message": message}),
+                event("ping", {"type": "ping"})]
 
-    def _open(self, kind: str, block: dict[str, Any], out: list[bytes]) -> None:
+    def _open(self, kind: str, block: dict[str, Any], out: list) -> None:
         self._close(out)
         self.index += 1
         self.open_kind = kind
         out.append(event("content_block_start", {"type": "content_block_start", "index": self.index,
                                                  "content_block": block}))
 
-    def _close(self, out: list[bytes]) -> None:
+    def _close(self, out: list) -> None:
         if self.open_kind is not None:
             out.append(event("content_block_stop", {"type": "content_block_stop", "index": self.index}))
             self.open_kind = None
 
-    def _emit(self, delta: dict[str, Any], out: list[bytes]) -> None:
+    def _emit(self, delta: dict[str, Any], out: list) -> None:
         out.append(event("content_block_delta", {"type": "content_block_delta", "index": self.index,
                                                  "delta": delta}))
 
-    def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+    def _delta(self, delta: dict[str, Any], out: list) -> None:
         reasoning = delta.get("reasoning_content")
         if reasoning:
             if self.open_kind != "thinking":

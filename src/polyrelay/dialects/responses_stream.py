@@ -24,6 +24,11 @@ import orjson
 from .responses import finish, function_item, message_item, new_id, reasoning_item
 
 
+def encode(events: list[dict[str, Any]]) -> bytes:
+    """Server-sent events as OpenAI frames them: ``event:`` and ``data:`` lines, no [DONE]."""
+    return b"".join(b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events)
+
+
 class ResponseEvents:
     def __init__(self, response: dict[str, Any], on_done: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.response = response
@@ -36,12 +41,12 @@ class ResponseEvents:
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
 
-    def _event(self, kind: str, data: dict[str, Any]) -> bytes:
+    def _event(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         data = {"type": kind, **data, "sequence_number": self.sequence}
         self.sequence += 1
-        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+        return data
 
-    def _start(self, out: list[bytes], model: str | None = None) -> None:
+    def _start(self, out: list[dict[str, Any]], model: str | None = None) -> None:
         self.started = True
         if model:
             self.response["model"] = model
@@ -49,7 +54,13 @@ class ResponseEvents:
         out.append(self._event("response.in_progress", {"response": self.response}))
 
     def chunks(self, chunks: list[dict[str, Any]]) -> bytes:
-        out: list[bytes] = []
+        return encode(self.events(chunks))
+
+    def end(self) -> bytes:
+        return encode(self.end_events())
+
+    def events(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         for chunk in chunks:
             if not self.started:
                 self._start(out, chunk.get("model"))
@@ -61,10 +72,10 @@ class ResponseEvents:
                 self._delta(choice.get("delta") or {}, out)
                 if choice.get("finish_reason"):
                     self.finish_reason = choice["finish_reason"]
-        return b"".join(out)
+        return out
 
-    def end(self) -> bytes:
-        out: list[bytes] = []
+    def end_events(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         if not self.started:
             self._start(out)
         self._close(out)
@@ -73,18 +84,18 @@ class ResponseEvents:
         out.append(self._event(kind, {"response": response}))
         if self.on_done is not None:
             self.on_done(response)
-        return b"".join(out)
+        return out
 
     def error(self, body: dict[str, Any], status: int) -> bytes:
         error = body.get("error") or {}
         self.response.update(status="failed", output=self.output,
                              error={"code": error.get("code") or error.get("type") or "server_error",
                                     "message": error.get("message") or ""})
-        return self._event("response.failed", {"response": self.response})
+        return encode([self._event("response.failed", {"response": self.response})])
 
     # -- items -------------------------------------------------------------
 
-    def _open_item(self, key: str, item: dict[str, Any], out: list[bytes]) -> None:
+    def _open_item(self, key: str, item: dict[str, Any], out: list[dict[str, Any]]) -> None:
         self._close(out)
         self.open, self.open_key = item, key
         out.append(self._event("response.output_item.added", {"output_index": len(self.output), "item": item}))
@@ -93,7 +104,7 @@ class ResponseEvents:
                 "item_id": item["id"], "output_index": len(self.output), "content_index": 0,
                 "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}))
 
-    def _close(self, out: list[bytes]) -> None:
+    def _close(self, out: list[dict[str, Any]]) -> None:
         item = self.open
         if item is None:
             return
@@ -118,7 +129,7 @@ class ResponseEvents:
         self.output.append(item)
         self.open = self.open_key = None
 
-    def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+    def _delta(self, delta: dict[str, Any], out: list[dict[str, Any]]) -> None:
         reasoning = delta.get("reasoning_content")
         if reasoning:
             if self.open_key != "reasoning":
