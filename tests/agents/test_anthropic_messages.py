@@ -12,6 +12,8 @@ import anthropic
 import httpx
 import pytest
 
+import polyrelay
+
 from conftest import ADMIN, MASTER_KEY, new_key, spend_logs
 from upstreams import ANTHROPIC_MESSAGE, anthropic_stream, chat_reply, last_tool_output
 from fakeserver import Reply
@@ -149,9 +151,10 @@ def test_anthropic_group_stream_has_thinking_deltas(client, anthropic_upstream):
 
 
 def test_errors_raise_the_sdks_classes(gateway, client, openai_upstream):
-    with pytest.raises(anthropic.AuthenticationError):
+    with pytest.raises(anthropic.AuthenticationError) as refused:
         anthropic.Anthropic(api_key="sk-wrong", base_url=gateway.url, max_retries=0).messages.create(
             model="agent-model", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.body["type"] == "error" and refused.value.body["error"]["type"] == "authentication_error"
     with pytest.raises(anthropic.BadRequestError) as bad:
         client.messages.create(model="agent-model", max_tokens=10, messages="not a list")  # type: ignore[arg-type]
     assert bad.value.body["type"] == "error" and bad.value.body["error"]["type"] == "invalid_request_error"
@@ -228,3 +231,18 @@ def test_async_client(gateway, openai_upstream):
             return plain.content[0].text, text
 
     assert asyncio.run(run()) == ("async hello", "async hello")
+
+
+def test_anthropic_group_cost_counts_cache_reads_and_writes(gateway, anthropic_upstream):
+    anthropic_upstream.reply(Reply(json=ANTHROPIC_MESSAGE))
+    key = new_key(gateway)
+    client = anthropic.Anthropic(api_key=key, base_url=gateway.url, max_retries=0)
+    raw = client.messages.with_raw_response.create(model="claude-group", max_tokens=100,
+                                                   messages=[{"role": "user", "content": "hi"}])
+    cost = float(raw.headers["x-polyrelay-response-cost"])
+    (record,) = spend_logs(gateway, key)
+    assert record["call_type"] == "anthropic_messages" and record["spend"] == pytest.approx(cost)
+    # 12 uncached + 100 written + 300 read: the whole prompt, with the cache classes priced as such.
+    assert record["prompt_tokens"] == 412 and record["cached_tokens"] == 300
+    uncached_only = polyrelay.cost_per_token(model="claude-sonnet-4-5", prompt_tokens=412, completion_tokens=9)
+    assert 0 < cost < sum(uncached_only)  # cache reads are cheaper than plain input

@@ -6,6 +6,7 @@ the master key or a virtual key (see ``gateway/auth.py``). The caller's
 from __future__ import annotations
 
 from ...errors import PolyrelayError
+from ..anthropic_errors import MESSAGES_PATHS, send_anthropic_error
 from ..auth import Authenticator, token_from_headers
 from ..http import context, send_error
 
@@ -30,7 +31,8 @@ class AuthMiddleware:
         try:
             principal = await self.auth.authenticate(token)
         except PolyrelayError as exc:
-            await send_error(send, exc, scope, self.secrets + ((token,) if token else ()))
+            reply = send_anthropic_error if scope["path"] in MESSAGES_PATHS else send_error
+            await reply(send, exc, scope, self.secrets + ((token,) if token else ()))
             return
         context(scope).principal = principal
         await self.app(scope, receive, send)

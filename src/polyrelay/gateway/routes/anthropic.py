@@ -17,22 +17,10 @@ from ... import tokens
 from ...dialects import anthropic_messages as messages
 from ...dialects.anthropic_stream import MessageEvents
 from ...errors import BadRequestError, ServiceUnavailableError
-from ..http import as_polyrelay_error, context, error_dict, parse_json_object, read_body, send_bytes
+from ..anthropic_errors import send_anthropic_error
+from ..http import context, parse_json_object, read_body, send_bytes
 from .chat import CHAT
 from .llm import EndpointSpec
-
-
-async def send_anthropic_error(send, exc: BaseException, scope=None, secrets: tuple[str, ...] = (),
-                               headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    error = as_polyrelay_error(exc)
-    status, body = error_dict(error, secrets)
-    if scope is not None:
-        context(scope).error_type = error.type
-    extra = list(headers or [])
-    retry_after = error.headers.get("retry-after") if error.headers else None
-    if retry_after:
-        extra.append((b"retry-after", str(retry_after).encode()))
-    await send_bytes(send, status, orjson.dumps(messages.error_body(status, body["error"]["message"])), extra)
 
 
 MODEL_KEY = "polyrelay.anthropic_model"  # the requested model, kept in the ASGI scope for the answer
