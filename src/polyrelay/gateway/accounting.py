@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import tokens
 from ..catalog import CATALOG
+from ..errors import ServiceUnavailableError
 from ..cost import LONG_CONTEXT_LIMITS, PRICE_FIELDS, cost_per_token
 from ..store.ledger import Admission, Ledger, Subject
 from ..store.spend import SpendSpool
@@ -81,6 +82,11 @@ class Accounting:
             customer = await self.keys.customer(end_user)
             if _limited(customer):
                 subjects.append(customer)
+        if not self.spool.writable:
+            # Checked before any provider is called: a call we could not record would be paid and unbilled.
+            raise ServiceUnavailableError(f"Spend records cannot be written ({self.spool.problem}); "
+                                          "retry on another instance or later.", code="spend_spool_unavailable",
+                                          headers={"retry-after": "5"})
         admission = None
         if subjects:
             reserve_cost, reserve_tokens = 0.0, 0
@@ -141,31 +147,44 @@ class Accounting:
         return self._rate_cache[key]
 
     def finish(self, ticket: Ticket, hidden: dict[str, Any] | None, usage: Any, status: str) -> float:
-        """Spool the spend record now; settle the budget reservation soon after."""
+        """Spool the spend record now; settle the budget reservation soon after.
+        The reservation is settled however recording goes, and recording does
+        not raise on what a call carried (odd usage, metadata the spool cannot
+        write): the call is answered, and its cost is kept."""
+        cost, tokens_used = 0.0, 0
+        try:
+            cost, tokens_used = self._record(ticket, hidden, usage, status)
+        except Exception:
+            log.exception("spend record for %s could not be written", ticket.call_id)
+        finally:
+            if ticket.admission is not None:
+                task = asyncio.get_running_loop().create_task(self.ledger.settle(ticket.admission, cost, tokens_used))
+                self._settling.add(task)
+                task.add_done_callback(self._settling.discard)
+                ticket.admission = None  # settled once, whatever calls finish again
+        return cost
+
+    def _record(self, ticket: Ticket, hidden: dict[str, Any] | None, usage: Any, status: str) -> tuple[float, int]:
         hidden = hidden or {}
         usage = _as_dict(usage)
-        cost = float(hidden.get("response_cost") or 0.0) if status == "success" or usage else 0.0
+        cost = _number(hidden.get("response_cost")) if status == "success" or usage else 0.0
         cost = cost if cost > 0.0 else 0.0  # a price can be wrong; a refund through spend never happens
         end = time.time()
         details = usage.get("prompt_tokens_details") or {}
         record = {
             "request_id": ticket.call_id, "call_type": ticket.call_type, "api_key": ticket.key_hash,
             "user_id": ticket.user_id, "team_id": ticket.team_id, "end_user": ticket.end_user,
-            "model_group": ticket.model_group, "model": hidden.get("model") or ticket.model_group,
-            "model_id": hidden.get("model_id"), "provider": hidden.get("custom_llm_provider"),
-            "prompt_tokens": usage.get("prompt_tokens") or 0, "completion_tokens": usage.get("completion_tokens") or 0,
-            "cached_tokens": (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0,
-            "total_tokens": usage.get("total_tokens") or 0, "spend": cost,
+            "model_group": ticket.model_group, "model": _text(hidden.get("model")) or ticket.model_group,
+            "model_id": _text(hidden.get("model_id")), "provider": _text(hidden.get("custom_llm_provider")),
+            "prompt_tokens": _count(usage.get("prompt_tokens")),
+            "completion_tokens": _count(usage.get("completion_tokens")),
+            "cached_tokens": _count(details.get("cached_tokens") if isinstance(details, dict) else 0),
+            "total_tokens": _count(usage.get("total_tokens")), "spend": cost,
             "start_time": ticket.started, "end_time": end, "latency_ms": (end - ticket.started) * 1000,
             "status": status, "metadata": None if self.redact_metadata else ticket.metadata,
         }
         self.spool.record(record)
-        if ticket.admission is not None:
-            task = asyncio.get_running_loop().create_task(
-                self.ledger.settle(ticket.admission, cost, int(record["total_tokens"])))
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
-        return cost
+        return cost, record["total_tokens"]
 
     def release(self, ticket: Ticket) -> None:
         """Give back a reservation for a call that was never made (nothing is recorded)."""
@@ -195,7 +214,29 @@ def _as_dict(usage: Any) -> dict[str, Any]:
         return {}
     if isinstance(usage, dict):
         return usage
-    return usage.model_dump()
+    dump = getattr(usage, "model_dump", None)
+    return dump() if dump is not None else {}
+
+
+def _number(value: Any) -> float:
+    """A cost as a float; anything else (an upstream's odd value) is 0."""
+    try:
+        number = float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number == number and abs(number) != float("inf") else 0.0
+
+
+def _count(value: Any) -> int:
+    """A token count as a non-negative int; an upstream's odd value is 0."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 # Without a catalogue entry saying otherwise, no answer is longer than this.

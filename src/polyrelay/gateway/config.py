@@ -192,6 +192,7 @@ GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "user_config_providers": _str_or_list,
     "max_batch_models": _int(1),
     "health_check_interval": _number(0),
+    "spend_spool_dir": _str,
 }
 ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "routing_strategy": _routing_strategy,

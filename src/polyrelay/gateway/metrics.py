@@ -62,6 +62,13 @@ class Metrics:
         self.deployment_state = Gauge("polyrelay_deployment_state",
                                       "Deployment health: 0 healthy, 1 partial outage, 2 outage",
                                       ["model", "deployment"], registry=r, multiprocess_mode="livemostrecent")
+        # Every worker of an instance shares its spool directory, so they report the same count: max, not sum.
+        self.dead_letters = Gauge("polyrelay_spend_dead_letter_records",
+                                  "Spend records the database refused, set aside in the spool's dead-letters.jsonl",
+                                  registry=r, multiprocess_mode="max")
+        self.spool_writable = Gauge("polyrelay_spend_spool_writable",
+                                    "1 if spend records can be written to the spool, 0 if not (calls answer 503)",
+                                    registry=r, multiprocess_mode="livemin")
 
     def child(self, metric, *labels: str):
         key = (id(metric), labels)
@@ -117,6 +124,10 @@ class Metrics:
         for model, deployment in deployments:
             state = OUTAGE if deployment in cooling else self._last_state.get((model, deployment), HEALTHY)
             self.child(self.deployment_state, model, deployment).set(state)
+
+    def show_store(self, spool_writable: bool, dead_letters: int) -> None:
+        self.spool_writable.set(1 if spool_writable else 0)
+        self.dead_letters.set(dead_letters)
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

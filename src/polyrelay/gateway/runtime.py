@@ -12,7 +12,9 @@ import asyncio
 import gc
 import inspect
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import polyrelay
@@ -21,6 +23,7 @@ from .auth import Authenticator, KeyLookup
 from .clientside import deployment_allows
 from .config import LITELLM_MODULE_SETTINGS, Config
 from .metrics import Metrics
+from .store_health import StoreHealth
 
 log = logging.getLogger("polyrelay.gateway")
 
@@ -37,6 +40,7 @@ class Gateway:
         self.db: Any = None
         self.spool: Any = None  # store.spend.SpendSpool, set at start
         self.drain: Any = None  # store.spend.DrainProcess, set at start
+        self.store_health: Any = None  # StoreHealth (store_health.py), set at start
         self.ready = False
 
     # --- lifecycle -------------------------------------------------------
@@ -63,7 +67,8 @@ class Gateway:
         from ..store.database import Database
         from ..store.ledger import Ledger
         from ..store.records import Records
-        from ..store.spend import DrainProcess, SpendDrain, SpendSpool
+        from ..store.spend import DrainProcess, SpendDrain
+        from ..store.spool import SpendSpool, instance_spool_dir
         from .accounting import Accounting
         from .keys import VirtualKeys
 
@@ -72,23 +77,37 @@ class Gateway:
         await self.db.migrate_in_child()
         keys = VirtualKeys(self.db)
         self.auth.lookup = keys
-        spool = settings.get("spend_spool_dir") or default_spool_dir(self.db)
+        # One spool per database inside the configured directory: instances
+        # started in one place against different databases never store each
+        # other's records; a restart (same database) finds its predecessor's.
+        base = settings.get("spend_spool_dir") or default_spool_dir(self.db)
+        # An in-memory database is this process's alone: so is its spool.
+        identity = self.db.safe_url() + (f" (process {os.getpid()})" if self.db.in_memory else "")
+        spool = instance_spool_dir(base, identity)
         # What a crashed process left in its spool is stored before we serve,
-        # so the budgets we start from include it.
-        await self.db.run(SpendDrain(self.db, spool).drain)
+        # so the budgets we start from include it. A record the database
+        # refuses is set aside (dead-letters.jsonl), never a reason not to start.
+        if any(Path(base).glob("spool-*.jsonl")):  # left by a version that spooled into the base directory itself
+            await self.db.run(SpendDrain(self.db, base).drain_logged)
+        await self.db.run(SpendDrain(self.db, spool).drain_logged)
         self.spool = SpendSpool(spool)
         self.spool.open()
+        self.spool.check()
         self.drain = DrainProcess(self.db, spool)
         self.drain.start()
+        self.store_health = StoreHealth(self.db, self.spool)
+        await self.store_health.check_db()
         self.accounting = Accounting(keys, Ledger(self.router.state), self.spool, self.router,
                                      redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")))
         self._budget_task = asyncio.get_running_loop().create_task(_reset_budgets_forever(Records(self.db)))
+        self._health_task = asyncio.get_running_loop().create_task(self.store_health.watch())
         log.info("records in %s", self.db.safe_url())
 
     async def stop(self) -> None:
         self.ready = False
         if self.accounting is not None:
             self._budget_task.cancel()
+            self._health_task.cancel()
             await self.accounting.drain()
             await self.drain.close(self.spool)  # the last pass: nothing stays behind in the spool
             self.db.dispose()
@@ -120,6 +139,11 @@ class Gateway:
             usage = usage.model_dump()
         self.metrics.record_usage(model, usage, hidden.get("response_cost"))
         self.metrics.record_deployment(model, hidden.get("model_id"), ok=True)
+
+    def refresh_store_metrics(self) -> None:
+        """Before a scrape: spool writable, records set aside (dead letters)."""
+        if self.store_health is not None:
+            self.metrics.show_store(self.spool.writable, self.store_health.dead_letters())
 
     async def refresh_deployment_states(self) -> None:
         """Show the Router's cooldowns in the deployment-state gauge."""
@@ -217,8 +241,6 @@ def _accepted_kwargs(cls) -> set[str] | None:
 
 def default_spool_dir(db) -> str:
     """Next to the SQLite file; in the working directory for PostgreSQL."""
-    import os
-
     database = db.engine.url.database if db.is_sqlite else None
     base = os.path.dirname(os.path.abspath(database)) if database and database != ":memory:" else os.getcwd()
     return os.path.join(base, "polyrelay-spool")

@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 
 from .database import Database
 from .schema import customers, keys, spend_logs, teams, users
@@ -132,8 +132,14 @@ class Records:
 
     def spend_logs(self, *, api_key: str | None = None, user_id: str | None = None, team_id: str | None = None,
                    end_user: str | None = None, start: datetime | None = None, end: datetime | None = None,
+                   request_id: str | None = None, model: str | None = None,
                    page: int = 1, size: int = 100) -> list[dict[str, Any]]:
+        """Every filter is a WHERE clause: a page holds only matching rows."""
         query = select(spend_logs).where(_spend_filter(api_key, user_id, team_id, end_user, start, end))
+        if request_id is not None:
+            query = query.where(spend_logs.c.request_id == request_id)
+        if model is not None:  # the group asked for, or the model that answered
+            query = query.where(or_(spend_logs.c.model_group == model, spend_logs.c.model == model))
         query = query.order_by(spend_logs.c.start_time.desc(), spend_logs.c.request_id)
         query = query.limit(size).offset((max(page, 1) - 1) * size)
         with self.db.engine.connect() as conn:

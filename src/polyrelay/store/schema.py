@@ -3,11 +3,14 @@
 SQLAlchemy Core tables, one definition for SQLite and PostgreSQL. The
 migrations in ``migrations/versions`` create exactly these; a change here
 comes with a new migration.
+
+Names and ids that callers, admins or upstreams choose are TEXT (migration
+0002): a value the gateway accepted must never be one the database refuses.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -15,7 +18,7 @@ metadata = MetaData()
 def _budget_columns() -> list[Column]:
     return [
         Column("max_budget", Float),
-        Column("budget_duration", String(32)),  # "30d", "7d", "24h", "30m", ...
+        Column("budget_duration", Text),  # "30d", "7d", "24h", "30m", ...
         Column("budget_reset_at", DateTime(timezone=True)),
         Column("spend", Float, nullable=False, default=0.0),
         Column("models", JSON),
@@ -31,9 +34,9 @@ keys = Table(
     "keys", metadata,
     Column("token_hash", String(64), primary_key=True),  # sha256 of the key; the key itself is never stored
     Column("key_name", String(32), nullable=False),  # "sk-...abcd": enough to recognise, not to use
-    Column("key_alias", String(255)),
-    Column("user_id", String(255), index=True),
-    Column("team_id", String(255), index=True),
+    Column("key_alias", Text),
+    Column("user_id", Text, index=True),
+    Column("team_id", Text, index=True),
     Column("max_parallel_requests", Integer),
     Column("expires", DateTime(timezone=True)),
     *_budget_columns(),
@@ -41,39 +44,39 @@ keys = Table(
 
 users = Table(
     "users", metadata,
-    Column("user_id", String(255), primary_key=True),
-    Column("user_email", String(255)),
-    Column("user_role", String(64)),
+    Column("user_id", Text, primary_key=True),
+    Column("user_email", Text),
+    Column("user_role", Text),
     *_budget_columns(),
 )
 
 teams = Table(
     "teams", metadata,
-    Column("team_id", String(255), primary_key=True),
-    Column("team_alias", String(255)),
+    Column("team_id", Text, primary_key=True),
+    Column("team_alias", Text),
     Column("members", JSON),
     *_budget_columns(),
 )
 
 customers = Table(
     "customers", metadata,
-    Column("user_id", String(255), primary_key=True),  # the `user` field of requests
-    Column("alias", String(255)),
+    Column("user_id", Text, primary_key=True),  # the `user` field of requests
+    Column("alias", Text),
     *_budget_columns(),
 )
 
 spend_logs = Table(
     "spend_logs", metadata,
-    Column("request_id", String(64), primary_key=True),  # = the x-polyrelay-call-id header
-    Column("call_type", String(32), nullable=False),
+    Column("request_id", Text, primary_key=True),  # = the x-polyrelay-call-id header
+    Column("call_type", Text, nullable=False),
     Column("api_key", String(64)),  # key hash
-    Column("user_id", String(255)),
-    Column("team_id", String(255)),
-    Column("end_user", String(255)),
-    Column("model_group", String(255)),
-    Column("model", String(255)),
-    Column("model_id", String(255)),
-    Column("provider", String(64)),
+    Column("user_id", Text),
+    Column("team_id", Text),
+    Column("end_user", Text),
+    Column("model_group", Text),
+    Column("model", Text),
+    Column("model_id", Text),
+    Column("provider", Text),
     Column("prompt_tokens", Integer, nullable=False, default=0),
     Column("completion_tokens", Integer, nullable=False, default=0),
     Column("cached_tokens", Integer, nullable=False, default=0),

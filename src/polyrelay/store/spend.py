@@ -2,19 +2,22 @@
 
 Two halves, in two processes:
 
-* ``SpendSpool`` lives in each serving process. Every finished call's
-  record is appended to the process's spool file with one ``write()``
-  before the response completes: from then on it survives a crash of the
-  process (the kernel holds it). The file is locked (``flock``) while its
-  owner lives; past ``ROTATE_AT_BYTES`` the owner starts a new file and
-  lets go of the old one.
+* ``SpendSpool`` (spool.py) lives in each serving process. Every finished
+  call's record is appended to the process's spool file with one
+  ``write()`` before the response completes: from then on it survives a
+  crash of the process (the kernel holds it). The file is locked
+  (``flock``) while its owner lives; past ``ROTATE_AT_BYTES`` the owner
+  starts a new file and lets go of the old one.
 * ``SpendDrain`` moves spooled records into the database in batches, each
   batch in one transaction that also adds to the spend totals of the key,
   user, team and end user. It reads its parent's live spool as it grows,
   and takes over (lock, replay, delete) every spool nobody holds: rotated
   ones, and those of processes that died. The insert skips request ids
   already stored, and totals grow only for rows actually inserted, so
-  reading a record twice never counts it twice.
+  reading a record twice never counts it twice. A record the database
+  refuses for what it holds (or a line cut short) is set aside in
+  ``dead-letters.jsonl`` and the drain goes on: one bad record never
+  stops the others, nor the next start.
 
 The drain runs as a child process of each gateway worker
 (``python -m polyrelay.store.spend``): database writes are Python-heavy
@@ -36,64 +39,26 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .database import DATABASE_URL_ENV, Database
 from .schema import BUDGETED, customers, spend_logs
+from .spool import ROTATE_AT_BYTES, SpendSpool  # noqa: F401  (SpendSpool: re-exported, its old home)
 
 log = logging.getLogger("polyrelay.spend")
-ROTATE_AT_BYTES = 4 << 20  # a spool this big is handed to the drain whole and a new one started
 DRAIN_INTERVAL_SECONDS = 0.5
 INSERT_PAGE_ROWS = 100
+DEAD_LETTERS = "dead-letters.jsonl"  # records the database refused, next to the spool files
+_INT_MAX = 2**31 - 1  # PostgreSQL INTEGER: token counts an upstream reports are clamped to it
 _TIME_FIELDS = ("start_time", "end_time")
-
-
-def _spool_name(pid: int) -> str:
-    return f"spool-{pid}-{uuid.uuid4().hex[:8]}.jsonl"
-
-
-class SpendSpool:
-    """The serving process's half: append one line per finished call."""
-
-    def __init__(self, spool_dir: str | Path, *, rotate_at: int = ROTATE_AT_BYTES) -> None:
-        self.dir = Path(spool_dir)
-        self.rotate_at = rotate_at
-        self.path: Path | None = None
-        self._fd: int | None = None
-        self._size = 0
-
-    def open(self) -> None:
-        """Take a spool file of our own, locked while we hold it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / _spool_name(os.getpid())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        previous = self._fd
-        self.path, self._fd, self._size = path, fd, 0
-        if previous is not None:
-            os.close(previous)  # unlocked: the drain takes it from here
-
-    def record(self, entry: dict[str, Any]) -> None:
-        """Spool one record. Synchronous and small: one write() of one line."""
-        assert self._fd is not None, "SpendSpool.open() first"
-        line = orjson.dumps(entry, default=str) + b"\n"
-        os.write(self._fd, line)
-        self._size += len(line)
-        if self._size >= self.rotate_at:
-            self.open()
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class SpendDrain:
@@ -107,6 +72,7 @@ class SpendDrain:
         self.batch_size = batch_size
         self._offsets: dict[Path, int] = {}  # how far each followed live spool is stored
         self.failures = 0  # consecutive failed drains (database down): records wait in the spool
+        self.dead_letters = 0  # records set aside by this drain (see _set_aside)
 
     def drain(self) -> int:
         """One pass over the spool directory. Returns how many records were new."""
@@ -158,14 +124,57 @@ class SpendDrain:
     def _store_lines(self, lines: list[bytes]) -> int:
         inserted = 0
         for start in range(0, len(lines), self.batch_size):
-            inserted += self._store([orjson.loads(line) for line in lines[start:start + self.batch_size] if line])
+            rows: list[tuple[bytes, dict[str, Any]]] = []
+            for line in lines[start:start + self.batch_size]:
+                if not line.strip():
+                    continue
+                try:
+                    rows.append((line, _row(orjson.loads(line))))
+                except Exception as exc:  # cut short, corrupted, or values that are no record's
+                    self._set_aside(line, f"unreadable: {type(exc).__name__}: {exc}")
+            inserted += self._store_isolating(rows)
         return inserted
+
+    def _store_isolating(self, rows: list[tuple[bytes, dict[str, Any]]]) -> int:
+        """Store a batch; if the database refuses it for what a record holds,
+        store each half the same way, down to the refused records, which are
+        set aside (one bad record in 2,000 costs ~22 transactions, not 2,000).
+        An outage (database down, locked, read-only) is raised: everything
+        waits in the spool and is tried again."""
+        if not rows:
+            return 0
+        try:
+            return self._store([row for _, row in rows])
+        except Exception as exc:
+            if _is_outage(exc):
+                raise
+            if len(rows) == 1:
+                self._set_aside(rows[0][0], f"refused by the database: {type(exc).__name__}: {exc}")
+                return 0
+        half = len(rows) // 2
+        return self._store_isolating(rows[:half]) + self._store_isolating(rows[half:])
+
+    def _set_aside(self, line: bytes, reason: str) -> None:
+        """A record that can never be stored goes to ``dead-letters.jsonl``
+        next to the spool (kept as it was, with the reason), is counted, and
+        the drain goes on. If even that file cannot be written, the drain
+        stops here and tries again next pass: nothing is dropped."""
+        entry = {"at": datetime.now(timezone.utc).isoformat(), "reason": reason[:500],
+                 "line": line.decode(errors="replace")}
+        # Private like the spool files: records carry metadata.
+        fd = os.open(self.dir / DEAD_LETTERS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, orjson.dumps(entry) + b"\n")
+        finally:
+            os.close(fd)
+        self.dead_letters += 1
+        log.error("spend: set a record aside in %s (%s)", self.dir / DEAD_LETTERS, reason[:200])
 
     def _store(self, entries: list[dict[str, Any]]) -> int:
         if not entries:
             return 0
         # One row per request id, even if a replay put one twice in this batch.
-        rows = list({row["request_id"]: row for row in map(_row, reversed(entries))}.values())
+        rows = list({row["request_id"]: row for row in reversed(entries)}.values())
         dialect = postgresql if self.db.dialect == "postgresql" else sqlite
         with self.db.engine.begin() as conn:
             statement = (dialect.insert(spend_logs).on_conflict_do_nothing(index_elements=["request_id"])
@@ -268,6 +277,9 @@ class DrainProcess:
 
 
 def _row(entry: dict[str, Any]) -> dict[str, Any]:
+    """A spool line as a spend_logs row. Raises on a line that is no record."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("request_id"), str) or not entry["request_id"]:
+        raise ValueError("not a spend record (no request_id)")
     row = {column.name: entry.get(column.name) for column in spend_logs.columns}
     for name in _TIME_FIELDS:
         value = row[name]
@@ -275,12 +287,37 @@ def _row(entry: dict[str, Any]) -> dict[str, Any]:
             row[name] = datetime.fromtimestamp(value, tz=timezone.utc)
         elif isinstance(value, str):
             row[name] = datetime.fromisoformat(value)
+        else:
+            raise ValueError(f"{name} is missing")
     for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "total_tokens"):
-        row[name] = int(row[name] or 0)
+        row[name] = max(0, min(int(row[name] or 0), _INT_MAX))
     row["spend"] = float(row["spend"] or 0.0)
     row["status"] = row["status"] or "success"
     row["call_type"] = row["call_type"] or "completion"
+    for name, value in row.items():
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold NUL
+            row[name] = value.replace("\x00", "")
     return row
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """Is the database unavailable (try again later), rather than refusing
+    what one record holds (set it aside)?"""
+    if isinstance(exc, (sa_exc.DataError, sa_exc.IntegrityError)):
+        return False  # too long, out of range, not valid for its column
+    if isinstance(exc, sa_exc.DBAPIError):
+        # PostgreSQL's "index row size exceeds maximum": the value, not the server.
+        return exc.connection_invalidated or type(exc.orig).__name__ != "ProgramLimitExceeded"
+    return isinstance(exc, (sa_exc.SQLAlchemyError, OSError))
+
+
+def count_dead_letters(spool_dir: str | Path) -> int:
+    """Records set aside in this spool directory (lines of its dead-letter file)."""
+    try:
+        with open(Path(spool_dir) / DEAD_LETTERS, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,10 +34,20 @@ def make_health_routes(gateway):
         return json_response("I'm alive!")
 
     async def readiness(request: Request) -> Response:
+        """503 while this instance cannot take calls: starting, or its spend
+        spool cannot be written (calls would answer 503). A database problem
+        is reported in "db" without taking the instance out: calls go on and
+        their records wait in the spool. Both come from background checks
+        (store_health.py): a probe costs no disk or database access."""
         ready = gateway.ready
-        body = {"status": "healthy" if ready else "starting", "db": "Not connected", "cache": None,
-                "polyrelay_version": polyrelay.__version__}
-        return json_response(body, status=200 if ready else 503)
+        store = gateway.store_health
+        spool = gateway.spool
+        spool_ok = spool is None or spool.writable
+        status = "starting" if not ready else "healthy" if spool_ok else "unhealthy"
+        body = {"status": status, "db": store.db_status if store is not None else "Not connected",
+                "spend_spool": "writable" if spool_ok else f"not writable: {spool.problem}",
+                "cache": None, "polyrelay_version": polyrelay.__version__}
+        return json_response(body, status=200 if ready and spool_ok else 503)
 
     checks = HealthChecks(gateway)
 

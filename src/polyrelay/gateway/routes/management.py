@@ -16,10 +16,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...errors import BadRequestError, NotFoundError, PermissionDeniedError
+from sqlalchemy import exc as sa_exc
+
+from ...errors import BadRequestError, NotFoundError, PermissionDeniedError, ServiceUnavailableError
 from ...store.records import hash_key, parse_duration
 from .. import schema
 from ..http import context, parse_json_object
+from ..store_health import describe_db_error
 from .responses import json_response
 
 _NUMBER = (int, float)
@@ -123,7 +126,21 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         gateway.accounting.keys.forget(token_hash)
 
     async def run(fn, *args):
-        return await gateway.db.run(fn, *args)
+        try:
+            return await gateway.db.run(fn, *args)
+        except (sa_exc.DataError, OverflowError) as exc:  # a number past what a column holds, and the like
+            raise BadRequestError(f"A value does not fit the database: {describe_db_error(exc)}",
+                                  code="invalid_value") from None
+        except sa_exc.IntegrityError:
+            raise BadRequestError("That record already exists (or names one that does not).",
+                                  code="already_exists") from None
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+            # Locked, read-only, unreachable: say so (503), rather than a 500 that reads like a bug.
+            if gateway.store_health is not None:
+                gateway.store_health.db_failed(exc)
+            raise ServiceUnavailableError(f"The database cannot be used right now ({describe_db_error(exc)}); "
+                                          "retry later.", code="database_unavailable",
+                                          headers={"retry-after": "5"}) from None
 
     async def generate_key(request: Request) -> Response:
         _require_admin(request)
@@ -265,10 +282,8 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         start, end = _date(query.get("start_date"), "start_date"), _date(query.get("end_date"), "end_date")
         rows = await run(lambda: records().spend_logs(
             api_key=_token_hash(api_key) if api_key else None, user_id=query.get("user_id"),
-            team_id=query.get("team_id"), end_user=query.get("end_user"), start=start, end=end, page=page, size=size))
-        request_id = query.get("request_id")
-        if request_id:
-            rows = [r for r in rows if r["request_id"] == request_id]
+            team_id=query.get("team_id"), end_user=query.get("end_user"), start=start, end=end,
+            request_id=query.get("request_id") or None, model=query.get("model") or None, page=page, size=size))
         return json_response(rows)
 
     async def spend_report(request: Request) -> Response:
@@ -291,7 +306,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/key/{key}/regenerate", regenerate_key, ["POST"], "Same, with the key in the path"),
         ("/key/info", key_info, ["GET"], "A key's spend, budget, models and limits"),
         ("/key/list", list_keys, ["GET"], "Key hashes (admin)"),
-        ("/spend/logs", spend_logs, ["GET"], "Spend records (filter by key, user, team, end user, dates)"),
+        ("/spend/logs", spend_logs, ["GET"], "Spend records (filter by request id, key, user, team, end user, model, dates)"),
         ("/global/spend/report", spend_report, ["GET"], "Spend totals grouped by team, customer, key, user or model"),
     ]
     for kind, id_field, id_param, plural in (("user", "user_id", "user_id", "user_ids"),

@@ -10,6 +10,7 @@ def make_metrics_route(gateway):
     async def metrics(request: Request) -> Response:
         if gateway.router is not None:
             await gateway.refresh_deployment_states()
+        gateway.refresh_store_metrics()
         return Response(gateway.metrics.exposition(), media_type=gateway.metrics.content_type)
 
     return metrics
