@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from clients import base_env, binary, run
-from conftest import new_key, spend_logs
+from agent_gateway import new_key, spend_logs
 from upstreams import chat_reply, last_tool_output
 
 SECRET = "the launch code is 7-alpha-9"

@@ -13,7 +13,7 @@ import openai
 import pytest
 import sqlalchemy
 
-from conftest import MASTER_KEY, new_key, spend_logs
+from agent_gateway import MASTER_KEY, new_key, spend_logs
 from fakeserver import Reply
 from upstreams import chat_reply, last_tool_output
 
