@@ -44,7 +44,7 @@ def weather_agent(openai_upstream):
 def test_text_answer_translated_both_ways(client, openai_upstream):
     openai_upstream.responder = lambda r: chat_reply(r.json, text="Bonjour!")
     message = client.messages.create(
-        model="agent-model", max_tokens=200, system="Answer in French.",
+        model="agent-model", max_tokens=200, system="Answer in French.", extra_headers={"anthropic-beta": "x-1"},
         thinking={"type": "enabled", "budget_tokens": 1024},
         extra_body={"temperature": 0.3, "output_config": {"effort": "high"}, "context_management": {"edits": []}},
         stop_sequences=["END"], messages=[{"role": "user", "content": "Say hello"}])
@@ -54,6 +54,7 @@ def test_text_answer_translated_both_ways(client, openai_upstream):
     # prompt 120 of which 20 cached: Anthropic counts the uncached part as input_tokens.
     assert (message.usage.input_tokens, message.usage.cache_read_input_tokens, message.usage.output_tokens) == \
         (100, 20, 30)
+    assert "anthropic-beta" not in openai_upstream.requests[-1].headers  # ...and no other provider
     sent = openai_upstream.requests[-1].json
     assert sent["messages"] == [{"role": "system", "content": "Answer in French."},
                                 {"role": "user", "content": "Say hello"}]
@@ -119,12 +120,13 @@ def test_anthropic_group_gets_cache_control_thinking_and_images(client, anthropi
     earlier = [{"type": "thinking", "thinking": "Earlier thought.", "signature": "sig-old"},
                {"type": "text", "text": "Earlier answer."}]
     message = client.messages.create(
-        model="claude-group", max_tokens=2048, system=system, thinking={"type": "enabled", "budget_tokens": 1024},
+        model="claude-group", max_tokens=2048, system=system, extra_headers={"anthropic-beta": "context-management-2025-06-27"}, thinking={"type": "enabled", "budget_tokens": 1024},
         extra_body={"output_config": {"effort": "high"}, "context_management": {"edits": []}},
         messages=[{"role": "user", "content": "First question"}, {"role": "assistant", "content": earlier},
                   {"role": "user", "content": [image, {"type": "text", "text": "Capital of France?"}]}])
     sent = anthropic_upstream.requests[-1]
     assert sent.path == "/v1/messages" and sent.headers["x-api-key"] == "sk-ant-upstream"
+    assert sent.headers["anthropic-beta"] == "context-management-2025-06-27"  # betas reach Anthropic
     body = sent.json
     assert body["system"] == system and body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert body["output_config"] == {"effort": "high"} and body["context_management"] == {"edits": []}

@@ -8,16 +8,16 @@ import json
 
 from clients import base_env, binary, run
 from agent_gateway import new_key, spend_logs
-from upstreams import chat_reply, last_tool_output
+from upstreams import anthropic_reply, chat_reply, last_tool_output, last_tool_result
 
 SECRET = "the launch code is 7-alpha-9"
 
 
-def claude_env(gateway, home, key: str) -> dict[str, str]:
+def claude_env(gateway, home, key: str, group: str = "agent-model") -> dict[str, str]:
     return {**base_env(home), "ANTHROPIC_BASE_URL": gateway.url, "ANTHROPIC_API_KEY": key,
-            "ANTHROPIC_MODEL": "agent-model", "ANTHROPIC_SMALL_FAST_MODEL": "agent-model",
-            "ANTHROPIC_DEFAULT_HAIKU_MODEL": "agent-model", "ANTHROPIC_DEFAULT_SONNET_MODEL": "agent-model",
-            "ANTHROPIC_DEFAULT_OPUS_MODEL": "agent-model", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
+            "ANTHROPIC_MODEL": group, "ANTHROPIC_SMALL_FAST_MODEL": group,
+            "ANTHROPIC_DEFAULT_HAIKU_MODEL": group, "ANTHROPIC_DEFAULT_SONNET_MODEL": group,
+            "ANTHROPIC_DEFAULT_OPUS_MODEL": group, "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
             "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "CLAUDE_CODE_MAX_RETRIES": "1"}
 
@@ -52,3 +52,36 @@ def test_claude_code_reads_a_file_through_the_gateway(gateway, openai_upstream, 
     assert any(o and SECRET in o for o in outputs)
     records = spend_logs(gateway, key, expect=2)
     assert len(records) >= 2 and {r["call_type"] for r in records} == {"anthropic_messages"}
+
+
+def test_claude_code_against_an_anthropic_group(gateway, anthropic_upstream, tmp_path):
+    """The same task with the group served by a fake Anthropic upstream: Claude Code's own
+    fields (thinking, cache_control, betas) reach it, and the tool round trip completes."""
+    claude = binary("claude")
+    work = tmp_path / "work"
+    work.mkdir()
+    secret = work / "secret.txt"
+    secret.write_text(SECRET + "\n")
+
+    def model(request):
+        body = request.json
+        output = last_tool_result(body)
+        if output is not None:
+            return anthropic_reply(body, text=f"FINAL ANSWER: {output.strip()}")
+        if any(t.get("name") == "Read" for t in body.get("tools") or []):
+            return anthropic_reply(body, tool_use={"id": "toolu_read1", "name": "Read",
+                                                   "input": {"file_path": str(secret)}})
+        return anthropic_reply(body, text="ok")
+
+    anthropic_upstream.responder = model
+    key = new_key(gateway)
+    result = run([claude, "-p", "What does secret.txt say?", "--output-format", "json", "--model", "claude-group",
+                  "--allowedTools", "Read"], claude_env(gateway, tmp_path, key, "claude-group"), cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    final = json.loads(result.stdout.strip().splitlines()[-1])
+    assert final["is_error"] is False and SECRET in final["result"]
+    first = next(r for r in anthropic_upstream.requests if any(t.get("name") == "Read" for t in r.json.get("tools") or []))
+    assert first.headers.get("anthropic-beta")  # Claude Code's betas are forwarded to Anthropic
+    assert "thinking" in first.json
+    assert any("cache_control" in block for block in first.json["system"])
+    assert any(last_tool_result(r.json) and SECRET in last_tool_result(r.json) for r in anthropic_upstream.requests)

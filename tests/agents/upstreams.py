@@ -90,3 +90,42 @@ def anthropic_stream(text: str = "Hello there") -> list[bytes]:
         ("message_stop", {"type": "message_stop"}),
     ]
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
+
+
+def anthropic_reply(request_body: dict[str, Any], text: str | None = None,
+                    tool_use: dict[str, Any] | None = None) -> Reply:
+    """An Anthropic answer (JSON or SSE, as asked) with a text block or one ``tool_use`` block
+    (``{"id", "name", "input"}``)."""
+    usage = {"input_tokens": 50, "output_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 30}
+    block = ({"type": "tool_use", "id": tool_use["id"], "name": tool_use["name"], "input": tool_use["input"]}
+             if tool_use else {"type": "text", "text": text or ""})
+    stop = "tool_use" if tool_use else "end_turn"
+    if not request_body.get("stream"):
+        return Reply(json={"id": "msg_up1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                           "content": [block], "stop_reason": stop, "stop_sequence": None, "usage": usage})
+    start = {**block, "input": {}} if tool_use else {"type": "text", "text": ""}
+    delta = ({"type": "input_json_delta", "partial_json": json.dumps(tool_use["input"])} if tool_use
+             else {"type": "text_delta", "text": text or ""})
+    events = [
+        ("message_start", {"type": "message_start", "message": {
+            "id": "msg_up1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": start}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                           "usage": {"output_tokens": 12}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return Reply(stream=[f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events])
+
+
+def last_tool_result(request_body: dict[str, Any]) -> str | None:
+    """The text of a ``tool_result`` block in the request's last (Anthropic) message."""
+    messages = request_body.get("messages") or []
+    content = messages[-1].get("content") if messages else None
+    for block in content if isinstance(content, list) else []:
+        if block.get("type") == "tool_result":
+            inner = block.get("content")
+            return inner if isinstance(inner, str) else json.dumps(inner)
+    return None

@@ -36,7 +36,7 @@ def test_request_blocks_become_chat_messages():
     assert chat["messages"][4] == {"role": "user", "content": [{"type": "text", "text": "go on"}]}
     assert chat["tool_choice"] == "required" and chat["parallel_tool_calls"] is False
     assert chat["fallbacks"] == ["other"]  # the gateway's own extras ride along
-    assert chat["native_params"] == {"anthropic": {"top_k": 5}}  # Anthropic's own: for Anthropic only
+    assert chat["native_params"] == {"anthropic": {"body": {"top_k": 5}, "headers": {}}}  # for Anthropic only
 
 
 @pytest.mark.parametrize("body", [{"model": "m", "max_tokens": 5}, {"model": "m", "messages": []},

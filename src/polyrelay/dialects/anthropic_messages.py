@@ -47,8 +47,9 @@ def _bad(message: str, param: str = "messages") -> BadRequestError:
 # -- request -------------------------------------------------------------------
 
 
-def to_chat(body: dict[str, Any]) -> dict[str, Any]:
-    """An Anthropic Messages request body -> a chat completions body (new dict)."""
+def to_chat(body: dict[str, Any], beta: str | None = None) -> dict[str, Any]:
+    """An Anthropic Messages request body -> a chat completions body (new dict).
+    ``beta``: the request's ``anthropic-beta`` header, for an Anthropic deployment."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise _bad("messages: Field required" if messages is None else "messages: must be a list")
@@ -90,8 +91,9 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
             chat[key] = value
         else:
             native[key] = value
-    if native:
-        chat["native_params"] = {"anthropic": native}
+    if native or beta:
+        chat["native_params"] = {"anthropic": {"body": native,
+                                               "headers": {"anthropic-beta": beta} if beta else {}}}
     if chat.get("stream"):
         chat["stream_options"] = {"include_usage": True}
     return chat

@@ -32,7 +32,8 @@ class MessagesDialect:
     @staticmethod
     async def to_chat(body: dict[str, Any], scope) -> dict[str, Any]:
         scope[MODEL_KEY] = body.get("model")
-        return messages.to_chat(body)
+        beta = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"anthropic-beta"), None)
+        return messages.to_chat(body, beta)
 
     @staticmethod
     def answer(data: dict[str, Any], scope) -> dict[str, Any]:
