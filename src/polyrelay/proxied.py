@@ -68,6 +68,10 @@ class ProxiedClient:
         self._session = aiohttp.ClientSession(
             trust_env=True,  # reads the proxy variables (and ~/.netrc) on every request
             cookie_jar=aiohttp.DummyCookieJar(),  # no cookie one caller's provider set reaches another caller
+            # aiohttp's default caps a session at 100 connections: past that, calls queue
+            # behind each other (long streams made callers wait seconds). Our own client has
+            # no such cap either; the gateway bounds concurrency at its edge (max_connections).
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
         )
 
     @property

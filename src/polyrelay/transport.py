@@ -93,11 +93,17 @@ def client() -> Any:
 
 def _new_client() -> Any:
     # HTTPS_PROXY & co. are honoured as httpx and the openai SDK honour them.
-    if urllib.request.getproxies():
+    if uses_proxy():
         from .proxied import ProxiedClient
 
         return ProxiedClient()
     return http1.Client()
+
+
+def uses_proxy() -> bool:
+    """A proxy variable is set. NO_PROXY alone names no proxy (getproxies() lists it as
+    "no"): many clusters set it everywhere, and it must not move calls to the proxy path."""
+    return any(scheme != "no" and url for scheme, url in urllib.request.getproxies().items())
 
 
 def _closed_with_loop(made: Any):
