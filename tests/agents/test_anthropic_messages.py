@@ -122,6 +122,7 @@ def test_anthropic_group_gets_cache_control_thinking_and_images(client, anthropi
     message = client.messages.create(
         model="claude-group", max_tokens=2048, system=system, extra_headers={"anthropic-beta": "context-management-2025-06-27"}, thinking={"type": "enabled", "budget_tokens": 1024},
         extra_body={"output_config": {"effort": "high"}, "context_management": {"edits": []}},
+        metadata={"user_id": "user-7"},
         messages=[{"role": "user", "content": "First question"}, {"role": "assistant", "content": earlier},
                   {"role": "user", "content": [image, {"type": "text", "text": "Capital of France?"}]}])
     sent = anthropic_upstream.requests[-1]
@@ -130,6 +131,7 @@ def test_anthropic_group_gets_cache_control_thinking_and_images(client, anthropi
     body = sent.json
     assert body["system"] == system and body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert body["output_config"] == {"effort": "high"} and body["context_management"] == {"edits": []}
+    assert body["metadata"] == {"user_id": "user-7"}
     assert body["messages"][1]["content"] == earlier  # the signed thinking block goes back as it came
     assert body["messages"][2]["content"] == [image, {"type": "text", "text": "Capital of France?"}]
     assert [b.type for b in message.content] == ["thinking", "text"]

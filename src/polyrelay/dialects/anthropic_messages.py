@@ -81,9 +81,10 @@ def to_chat(body: dict[str, Any], beta: str | None = None) -> dict[str, Any]:
         if choice.get("disable_parallel_tool_use"):
             chat["parallel_tool_calls"] = False
     metadata = body.get("metadata")
+    native: dict[str, Any] = {}
     if isinstance(metadata, dict):
         chat["metadata"] = metadata  # kept in logs and spend records, as a chat call's metadata
-    native: dict[str, Any] = {}
+        native["metadata"] = metadata  # and Anthropic's own (user_id), for an Anthropic deployment
     for key, value in body.items():
         if key in _HANDLED:
             continue
