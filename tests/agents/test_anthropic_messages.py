@@ -14,7 +14,7 @@ import pytest
 
 import polyrelay
 
-from agent_gateway import ADMIN, MASTER_KEY, new_key, spend_logs
+from agent_gateway import MASTER_KEY, new_key, spend_logs
 from upstreams import ANTHROPIC_MESSAGE, anthropic_stream, chat_reply, last_tool_output
 from fakeserver import Reply
 
