@@ -6,4 +6,10 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+# The coding agents the gateway is tested with (tests/agents): exact versions from their lock file.
+agents=tests/agents/clients
+if [ ! -f $agents/node_modules/.package-lock.json ] || [ $agents/package-lock.json -nt $agents/node_modules/.package-lock.json ]; then
+  echo "== installing the agent clients (npm ci in $agents)"
+  (cd $agents && npm ci --no-audit --no-fund --loglevel=error)
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -55,6 +55,9 @@ class FakeServer:
         self.requests: list[Recorded] = []
         self._queue: list[Reply] = []
         self.default: Reply | None = None
+        # When nothing is queued: a function of the request picks the reply (agent loops, where
+        # the next answer depends on what the client sent), before ``default``.
+        self.responder: Callable[[Recorded], Reply] | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -70,10 +73,12 @@ class FakeServer:
             self._queue.extend(replies)
         return self
 
-    def _next(self) -> Reply:
+    def _next(self, request: Recorded | None = None) -> Reply:
         with self._lock:
             if self._queue:
                 return self._queue.pop(0)
+        if self.responder is not None and request is not None:
+            return self.responder(request)
         if self.default is not None:
             return self.default
         return Reply(500, json={"error": {"message": "fake server: nothing scripted", "type": "api_error"}})
@@ -99,9 +104,10 @@ class FakeServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                server.requests.append(Recorded(self.command, parts.path, parse_qs(parts.query),
-                                                {k.lower(): v for k, v in self.headers.items()}, body))
-                reply = server._next()
+                recorded = Recorded(self.command, parts.path, parse_qs(parts.query),
+                                    {k.lower(): v for k, v in self.headers.items()}, body)
+                server.requests.append(recorded)
+                reply = server._next(recorded)
                 if reply.delay:
                     time.sleep(reply.delay)
                 self.send_response(reply.status)

@@ -39,6 +39,7 @@ _EXPORTS = {
     "stream_chunk_builder": "streaming",
     "CustomLogger": "observe.custom_logger",
     **dict.fromkeys(("Cache", "disable_cache", "enable_cache", "update_cache"), "caching"),
+    **dict.fromkeys(("aresponses", "responses"), "agent_calls"),
     "token_counter": "tokens",
     **dict.fromkeys(("Choices", "Delta", "EmbeddingResponse", "Message", "ModelResponse", "ModelResponseStream",
                      "ModerationResponse", "StreamingChoices", "TextChoices", "TextCompletionResponse", "Usage"),
@@ -47,6 +48,10 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> _Any:
+    if name == "anthropic":  # a subpackage: polyrelay.anthropic.messages.create(...)
+        value = _import_module(".anthropic", __name__)
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'polyrelay' has no attribute {name!r}")
@@ -56,7 +61,7 @@ def __getattr__(name: str) -> _Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, "anthropic"})
 
 
 __version__ = "0.1.0"
@@ -109,4 +114,6 @@ __all__ = [  # noqa: F822 (defined lazily by __getattr__)
     "acancel_batch", "acreate_batch", "acreate_file", "afile_content", "afile_retrieve", "aretrieve_batch", "cancel_batch", "create_batch", "create_file", "file_content", "file_retrieve", "retrieve_batch",
     # Guardrails (guardrails/)
     "CustomGuardrail",
+    # Agent front doors (agent_calls.py): OpenAI's Responses API and Anthropic's Messages API
+    "aresponses", "responses",
 ]

@@ -40,6 +40,7 @@ CORE_ARGS = frozenset({
     "proxy_server_request", "model_list", "litellm_logging_obj", "caching", "cache", "fallbacks",
     "context_window_fallbacks", "model_id", "verbose", "base_model", "polyrelay_wire", "allowed_model_groups",
     "polyrelay_log", "model_group",  # who called, for the logging payload (observe/)
+    "native_params",
     *PRICE_FIELDS, *MOCK_OPTIONS, *MOCK_TRIGGERS,
     # LiteLLM callers pass their own openai/httpx client or aiohttp session; we
     # pool our own connections, and an object in the body would not serialise.
@@ -121,6 +122,10 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
                 llm_provider=provider, model=provider_model, param=key,
             )
         body[key] = value  # OpenAI params, and provider-specific ones passed through as given
+    # Params (and headers) only one provider understands (an Anthropic request's ``thinking`` and
+    # ``anthropic-beta``, from dialects/): sent to that provider, left out for the others.
+    native = (kwargs.get("native_params") or {}).get(provider) or {}
+    body.update(native.get("body") or {})
     stream = bool(kwargs.get("stream"))
     stream_options = kwargs.get("stream_options") or {}
     options = {k: kwargs[k] for k in MOCK_OPTIONS if kwargs.get(k) is not None}
@@ -129,8 +134,11 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
         call_adapter = get_adapter("mock")
     else:
         call_adapter = adapter
+    creds = credentials(adapter, kwargs)
+    if native.get("headers"):
+        creds.extra_headers = {**native["headers"], **creds.extra_headers}  # the caller's own headers win
     call = Call(kind=kind, provider=provider, model=provider_model, params=body,
-                creds=credentials(adapter, kwargs), stream=stream,
+                creds=creds, stream=stream,
                 include_usage=bool(stream_options.get("include_usage")), options=options)
     timeout = seconds(kwargs.get("timeout") or kwargs.get("request_timeout") or package_setting("request_timeout"))
     retries = kwargs.get("num_retries")

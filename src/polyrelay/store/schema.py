@@ -122,3 +122,15 @@ spend_logs = Table(
 
 # Tables whose rows carry a spend total and a budget, by the spend-log column naming their id.
 BUDGETED = {"api_key": keys, "user_id": users, "team_id": teams, "end_user": customers}
+
+# Responses API answers kept for GET /v1/responses/{id} and previous_response_id
+# (store: true). ``owner`` is the key hash (or "master"/"open"): only it may read them.
+responses = Table(
+    "responses", metadata,
+    Column("response_id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("response", JSON, nullable=False),  # the Response object as answered
+    Column("messages", JSON, nullable=False),  # the conversation so far as chat messages, output included
+    Index("ix_responses_owner_created", "owner", "created_at"),
+)

@@ -6,6 +6,7 @@ the master key or a virtual key (see ``gateway/auth.py``). The caller's
 from __future__ import annotations
 
 from ...errors import PolyrelayError
+from ..anthropic_errors import MESSAGES_PATHS, send_anthropic_error
 from ..auth import Authenticator, token_from_headers
 from ..http import context, send_error
 from ..key_fields import check_route
@@ -34,7 +35,8 @@ class AuthMiddleware:
             if routes is not None:  # the key's allowed_routes / key_type
                 check_route(routes, scope["path"])
         except PolyrelayError as exc:
-            await send_error(send, exc, scope, self.secrets + ((token,) if token else ()))
+            reply = send_anthropic_error if scope["path"] in MESSAGES_PATHS else send_error
+            await reply(send, exc, scope, self.secrets + ((token,) if token else ()))
             return
         context(scope).principal = principal
         await self.app(scope, receive, send)

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.routing import Route
 
 from .cache import make_cache_routes
+from .anthropic import MESSAGES, CountTokens
 from .chat import CHAT
 from .completions import COMPLETIONS
 from .docs import make_docs_routes
@@ -25,6 +26,7 @@ from .media import IMAGES, NOT_BUILT, RERANK, not_built
 from .metrics import make_metrics_route
 from .models import make_model_routes
 from .moderations import MODERATIONS
+from .openai_responses import make_responses_routes
 
 
 def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
@@ -43,6 +45,9 @@ def route_table(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/audio/speech", SpeechEndpoint(gateway, SPEECH), ["POST"], "Text to speech (audio streamed back)"),
         *make_file_and_batch_routes(gateway),
         *((path, not_built(what), methods, f"{what} (not built yet: 501)") for path, methods, what in NOT_BUILT),
+        ("/messages", LLMEndpoint(gateway, MESSAGES), ["POST"], "Anthropic Messages API, for any model group"),
+        ("/messages/count_tokens", CountTokens(gateway), ["POST"], "Anthropic token count (local tokenizer)"),
+        *make_responses_routes(gateway),
         ("/models", list_models, ["GET"], "Model groups this key may call"),
         ("/models/{model:path}", retrieve_model, ["GET"], "One model group"),
         ("/model/info", model_info, ["GET"], "Deployments and their settings (no credentials)"),

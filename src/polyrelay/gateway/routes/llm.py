@@ -49,6 +49,9 @@ class EndpointSpec:
     streams: bool = False
     model_required: bool = True
     batchable: bool = False
+    # Another API in (dialects/): its request becomes a chat call, the answer,
+    # stream and errors go back in its shape. None: the OpenAI route itself.
+    dialect: Any = None
 
 
 async def _ready(answer: Any) -> Any:
@@ -68,6 +71,7 @@ class LLMEndpoint:
         self.spec = spec
         self.model_from_path = model_from_path
         self.fields = {**COMMON_FIELDS, **spec.fields}
+        self.send_error = spec.dialect.send_error if spec.dialect is not None else send_error
         self.__name__ = spec.name  # Starlette names routes after their endpoint
 
     async def __call__(self, scope, receive, send) -> None:
@@ -83,6 +87,8 @@ class LLMEndpoint:
         reached_router = False
         try:
             body = self.parse_request(raw)
+            if self.spec.dialect is not None:
+                body = await self.spec.dialect.to_chat(body, scope)
             if self.model_from_path:
                 body["model"] = scope["path_params"]["model"]
             model, payload = self._check(body)
@@ -138,13 +144,18 @@ class LLMEndpoint:
                                           getattr(exc, "spent_usage", None), "failure")
             if observing is not None:
                 await observing.failed(ctx, self.spec, model, payload, body, exc, reached_router)
-            await send_error(send, exc, scope, gateway.secrets)
+            await self.send_error(send, exc, scope, gateway.secrets)
             return
+        dialect = self.spec.dialect
         if body.get("stream") and self.spec.streams:
             gateway.accounting.watch_stream(ticket, result)
             if observing is not None:
                 result = observing.stream(ctx, body, result)
-            await relay_stream(gateway, ctx, result, scope, receive, send)
+            if dialect is None:
+                await relay_stream(gateway, ctx, result, scope, receive, send)
+            else:
+                await relay_stream(gateway, ctx, result, scope, receive, send, dialect.encoder(scope),
+                                   self.send_error)
             return
         await self.answer(ctx, send, ticket, result, body, scope)
 
@@ -157,7 +168,7 @@ class LLMEndpoint:
         return parse_json_object(raw)
 
     async def answer(self, ctx, send, ticket, result, body, scope) -> None:
-        gateway = self.gateway
+        gateway, dialect = self.gateway, self.spec.dialect
         observing = gateway.observing
         data = _wire(result)
         hidden = getattr(result, "_hidden_params", None) or {}
@@ -166,14 +177,14 @@ class LLMEndpoint:
                 data = await observing.answered(ctx, body, data)
             except Exception as exc:  # a post-call hook refusing the answer
                 gateway.accounting.finish(ticket, {**hidden, "model": data.get("model")}, data.get("usage"), "success")
-                await send_error(send, exc, scope, gateway.secrets)
+                await self.send_error(send, exc, scope, gateway.secrets)
                 return
         response_ms = getattr(result, "_response_ms", None)
         data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
         # Booked before the answer is written: the provider was paid even if the answer cannot be relayed.
         gateway.accounting.finish(ticket, {**hidden, "model": data.get("model")}, data.get("usage"), "success")
         gateway.record_success(ctx.model or "", hidden, data.get("usage"))
-        out = orjson.dumps(data)
+        out = orjson.dumps(data if dialect is None else dialect.answer(data, scope))
         await send_bytes(send, 200, out, response_headers(ctx, hidden))
 
     def _check(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

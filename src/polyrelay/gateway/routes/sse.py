@@ -22,7 +22,7 @@ import time
 import orjson
 
 from ..disconnect import DisconnectWatch
-from ..http import as_polyrelay_error, error_body, guardrail_headers, overhead_header, send_error
+from ..http import as_polyrelay_error, error_body, error_dict, guardrail_headers, overhead_header, send_error
 
 log = logging.getLogger("polyrelay.gateway")
 
@@ -54,7 +54,24 @@ def chunk_batches(stream):
     return dumped
 
 
-async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
+class ChatFrames:
+    """OpenAI's chat stream framing; a dialect's encoder (dialects/) has the same three methods."""
+
+    chunks = staticmethod(frames)
+
+    @staticmethod
+    def end() -> bytes:
+        return DONE
+
+    @staticmethod
+    def error(body: dict, status: int) -> bytes:
+        return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+CHAT_FRAMES = ChatFrames()
+
+
+async def relay_stream(gateway, ctx, stream, scope, receive, send, encoder=CHAT_FRAMES, on_error=send_error) -> None:
     next_batch = chunk_batches(stream)
     waited = time.perf_counter()
     try:
@@ -64,7 +81,7 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
     except Exception as exc:
         ctx.upstream_s += time.perf_counter() - waited
         await _close(stream)
-        await send_error(send, exc, scope, gateway.secrets)
+        await on_error(send, exc, scope, gateway.secrets)
         return
     ctx.upstream_s += time.perf_counter() - waited
     hidden = getattr(stream, "_hidden_params", None) or {}
@@ -87,14 +104,14 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
     try:
         batch = first
         while batch is not None and not getattr(stream, "ended", False):
-            await send({"type": "http.response.body", "body": frames(batch), "more_body": True})
+            await send({"type": "http.response.body", "body": encoder.chunks(batch), "more_body": True})
             try:
                 batch = await next_batch()
             except StopAsyncIteration:
                 batch = None
         watch.stop()  # before the last send: completing the response makes receive() say "disconnect"
         # The last batch (when the stream said it was the last) goes out with [DONE], in one write.
-        last = frames(batch) + DONE if batch is not None else DONE
+        last = encoder.chunks(batch) + encoder.end() if batch is not None else encoder.end()
         await send({"type": "http.response.body", "body": last, "more_body": False})
         if batch is not None:
             await _run_to_end(next_batch)
@@ -109,8 +126,8 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send) -> None:
         watch.stop()
         error = as_polyrelay_error(exc)
         ctx.error_type = error.type
-        _, body = error_body(error, gateway.secrets)
-        await send({"type": "http.response.body", "body": b"data: " + body + b"\n\n", "more_body": False})
+        status, body = error_dict(error, gateway.secrets)
+        await send({"type": "http.response.body", "body": encoder.error(body, status), "more_body": False})
     finally:
         watch.stop()
         await _close(stream)
