@@ -75,7 +75,8 @@ class LLMEndpoint:
             if gateway.router is None:
                 raise ServiceUnavailableError("The gateway is still starting; retry in a moment.")
             ctx.model = metrics_label(gateway.router, model, body)
-            if model is not None and (batch := extras.split_batch(gateway.router, model, gateway.config.max_batch_models)) is not None:
+            batch = extras.split_batch(gateway.router, model, gateway.config.max_batch_models) if model else None
+            if batch is not None:
                 await self._batch(ctx, send, batch, payload, body)
                 return
             self._authorize(ctx, model, body)
