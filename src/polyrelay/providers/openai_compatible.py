@@ -39,6 +39,14 @@ ROWS: tuple[OpenAICompatible, ...] = (
                      ("PERPLEXITY_API_BASE",),
                      unsupported=_NO_LOGPROBS | {"n", "tools", "tool_choice", "parallel_tool_calls"},
                      streams_usage=False),
+    # Hosted OpenAI-compatible endpoints (issue 20). Base URL and key variable
+    # as LiteLLM names them for each provider, so existing env files keep working.
+    OpenAICompatible("nvidia_nim", "https://integrate.api.nvidia.com/v1", ("NVIDIA_NIM_API_KEY",),
+                     ("NVIDIA_NIM_API_BASE",)),
+    OpenAICompatible("cerebras", "https://api.cerebras.ai/v1", ("CEREBRAS_API_KEY",), ("CEREBRAS_API_BASE",)),
+    OpenAICompatible("sambanova", "https://api.sambanova.ai/v1", ("SAMBANOVA_API_KEY",), ("SAMBANOVA_API_BASE",)),
+    OpenAICompatible("deepinfra", "https://api.deepinfra.com/v1/openai", ("DEEPINFRA_API_KEY",),
+                     ("DEEPINFRA_API_BASE",), kinds=_CHAT_EMBED),
     # Self-hosted servers: no default address, and no key unless the admin set one.
     OpenAICompatible("hosted_vllm", None, ("HOSTED_VLLM_API_KEY",), ("HOSTED_VLLM_API_BASE",),
                      key_required=False, kinds=frozenset({CHAT, TEXT, EMBEDDING})),
