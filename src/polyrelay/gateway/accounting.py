@@ -109,6 +109,17 @@ class Accounting:
         return Subject("global", "gateway", spend=self._global_seed[1], max_budget=self.max_budget,
                        budget_reset_at=datetime.fromtimestamp(end, timezone.utc) if end else None)
 
+    def refused(self, ctx, call_type: str, model: str | None, body: dict[str, Any]) -> None:
+        """A call refused before admission (a guardrail said no): one failure row, nothing reserved."""
+        principal = ctx.principal
+        entry = getattr(principal, "entry", None)
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+        end_user = body.get("user") if isinstance(body.get("user"), str) else None
+        ticket = Ticket(ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
+                        getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
+                        metadata, _tags(entry.key if entry is not None else None, metadata), time.time(), None)
+        self.finish(ticket, {}, None, "failure")
+
     async def admit(self, ctx, call_type: str, model: str | None, body: dict[str, Any], payload: dict[str, Any],
                     call_id: str | None = None, cached: bool = False) -> Ticket:
         """``cached``: the answer comes from the response cache and costs

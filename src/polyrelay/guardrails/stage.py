@@ -11,7 +11,6 @@ call never reaches admission.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ..errors import BadRequestError
@@ -56,17 +55,8 @@ def refuse_batch(gateway, ctx, body: dict[str, Any]) -> None:
 
 
 def record_refusal(gateway, ctx, call_type: str, model: str | None, body: dict[str, Any], plan: Plan) -> None:
-    from ..gateway.accounting import Ticket
-
-    accounting = gateway.accounting
-    if accounting is None:
-        return
-    principal = ctx.principal
-    end_user = body.get("user") if isinstance(body.get("user"), str) else None
-    ticket = Ticket(ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
-                    getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
-                    body.get("metadata"), time.time(), None)
-    accounting.finish(ticket, {}, None, "failure")
+    if gateway.accounting is not None:
+        gateway.accounting.refused(ctx, call_type, model, body)
 
 
 async def keep_in_metadata(gateway, data: dict[str, Any], fields: dict[str, Any], current=None) -> None:
