@@ -87,8 +87,8 @@ def parser() -> argparse.ArgumentParser:
                         "(default: both)")
     p.add_argument("--scenario", action="append", choices=["plain", "keys", "cache"], dest="scenarios",
                    help="plain: no auth (default). keys: virtual key + rpm limit + budget + spend logging "
-                        "(needs /key/generate on the gateway, issue 7). cache: the local response cache with 100% "
-                        "hits (cache-local) and a Redis cache with 50% hits (cache-redis). Repeatable.")
+                        "(needs /key/generate on the gateway, issue 7). cache: the local response cache with 100%% "
+                        "hits (cache-local) and a Redis cache with 50%% hits (cache-redis). Repeatable.")
     p.add_argument("--keys-db", type=name_list, default=["sqlite"], metavar="sqlite,postgres",
                    help="database(s) for the keys scenario; rows are labelled keys-sqlite / keys-postgres "
                         "(default: sqlite; postgres starts a PostgreSQL server of its own)")

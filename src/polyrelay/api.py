@@ -37,6 +37,21 @@ BACKOFF_MAX_SECONDS = 8.0
 DEFAULT_MODERATION_MODEL = "openai/omni-moderation-latest"
 
 
+async def _send_within(p: Plan, request, stream: bool):
+    """One upstream exchange, bounded by the call's timeout (the transport's own read timeout applies too)."""
+    call = p.call
+    opener = transport.open_stream if stream else transport.send
+    sending = opener(request, timeout=p.timeout, provider=call.provider, model=call.model)
+    if p.timeout is None:
+        return await sending
+    try:
+        async with asyncio.timeout(p.timeout):
+            return await sending
+    except TimeoutError as exc:
+        raise Timeout(f"{call.provider} did not answer within {p.timeout}s", llm_provider=call.provider,
+                      model=call.model) from exc
+
+
 async def _attempts(p: Plan, send_once):
     """Run ``send_once`` up to 1 + num_retries times, backing off between
     retryable failures (honouring the provider's retry-after)."""
@@ -102,17 +117,8 @@ async def _call(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str
     hidden = {"custom_llm_provider": call.provider, "api_base": call.creds.api_base or adapter.default_api_base,
               "model_id": kwargs.get("model_id"), "response_cost": None}
 
-    async def send_once():
-        opener = transport.open_stream if call.stream else transport.send
-        sending = opener(request, timeout=p.timeout, provider=call.provider, model=call.model)
-        if p.timeout is None:
-            return await sending  # the transport's own read timeout still applies
-        try:
-            async with asyncio.timeout(p.timeout):
-                return await sending
-        except TimeoutError as exc:
-            raise Timeout(f"{call.provider} did not answer within {p.timeout}s", llm_provider=call.provider,
-                          model=call.model) from exc
+    def send_once():
+        return _send_within(p, request, call.stream)
 
     talk = verbose.enabled(kwargs)
     if talk:

@@ -248,3 +248,15 @@ def test_half_new_script_repeats_every_other_body_and_varies_the_rest():
     assert "i % 2 == 0" in script and 'head .. " #" .. run .. "-" .. i .. tail' in script
     head, tail = same.split(bench_wrk.MESSAGES[0]["content"], 1)
     assert head + bench_wrk.MESSAGES[0]["content"] in script and tail in script
+
+
+def test_help_prints_every_option():
+    """argparse formats help strings with %: a bare "100%" once made --help crash."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "bench" / "run.py"
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "--scenario" in done.stdout and "100% hits" in done.stdout

@@ -17,8 +17,7 @@ from typing import Any
 
 import orjson
 
-from .. import transport
-from ..errors import BadRequestError, PolyrelayError, Timeout
+from ..errors import BadRequestError, PolyrelayError
 from ..params import CORE_ARGS, Plan, credentials, package_setting, seconds
 from ..providers import ADAPTERS, resolve
 from ..providers.base import Call
@@ -77,7 +76,7 @@ def plan_media(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str,
 
 
 async def execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any]):
-    from ..api import _attempts  # api imports this module lazily; the retry loop is one
+    from ..api import _attempts, _send_within  # api imports this module lazily; the retry loop is one
 
     started = time.perf_counter()
     p, protocol = plan_media(kind, model, payload, kwargs)
@@ -98,17 +97,8 @@ async def execute(kind: str, model: str, payload: dict[str, Any], kwargs: dict[s
     if call.options.get("mock_delay"):
         await asyncio.sleep(float(call.options["mock_delay"]))
 
-    async def send_once():
-        opener = transport.open_stream if kind == SPEECH else transport.send
-        sending = opener(request, timeout=p.timeout, provider=call.provider, model=call.model)
-        if p.timeout is None:
-            return await sending
-        try:
-            async with asyncio.timeout(p.timeout):
-                return await sending
-        except TimeoutError as exc:
-            raise Timeout(f"{call.provider} did not answer within {p.timeout}s", llm_provider=call.provider,
-                          model=call.model) from exc
+    def send_once():
+        return _send_within(p, request, kind == SPEECH)
 
     reply = await _attempts(p, send_once)
     hidden = {"custom_llm_provider": call.provider, "api_base": call.creds.api_base or protocol.default_api_base,
