@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock
+# --no-deps: the lock is complete (uv pip compile); without it pip re-resolves an
+# extra (qdrant-client wants httpx[http2]) off the lock and refuses it in hash mode.
+.venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements.lock
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+.venv/bin/python -m pip check  # the lock must satisfy every requirement, ours included
 # The coding agents the gateway is tested with (tests/agents): exact versions from their lock file.
 agents=tests/agents/clients
 if [ ! -f $agents/node_modules/.package-lock.json ] || [ $agents/package-lock.json -nt $agents/node_modules/.package-lock.json ]; then
