@@ -6,6 +6,7 @@ CLI: --version, --help, --model, and start-up errors that name the bad key."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import openai
@@ -210,6 +211,10 @@ def test_num_workers_share_the_port_and_the_metrics():
                 response = http.post("/chat/completions", json={"model": "mock", "messages": HELLO},
                                      headers={"connection": "close"})
                 assert response.status_code == 200
+        # Readiness answers once one worker serves; on a loaded machine the second may start later.
+        deadline = time.monotonic() + 30
+        while process.log.count("Started server process") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert process.log.count("Started server process") == 2
         assert "serving 6 model group(s)" in process.log  # worker logs reach the output
         # Whichever worker answers the scrape reports the requests of both.
