@@ -212,7 +212,7 @@ def test_num_workers_share_the_port_and_the_metrics():
                                      headers={"connection": "close"})
                 assert response.status_code == 200
         # Readiness answers once one worker serves; on a loaded machine the second may start later.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while process.log.count("Started server process") < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert process.log.count("Started server process") == 2
