@@ -35,6 +35,12 @@ FILES = {
     "xai": "xai", "together_ai": "together_ai", "fireworks_ai": "fireworks_ai", "openrouter": "openrouter",
     "perplexity": "perplexity",
 }
+# Issue 20's hosted providers share one file, hosted.json (self-hosted routes have no vendor price).
+HOSTED = ("nvidia_nim", "cerebras", "sambanova", "deepinfra", "databricks", "cloudflare", "replicate", "sagemaker",
+          "anyscale", "friendliai", "nebius", "novita", "lambda_ai", "hyperbolic", "featherless_ai", "nscale",
+          "dashscope", "moonshot", "volcengine", "meta_llama", "codestral", "v0", "morph", "aiml", "ovhcloud", "wandb",
+          "heroku", "publicai", "scaleway", "gmi", "crusoe")
+FILES.update({name: "hosted" for name in HOSTED})
 # The key prefix each LiteLLM provider's models get in the catalogue.
 PREFIXES = {"cohere_chat": "cohere", "bedrock_converse": "bedrock", "azure_text": "azure"}
 # LiteLLM's figure for these is off by orders of magnitude from the vendor's page: ours stays.
