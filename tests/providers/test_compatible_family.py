@@ -38,6 +38,7 @@ DOCUMENTED = {
     "ai21_chat": ("https://api.ai21.com/studio/v1", "AI21_API_KEY"),
     "empower": ("https://app.empower.dev/api/v1", "EMPOWER_API_KEY"),
     "llamafile": ("http://127.0.0.1:8080/v1", "LLAMAFILE_API_KEY"),
+    "heroku": ("https://us.inference.heroku.com/v1", "HEROKU_API_KEY"),
     "huggingface": ("https://router.huggingface.co/v1", "HF_TOKEN"),
 }
 
@@ -75,6 +76,15 @@ def test_each_row_speaks_openai_to_its_api_base(fake, monkeypatch, row):
     assert sent.json.get(row.renamed.get("max_completion_tokens", "max_completion_tokens")) == 5
     assert response._hidden_params["custom_llm_provider"] == row.name
     assert response.choices[0].message.content == "yo" and response.usage.total_tokens == 4
+
+
+def test_heroku_inference_url_gets_v1(fake):
+    fake.reply(Reply(json=ok()), Reply(json=ok()))
+    polyrelay.completion(model="heroku/claude-4-sonnet", messages=MESSAGES, api_base=fake.url, api_key="inf-key-1")
+    polyrelay.completion(model="heroku/claude-4-sonnet", messages=MESSAGES, api_base=fake.url + "/v1",
+                         api_key="inf-key-1")
+    assert [r.path for r in fake.requests] == ["/v1/chat/completions", "/v1/chat/completions"]
+    assert fake.requests[0].headers["authorization"] == "Bearer inf-key-1"
 
 
 def test_keyed_row_without_key_is_an_auth_error(monkeypatch):

@@ -45,8 +45,9 @@ ROWS: tuple[OpenAICompatible, ...] = (
     OpenAICompatible("ai21_chat", "https://api.ai21.com/studio/v1", ("AI21_API_KEY",), ("AI21_API_BASE",)),
     OpenAICompatible("volcengine", "https://ark.cn-beijing.volces.com/api/v3", ("VOLCENGINE_API_KEY", "ARK_API_KEY"),
                      ("VOLCENGINE_API_BASE",)),
+    # Chat only: Codestral's fill-in-the-middle endpoint (/fim/completions) is not OpenAI's /completions.
     OpenAICompatible("codestral", "https://codestral.mistral.ai/v1", ("CODESTRAL_API_KEY",), ("CODESTRAL_API_BASE",),
-                     kinds=frozenset({CHAT, TEXT}), unsupported=_NO_LOGPROBS),
+                     unsupported=_NO_LOGPROBS),
     OpenAICompatible("github", "https://models.inference.ai.azure.com", ("GITHUB_API_KEY",), ("GITHUB_API_BASE",)),
     OpenAICompatible("friendliai", "https://api.friendli.ai/serverless/v1", ("FRIENDLIAI_API_KEY", "FRIENDLI_TOKEN"),
                      ("FRIENDLI_API_BASE",)),
@@ -68,7 +69,6 @@ ROWS: tuple[OpenAICompatible, ...] = (
     OpenAICompatible("ovhcloud", "https://oai.endpoints.kepler.ai.cloud.ovh.net/v1", ("OVHCLOUD_API_KEY",),
                      ("OVHCLOUD_API_BASE",), kinds=_CHAT_EMBED),
     OpenAICompatible("wandb", "https://api.inference.wandb.ai/v1", ("WANDB_API_KEY",), ("WANDB_API_BASE",)),
-    OpenAICompatible("heroku", "https://us.inference.heroku.com/v1", ("HEROKU_API_KEY",), ("HEROKU_API_BASE",)),
     OpenAICompatible("litellm_proxy", None, ("LITELLM_PROXY_API_KEY",), ("LITELLM_PROXY_API_BASE",),
                      key_required=False, kinds=frozenset({CHAT, TEXT, EMBEDDING})),
     # LiteLLM's JSON-configured OpenAI-like providers (llms/openai_like/providers.json).
@@ -186,6 +186,23 @@ def _with_base(call: Call, base: str) -> Call:
     return replace(call, creds=replace(call.creds, api_base=base))
 
 
+class HerokuAdapter(OpenAIAdapter):
+    """Heroku Managed Inference: HEROKU_API_BASE is the add-on's INFERENCE_URL
+    (``https://us.inference.heroku.com``), the OpenAI routes live under its ``/v1``."""
+
+    def __init__(self) -> None:
+        super().__init__(OpenAICompatible("heroku", "https://us.inference.heroku.com", ("HEROKU_API_KEY",),
+                                          ("HEROKU_API_BASE",)))
+
+    def build_request(self, call: Call) -> HTTPRequest:
+        request = super().build_request(call)
+        base = (call.creds.api_base or self.default_api_base).rstrip("/")
+        if not base.endswith("/v1"):
+            request.url = base + "/v1/chat/completions"
+        return request
+
+
 ADAPTERS = {row.name: OpenAIAdapter(row) for row in ROWS}
+ADAPTERS["heroku"] = HerokuAdapter()
 ADAPTERS["databricks"] = DatabricksAdapter()
 ADAPTERS["cloudflare"] = CloudflareAdapter()
