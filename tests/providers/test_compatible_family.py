@@ -196,6 +196,13 @@ def test_cloudflare_through_api_base_and_error_envelope(fake):
     assert "cf-token-12345678" not in str(caught.value)
 
 
+def test_cloudflare_native_run_base_goes_to_its_openai_twin(fake):
+    fake.reply(Reply(json=ok()))
+    polyrelay.completion(model="cloudflare/@cf/meta/llama-3.1-8b-instruct", messages=MESSAGES, api_key="cf-1",
+                         api_base=fake.url + "/client/v4/accounts/acc/ai/run/")
+    assert fake.requests[0].path == "/client/v4/accounts/acc/ai/v1/chat/completions"
+
+
 def test_cloudflare_without_account_is_named(monkeypatch):
     monkeypatch.delenv("CLOUDFLARE_ACCOUNT_ID", raising=False)
     monkeypatch.delenv("CLOUDFLARE_API_BASE", raising=False)

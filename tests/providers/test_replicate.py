@@ -158,3 +158,29 @@ def test_priced_from_catalogue(fake):
                                     api_base=fake.url + "/v1")
     # Replicate's list price for llama-2-70b-chat: $0.65 / 1M input, $2.75 / 1M output (catalogue hosted.json).
     assert response._hidden_params["response_cost"] == pytest.approx(1000 * 6.5e-07 + 100 * 2.75e-06)
+
+
+def test_acompletion_stream_and_plain(fake):
+    import asyncio
+
+    events = [b"event: output\ndata: Hi\n\n", b"event: done\ndata: {}\n\n"]
+    fake.reply(Reply(status=201, json=prediction(fake, "succeeded", "Hi",
+                                                 metrics={"input_token_count": 4, "output_token_count": 1})),
+               Reply(status=201, json=prediction(fake, "starting")),
+               Reply(headers={"Content-Type": "text/event-stream"}, stream=events),
+               Reply(json=prediction(fake, "succeeded", ["Hi"], metrics={"input_token_count": 4,
+                                                                         "output_token_count": 1})))
+
+    async def run():
+        plain = await polyrelay.acompletion(model="replicate/meta/meta-llama-3-8b-instruct", messages=MESSAGES,
+                                            api_key=KEY, api_base=fake.url + "/v1")
+        stream = await polyrelay.acompletion(model="replicate/meta/meta-llama-3-8b-instruct", messages=MESSAGES,
+                                             api_key=KEY, api_base=fake.url + "/v1", stream=True,
+                                             stream_options={"include_usage": True})
+        chunks = [c async for c in stream]
+        return plain, chunks
+
+    plain, chunks = asyncio.run(run())
+    assert plain.choices[0].message.content == "Hi" and plain.usage.total_tokens == 5
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi"
+    assert chunks[-1].usage.total_tokens == 5

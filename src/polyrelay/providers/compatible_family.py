@@ -143,6 +143,9 @@ class CloudflareAdapter(OpenAIAdapter):
 
     def build_request(self, call: Call) -> HTTPRequest:
         base = (call.creds.api_base or "").rstrip("/")
+        if base.endswith("/ai/run"):
+            # LiteLLM's CLOUDFLARE_API_BASE names the native /ai/run/ route: its OpenAI twin is /ai/v1.
+            base = base[: -len("/run")] + "/v1"
         if not base:
             account = call.creds.extra.get("cloudflare_account_id") or os.environ.get("CLOUDFLARE_ACCOUNT_ID")
             if not account:
