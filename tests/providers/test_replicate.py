@@ -184,3 +184,26 @@ def test_acompletion_stream_and_plain(fake):
     assert plain.choices[0].message.content == "Hi" and plain.usage.total_tokens == 5
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi"
     assert chunks[-1].usage.total_tokens == 5
+
+
+def test_timed_out_prediction_is_canceled(fake):
+    import time
+
+    cancel = []
+
+    def answer(request):
+        if request.path.endswith("/cancel"):
+            cancel.append(request)
+            return Reply(json=prediction(fake, "canceled"))
+        return Reply(json=prediction(fake, "processing"))
+
+    fake.reply(Reply(status=201, json=prediction(fake, "starting")))
+    fake.responder = answer
+    with pytest.raises(polyrelay.Timeout):
+        polyrelay.completion(model="replicate/meta/meta-llama-3-8b-instruct", messages=MESSAGES, api_key=KEY,
+                             api_base=fake.url + "/v1", timeout=0.3, num_retries=0)
+    deadline = time.monotonic() + 5
+    while not cancel and time.monotonic() < deadline:  # the cancel is sent in the background
+        time.sleep(0.02)
+    assert [(r.method, r.path) for r in cancel] == [("POST", "/v1/predictions/pred-1/cancel")]
+    assert cancel[0].headers["authorization"] == f"Bearer {KEY}"

@@ -85,6 +85,13 @@ def test_tgi_invocation_signed_and_read(fake):
     assert response._hidden_params["custom_llm_provider"] == "sagemaker"
 
 
+def test_temperature_zero_is_greedy_default(fake):
+    fake.reply(Reply(json=[{"generated_text": "x", "details": {"finish_reason": "length", "generated_tokens": 1}}]))
+    call(fake, temperature=0, frequency_penalty=0.5)
+    assert "temperature" not in fake.requests[0].json["parameters"]
+    assert fake.requests[0].json["parameters"]["frequency_penalty"] == 0.5
+
+
 def test_prefill_gives_exact_prompt_count(fake):
     fake.reply(Reply(json=[{"generated_text": "Hi", "details": {"finish_reason": "eos_token", "generated_tokens": 1,
                                                               "prefill": [{"id": 1}, {"id": 2}, {"id": 3}]}}]))

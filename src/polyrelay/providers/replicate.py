@@ -167,13 +167,40 @@ async def _waited(call: Call, base: str, request: HTTPRequest) -> LocalReply:
 
 
 async def _until_done(call: Call, base: str, request: HTTPRequest, prediction: dict[str, Any]) -> dict[str, Any]:
-    while prediction.get("status") in _RUNNING:
-        await asyncio.sleep(POLL_SECONDS)
-        answer = await _relay.exchange(call, _get(call, base, request, _url(prediction, "get")))
-        if answer.status >= 400:
-            raise _error_of(call, answer)
-        prediction = _prediction(call, answer.body)
+    try:
+        while prediction.get("status") in _RUNNING:
+            await asyncio.sleep(POLL_SECONDS)
+            answer = await _relay.exchange(call, _get(call, base, request, _url(prediction, "get")))
+            if answer.status >= 400:
+                raise _error_of(call, answer)
+            prediction = _prediction(call, answer.body)
+    except asyncio.CancelledError:
+        _cancel_later(call, base, request, prediction)  # the call timed out or was dropped: stop the billing
+        raise
     return prediction
+
+
+_cancelling: set[asyncio.Task] = set()  # held until done: the loop keeps only weak references to tasks
+
+
+def _cancel_later(call: Call, base: str, request: HTTPRequest, prediction: dict[str, Any]) -> None:
+    """Ask Replicate to cancel a prediction nobody waits for any more (it bills while it runs).
+    Best effort, in the background: the caller's own cancellation must not wait on it."""
+    url = (prediction.get("urls") or {}).get("cancel")
+    if not url or prediction.get("status") not in _RUNNING:
+        return
+
+    async def cancel() -> None:
+        try:
+            cancel_request = _get(call, base, request, str(url))
+            cancel_request.method = "POST"
+            await asyncio.wait_for(_relay.exchange(call, cancel_request), 10)
+        except Exception:  # noqa: BLE001 - nothing to report to: the call has already ended
+            pass
+
+    task = asyncio.get_running_loop().create_task(cancel())
+    _cancelling.add(task)
+    task.add_done_callback(_cancelling.discard)
 
 
 async def _streamed(call: Call, base: str, request: HTTPRequest) -> LocalReply:
@@ -204,18 +231,22 @@ async def _events_then_metrics(call: Call, base: str, request: HTTPRequest, pred
                                batches: AsyncIterator[list[StreamEvent]]) -> AsyncIterator[StreamEvent]:
     from .. import transport
 
-    done = False
+    last = ""  # the type of the event that ended the stream: "done", "error", or none (cut short)
     try:
         async for batch in batches:
             for event in batch:
                 yield event
-                done = done or event.event == "done"
-            if done:
+                if event.event in ("done", "error"):
+                    last = event.event
+                    break
+            if last:
                 break
     finally:
+        if not last:  # the reader stopped early (or the stream broke): the model would run on, billed
+            _cancel_later(call, base, request, {**prediction, "status": "processing"})
         await transport.aclose_iterator(batches)
-    if not done:
-        return  # cut short: the stream wrapper reports it
+    if last != "done":
+        return  # an error event raises in the adapter; a cut stream is reported by the stream wrapper
     # The stream carries text only: the token counts are on the prediction, once it has ended.
     prediction = await _until_done(call, base, request, {**prediction, "status": "processing"})
     yield StreamEvent(orjson.dumps(prediction.get("metrics") or {}).decode(), _METRICS_EVENT)

@@ -70,9 +70,8 @@ _ERRORS: dict[str, tuple[type[PolyrelayError], int]] = {
     "modelstreamerror": (InternalServerError, 500),
 }
 _CONTEXT_MARKERS = ("must have less than", "must be <=", "maximum context length", "context length", "too long")
-# TGI generate parameters the OpenAI ones become.
-_TGI_PARAMS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
-               "frequency_penalty": "repetition_penalty"}
+# OpenAI parameters TGI's generate API takes under the same name.
+_TGI_PARAMS = ("temperature", "top_p", "seed", "frequency_penalty")
 
 
 class SageMakerAdapter(Adapter):
@@ -225,9 +224,12 @@ def _tgi_body(call: Call) -> dict[str, Any]:
     limit = cv.max_tokens(params)
     if limit is not None:
         parameters["max_new_tokens"] = limit
-    for ours, theirs in _TGI_PARAMS.items():
-        if params.get(ours) is not None:
-            parameters[theirs] = params[ours]
+    for name in _TGI_PARAMS:
+        if params.get(name) is not None:
+            parameters[name] = params[name]
+    if parameters.get("temperature") == 0:
+        # TGI refuses 0 ("must be strictly positive"); greedy decoding, what 0 asks for, is its default.
+        del parameters["temperature"]
     if params.get("stop") is not None:
         parameters["stop"] = cv.stop_list(params["stop"])
     consumed = frozenset({"messages", "max_tokens", "max_completion_tokens", "stop", "user", *_TGI_PARAMS})
