@@ -81,6 +81,11 @@ model_list:
       model: replicate/acme/missing
       api_base: {upstream.url}/v1
       api_key: os.environ/REPLICATE_API_KEY
+  - model_name: workers-ai
+    litellm_params:
+      model: cloudflare/@cf/meta/llama-3.1-8b-instruct
+      api_key: cf-gateway-token-123456
+      cloudflare_account_id: acc123
   - model_name: llama-on-sagemaker
     litellm_params:
       model: sagemaker/tgi-endpoint
@@ -137,3 +142,11 @@ def test_replicate_error_comes_back_openai_shaped(client, gateway):
         client.chat.completions.create(model="missing-on-replicate", messages=HELLO)
     assert "no route /v1/models/acme/missing/predictions" in caught.value.message
     assert REPLICATE_KEY not in caught.value.message and REPLICATE_KEY not in gateway.log
+
+
+def test_a_client_cannot_pick_the_cloudflare_account(client, upstream):
+    upstream.requests.clear()
+    with pytest.raises(openai.PermissionDeniedError, match="cloudflare_account_id"):
+        client.chat.completions.create(model="workers-ai", messages=HELLO,
+                                       extra_body={"cloudflare_account_id": "someone-else"})
+    assert upstream.requests == []
