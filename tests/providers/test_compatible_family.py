@@ -40,7 +40,32 @@ DOCUMENTED = {
     "llamafile": ("http://127.0.0.1:8080/v1", "LLAMAFILE_API_KEY"),
     "heroku": ("https://us.inference.heroku.com/v1", "HEROKU_API_KEY"),
     "huggingface": ("https://router.huggingface.co/v1", "HF_TOKEN"),
+    "xinference": ("http://127.0.0.1:9997/v1", "XINFERENCE_API_KEY"),
+    "v0": ("https://api.v0.dev/v1", "V0_API_KEY"),
+    "morph": ("https://api.morphllm.com/v1", "MORPH_API_KEY"),
+    "aiml": ("https://api.aimlapi.com/v1", "AIML_API_KEY"),
+    "ovhcloud": ("https://oai.endpoints.kepler.ai.cloud.ovh.net/v1", "OVHCLOUD_API_KEY"),
+    "wandb": ("https://api.inference.wandb.ai/v1", "WANDB_API_KEY"),
+    # LiteLLM's llms/openai_like/providers.json
+    "publicai": ("https://api.publicai.co/v1", "PUBLICAI_API_KEY"),
+    "helicone": ("https://ai-gateway.helicone.ai", "HELICONE_API_KEY"),
+    "veniceai": ("https://api.venice.ai/api/v1", "VENICE_AI_API_KEY"),
+    "xiaomi_mimo": ("https://api.xiaomimimo.com/v1", "XIAOMI_MIMO_API_KEY"),
+    "scaleway": ("https://api.scaleway.ai/v1", "SCW_SECRET_KEY"),
+    "synthetic": ("https://api.synthetic.new/openai/v1", "SYNTHETIC_API_KEY"),
+    "nano-gpt": ("https://nano-gpt.com/api/v1", "NANOGPT_API_KEY"),
+    "poe": ("https://api.poe.com/v1", "POE_API_KEY"),
+    "chutes": ("https://llm.chutes.ai/v1", "CHUTES_API_KEY"),
+    "gmi": ("https://api.gmi-serving.com/v1", "GMI_API_KEY"),
+    "aihubmix": ("https://aihubmix.com/v1", "AIHUBMIX_API_KEY"),
+    "crusoe": ("https://managed-inference-api-proxy.crusoecloud.com/v1", "CRUSOE_API_KEY"),
 }
+# Rows with no default address (a server you run or name): api_base is required.
+NO_DEFAULT = {"vllm", "litellm_proxy"}
+
+
+def test_every_row_has_a_documented_default():
+    assert {row.name for row in ROWS} - NO_DEFAULT <= set(DOCUMENTED) | {"heroku"}
 
 
 def ok(model="m", usage=None):
@@ -128,6 +153,20 @@ def test_databricks_serving_endpoints(fake, monkeypatch):
     assert sent.headers["authorization"] == "Bearer dapi-secret-123456789"
     assert sent.json["model"] == "databricks-meta-llama-3-3-70b-instruct"
     assert response.usage.prompt_tokens == 11
+
+
+def test_databricks_stream_reads_usage_from_its_chunks(fake):
+    base = {"id": "d", "object": "chat.completion.chunk", "created": 1, "model": "databricks-llama"}
+    first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}],
+             "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}}
+    last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}
+    fake.reply(Reply(stream=sse(first, last)))
+    stream = polyrelay.completion(model="databricks/databricks-llama", messages=MESSAGES, stream=True,
+                                  stream_options={"include_usage": True}, api_base=fake.url, api_key="dapi-1")
+    chunks = list(stream)
+    assert "stream_options" not in fake.requests[0].json  # not in Databricks' documented request
+    assert chunks[-1].usage.total_tokens == 11 and "usage_estimated" not in stream._hidden_params
 
 
 def test_databricks_bare_workspace_url_and_embeddings(fake):

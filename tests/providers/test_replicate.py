@@ -207,3 +207,16 @@ def test_timed_out_prediction_is_canceled(fake):
         time.sleep(0.02)
     assert [(r.method, r.path) for r in cancel] == [("POST", "/v1/predictions/pred-1/cancel")]
     assert cancel[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_verbose_log_holds_no_secret(fake, capfd):
+    fake.reply(Reply(status=201, json=prediction(fake, "starting")),
+               Reply(json=prediction(fake, "succeeded", "ok")),
+               Reply(status=401, json={"title": "Unauthenticated", "detail": f"bad token {KEY}", "status": 401}))
+    polyrelay.completion(model="replicate/meta/meta-llama-3-8b-instruct", messages=MESSAGES, api_key=KEY,
+                         api_base=fake.url + "/v1", verbose=True)
+    with pytest.raises(polyrelay.AuthenticationError) as caught:
+        polyrelay.completion(model="replicate/meta/meta-llama-3-8b-instruct", messages=MESSAGES, api_key=KEY,
+                             api_base=fake.url + "/v1", verbose=True)
+    logged = capfd.readouterr().err
+    assert "/predictions" in logged and KEY not in logged and KEY not in str(caught.value.body)

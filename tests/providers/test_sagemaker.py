@@ -222,3 +222,15 @@ def test_secret_echoed_in_error_is_scrubbed(fake):
     with pytest.raises(polyrelay.BadRequestError) as caught:
         call(fake, num_retries=0)
     assert SECRET not in str(caught.value) and SECRET not in json.dumps(caught.value.body)
+
+
+def test_verbose_log_holds_no_secret(fake, capfd):
+    fake.reply(Reply(json=[{"generated_text": "ok", "details": {"finish_reason": "length", "generated_tokens": 1}}]),
+               Reply(status=400, json={"message": f"echo {SECRET} {TOKEN}"},
+                     headers={"x-amzn-ErrorType": "ValidationError"}))
+    call(fake, verbose=True)
+    with pytest.raises(polyrelay.BadRequestError):
+        call(fake, verbose=True, num_retries=0)
+    logged = capfd.readouterr().err
+    assert "/endpoints/my-tgi-endpoint/invocations" in logged  # the log is on
+    assert SECRET not in logged and TOKEN not in logged
