@@ -220,3 +220,11 @@ def test_verbose_log_holds_no_secret(fake, capfd):
                              api_base=fake.url + "/v1", verbose=True)
     logged = capfd.readouterr().err
     assert "/predictions" in logged and KEY not in logged and KEY not in str(caught.value.body)
+
+
+def test_image_parts_are_refused_by_name(fake):
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    with pytest.raises(polyrelay.BadRequestError, match="image_url"):
+        polyrelay.completion(model="replicate/meta/meta-llama-3-8b-instruct", api_key=KEY, api_base=fake.url,
+                             messages=[{"role": "user", "content": [image]}])
+    assert fake.requests == []

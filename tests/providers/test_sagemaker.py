@@ -234,3 +234,20 @@ def test_verbose_log_holds_no_secret(fake, capfd):
     logged = capfd.readouterr().err
     assert "/endpoints/my-tgi-endpoint/invocations" in logged  # the log is on
     assert SECRET not in logged and TOKEN not in logged
+
+
+def test_image_parts_are_refused_by_name(fake):
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with pytest.raises(polyrelay.BadRequestError, match="image_url"):
+        call(fake, messages=[{"role": "user", "content": [{"type": "text", "text": "what is this?"}, image]}])
+    assert fake.requests == []
+
+
+def test_multibyte_character_split_across_payload_parts(fake):
+    raw = ('data:{"token":{"text":"café ☕","special":false}}\n\n'
+           'data:{"token":{"text":"!","special":false},"details":{"finish_reason":"eos_token",'
+           '"generated_tokens":2}}\n\n').encode()
+    cut = raw.index("☕".encode()) + 1  # inside the 3-byte character
+    fake.reply(Reply(headers=EVENTSTREAM, stream=[part(raw[:cut]), part(raw[cut:])]))
+    chunks = list(call(fake, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "café ☕!"

@@ -136,7 +136,8 @@ def _input(call: Call) -> dict[str, Any]:
     params = call.params
     system, turns = [], []
     for message in params.get("messages") or []:
-        (system if message.get("role") in ("system", "developer") else turns).append(cv.text(message.get("content")))
+        (system if message.get("role") in ("system", "developer") else turns).append(
+            cv.text_only(call, message.get("content")))
     data: dict[str, Any] = {"prompt": "\n".join(turns)}
     if system:
         data["system_prompt"] = "\n".join(system)

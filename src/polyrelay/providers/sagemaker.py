@@ -219,7 +219,7 @@ class SageMakerAdapter(Adapter):
 
 def _tgi_body(call: Call) -> dict[str, Any]:
     params = call.params
-    prompt = "\n".join(cv.text(m.get("content")) for m in params.get("messages") or [])
+    prompt = "\n".join(cv.text_only(call, m.get("content")) for m in params.get("messages") or [])
     parameters: dict[str, Any] = {"details": True}
     limit = cv.max_tokens(params)
     if limit is not None:
