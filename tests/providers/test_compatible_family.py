@@ -247,3 +247,19 @@ def test_cloudflare_without_account_is_named(monkeypatch):
     monkeypatch.delenv("CLOUDFLARE_API_BASE", raising=False)
     with pytest.raises(polyrelay.BadRequestError, match="CLOUDFLARE_ACCOUNT_ID"):
         polyrelay.completion(model="cloudflare/@cf/x", messages=MESSAGES, api_key="k")
+
+
+@pytest.mark.parametrize("model,input_price,output_price", [
+    # Cerebras' and Databricks' published per-token prices, in the catalogue (hosted.json).
+    ("cerebras/llama3.1-8b", 1e-07, 1e-07),
+    ("databricks/databricks-meta-llama-3-3-70b-instruct", 5.0001e-07, 1.50003e-06),  # DBUs x $0.07
+])
+def test_priced_from_the_catalogue(fake, model, input_price, output_price):
+    from polyrelay.catalog import CATALOG
+
+    entry = CATALOG.get(model)
+    assert entry["input_cost_per_token"] == pytest.approx(input_price)
+    assert entry["output_cost_per_token"] == pytest.approx(output_price)
+    fake.reply(Reply(json=ok(usage={"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200})))
+    response = polyrelay.completion(model=model, messages=MESSAGES, api_base=fake.url, api_key="key-123456")
+    assert response._hidden_params["response_cost"] == pytest.approx(1000 * input_price + 200 * output_price)
