@@ -251,3 +251,19 @@ def test_multibyte_character_split_across_payload_parts(fake):
     fake.reply(Reply(headers=EVENTSTREAM, stream=[part(raw[:cut]), part(raw[cut:])]))
     chunks = list(call(fake, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "café ☕!"
+
+
+@pytest.mark.parametrize("answer", [
+    [[0.1, 0.2], [0.3, 0.4]],  # TEI's container: a bare array
+    {"embedding": [[0.1, 0.2], [0.3, 0.4]]},  # the Hugging Face inference toolkit's shape
+])
+def test_embeddings(fake, answer):
+    fake.reply(Reply(json=answer))
+    response = polyrelay.embedding(model="sagemaker/my-embedding-endpoint", input=["hello", "world"],
+                                   api_base=fake.url, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
+                                   aws_session_token=TOKEN, aws_region_name="us-west-2")
+    sent = fake.requests[0]
+    assert (sent.path, sent.json) == ("/endpoints/my-embedding-endpoint/invocations", {"inputs": ["hello", "world"]})
+    assert_signed(fake, sent)
+    assert [d["embedding"] for d in response.data] == [[0.1, 0.2], [0.3, 0.4]]
+    assert response.usage.prompt_tokens == 2 and response._hidden_params["usage_estimated"] is True

@@ -46,7 +46,7 @@ from ..redact import scrub
 from ..usage_checks import count
 from . import _convert as cv
 from . import _relay
-from .base import CHAT, Adapter, Call, HTTPRequest, StreamEvent, StreamState
+from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
 _AWS_ARGS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name")
 _REGION = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -75,7 +75,7 @@ _TGI_PARAMS = ("temperature", "top_p", "seed", "frequency_penalty")
 
 
 class SageMakerAdapter(Adapter):
-    kinds = frozenset({CHAT})
+    kinds = frozenset({CHAT, EMBEDDING})
     api_base_env = ("SAGEMAKER_API_BASE",)
     credential_args = _AWS_ARGS
 
@@ -89,6 +89,8 @@ class SageMakerAdapter(Adapter):
             frozenset({"parallel_tool_calls", "functions", "function_call", "modalities", "audio", "prediction",
                        "store", "service_tier", "web_search_options", "verbosity", "reasoning_effort"})
         self.streams_usage = self.chat_api
+        if self.chat_api:
+            self.kinds = frozenset({CHAT})
 
     def build_request(self, call: Call) -> HTTPRequest:
         region = call.creds.extra.get("aws_region_name") or _env_region()
@@ -103,17 +105,23 @@ class SageMakerAdapter(Adapter):
             base = f"https://runtime.sagemaker.{region}.amazonaws.com"
         path = "/invocations-response-stream" if call.stream else "/invocations"
         url = f"{base}/endpoints/{quote(call.model, safe='')}{path}"
-        body = _chat_body(call) if self.chat_api else _tgi_body(call)
+        if call.kind == EMBEDDING:
+            body = _embedding_body(call)
+        else:
+            body = _chat_body(call) if self.chat_api else _tgi_body(call)
         headers = {"Content-Type": "application/json",
                    "Accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
         headers.update(call.creds.extra_headers)
         headers = _signed(call, self.name, region or "us-east-1", url, headers, body)
         request = HTTPRequest("POST", url, headers, body, stream=call.stream, framing="aws-eventstream")
-        return request if call.stream or self.chat_api else _relay.array_as_object(call, request)
+        return request if call.stream or (self.chat_api and call.kind == CHAT) else \
+            _relay.array_as_object(call, request)
 
     # -- answers --------------------------------------------------------------------------------
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        if call.kind == EMBEDDING:
+            return _embeddings(call, data)
         if self.chat_api:
             if not isinstance(data, dict) or "choices" not in data:
                 raise BadRequestError("sagemaker_chat answered with a body that is not a chat completion",
@@ -238,6 +246,29 @@ def _tgi_body(call: Call) -> dict[str, Any]:
     if call.stream:
         body["stream"] = True
     return body
+
+
+def _embedding_body(call: Call) -> dict[str, Any]:
+    """Hugging Face embedding containers (TEI, the inference toolkit) take ``{"inputs": [...]}``."""
+    value = call.params.get("input")
+    inputs = value if isinstance(value, list) else [value]
+    if not inputs or not all(isinstance(i, str) for i in inputs):
+        raise BadRequestError("sagemaker embeddings take text (a string or a list of strings)",
+                              llm_provider=call.provider, model=call.model, param="input")
+    return {"inputs": inputs, **cv.passthrough(call.params, frozenset({"input", "encoding_format", "user"}))}
+
+
+def _embeddings(call: Call, data: Any) -> dict[str, Any]:
+    """TEI answers a bare array of vectors; the inference toolkit ``{"embedding": [...]}`` (as LiteLLM reads it).
+    Neither counts tokens: usage is left to the tokenizer."""
+    vectors = data.get(_relay.ITEMS, data.get("embedding")) if isinstance(data, dict) else None
+    if not isinstance(vectors, list):
+        raise BadRequestError("sagemaker answered embeddings in no shape polyrelay knows (an array of vectors or "
+                              "{\"embedding\": [...]})", llm_provider=call.provider, model=call.model, status_code=502)
+    if vectors and not isinstance(vectors[0], list):
+        vectors = [vectors]
+    return {"object": "list", "model": call.model, "usage": None,
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]}
 
 
 def _chat_body(call: Call) -> dict[str, Any]:
