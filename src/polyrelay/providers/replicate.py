@@ -119,6 +119,9 @@ def _create(call: Call, base: str) -> tuple[str, dict[str, Any]]:
     body: dict[str, Any] = {"input": _input(call)}
     if model.startswith("deployments/"):
         owner, _, name = model[len("deployments/"):].partition("/")
+        if not owner or not name or "/" in name:
+            raise BadRequestError(f"replicate deployments are named deployments/owner/name, not {model!r}",
+                                  llm_provider="replicate", model=model)
         return f"{base}/deployments/{quote(owner)}/{quote(name)}/predictions", body
     ref, _, version = model.partition(":")
     if _VERSION.match(ref) and not version:
@@ -236,9 +239,10 @@ async def _events_then_metrics(call: Call, base: str, request: HTTPRequest, pred
     try:
         async for batch in batches:
             for event in batch:
-                yield event
                 if event.event in ("done", "error"):
-                    last = event.event
+                    last = event.event  # before the yield: a reader may stop at the final chunk
+                yield event
+                if last:
                     break
             if last:
                 break
