@@ -52,7 +52,8 @@ def upstream():
                                  b"event: done\ndata: {}\n\n"])
         if request.path == "/endpoints/tgi-endpoint/invocations":
             return Reply(json=[{"generated_text": "Hi from TGI",
-                                "details": {"finish_reason": "eos_token", "generated_tokens": 4}}])
+                                "details": {"finish_reason": "eos_token", "generated_tokens": 4,
+                                            "prefill": [{"id": 1}, {"id": 2}, {"id": 3}]}}])
         if request.path == "/endpoints/tgi-endpoint/invocations-response-stream":
             raw = (b'data:{"token":{"text":"Hi","special":false}}\n\n'
                    b'data:{"token":{"text":" TGI","special":false},"details":{"finish_reason":"eos_token",'
@@ -125,7 +126,7 @@ def test_sagemaker_through_the_gateway(client, upstream, gateway):
     upstream.requests.clear()
     response = client.chat.completions.create(model="llama-on-sagemaker", messages=HELLO)
     assert response.choices[0].message.content == "Hi from TGI"
-    assert response.usage.completion_tokens == 4
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (3, 4)  # TGI's own counts
     sent = upstream.requests[0]
     assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAGATEWAYEXAMPLE12/")
     assert sent.json["inputs"] == "Say hello" and "aws_secret_access_key" not in json.dumps(sent.json)

@@ -68,20 +68,21 @@ def assert_signed(fake, sent, region="us-west-2"):
 
 
 def test_tgi_invocation_signed_and_read(fake):
+    prefill = [{"id": i, "text": "t", "logprob": None} for i in range(6)]  # the prompt's tokens
     fake.reply(Reply(json=[{"generated_text": "Deep learning is a subset of machine learning.",
                             "details": {"finish_reason": "length", "generated_tokens": 9, "seed": None,
-                                        "prefill": [], "tokens": []}}]))
+                                        "prefill": prefill, "tokens": []}}]))
     response = call(fake, max_tokens=9, temperature=0.2, top_p=0.9, stop=["\n\n"], top_k=50)
     sent = fake.requests[0]
     assert (sent.method, sent.path) == ("POST", "/endpoints/my-tgi-endpoint/invocations")
     assert_signed(fake, sent)
     assert sent.json == {"inputs": "What is Deep Learning?",
-                         "parameters": {"details": True, "max_new_tokens": 9, "temperature": 0.2, "top_p": 0.9,
-                                        "stop": ["\n\n"], "top_k": 50}}
+                         "parameters": {"details": True, "decoder_input_details": True, "max_new_tokens": 9,
+                                        "temperature": 0.2, "top_p": 0.9, "stop": ["\n\n"], "top_k": 50}}
     assert response.choices[0].message.content == "Deep learning is a subset of machine learning."
     assert response.choices[0].finish_reason == "length"
-    assert response.usage.completion_tokens == 9  # the model's own count
-    assert response.usage.prompt_tokens > 0
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (6, 9)  # the model's own counts
+    assert "usage_estimated" not in response._hidden_params
     assert response._hidden_params["custom_llm_provider"] == "sagemaker"
 
 
@@ -92,12 +93,12 @@ def test_temperature_zero_is_greedy_default(fake):
     assert fake.requests[0].json["parameters"]["frequency_penalty"] == 0.5
 
 
-def test_prefill_gives_exact_prompt_count(fake):
-    fake.reply(Reply(json=[{"generated_text": "Hi", "details": {"finish_reason": "eos_token", "generated_tokens": 1,
-                                                              "prefill": [{"id": 1}, {"id": 2}, {"id": 3}]}}]))
-    response = call(fake, decoder_input_details=True)
-    assert fake.requests[0].json["parameters"]["decoder_input_details"] is True
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (3, 1)
+def test_without_prefill_usage_is_counted_and_marked(fake):
+    # A container that ignores decoder_input_details: no prompt count, so no half-guessed usage either.
+    fake.reply(Reply(json=[{"generated_text": "Hi", "details": {"finish_reason": "eos_token", "generated_tokens": 1}}]))
+    response = call(fake)
+    assert response.usage.completion_tokens == 1 and response.usage.prompt_tokens > 0
+    assert response._hidden_params["usage_estimated"] is True
     assert response.choices[0].finish_reason == "stop"
 
 
@@ -149,7 +150,9 @@ def test_tgi_stream_across_split_payload_parts(fake):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Deep learning"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].usage.completion_tokens == 3
+    assert "decoder_input_details" not in sent.json["parameters"]  # TGI refuses it on streams
+    # TGI streams no prompt count: usage is the tokenizer's, and says so.
+    assert chunks[-1].usage.completion_tokens == 2  # "Deep learning"
 
 
 def test_chat_container_stream_with_usage(fake):

@@ -29,7 +29,6 @@ from urllib.parse import quote
 
 import orjson
 
-from .. import usage as usage_mod
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -228,7 +227,10 @@ class SageMakerAdapter(Adapter):
 def _tgi_body(call: Call) -> dict[str, Any]:
     params = call.params
     prompt = "\n".join(cv.text_only(call, m.get("content")) for m in params.get("messages") or [])
-    parameters: dict[str, Any] = {"details": True}
+    # details: TGI's own count of generated tokens; decoder_input_details (refused by TGI on streams):
+    # the prompt's tokens as "prefill", so the prompt count is the model's too.
+    parameters: dict[str, Any] = {"details": True} if call.stream else {"details": True,
+                                                                        "decoder_input_details": True}
     limit = cv.max_tokens(params)
     if limit is not None:
         parameters["max_new_tokens"] = limit
@@ -280,13 +282,14 @@ def _chat_body(call: Call) -> dict[str, Any]:
 
 
 def _tgi_usage(call: Call, details: dict[str, Any]) -> dict[str, Any] | None:
-    """TGI reports the tokens it generated; the prompt's count only as ``prefill``
-    (when decoder_input_details was asked for), else it is counted here."""
-    if "generated_tokens" not in details:
+    """TGI's counts: ``generated_tokens``, and the prompt as ``prefill`` (asked for on
+    plain calls). Without both, usage is None: polyrelay then counts it with the
+    tokenizer and marks it ``usage_estimated``, rather than mixing a guess into a count."""
+    prefill = details.get("prefill")
+    if "generated_tokens" not in details or not isinstance(prefill, list) or not prefill:
         return None
     completion = count(details.get("generated_tokens"), "sagemaker", "generated_tokens")
-    prefill = details.get("prefill")
-    prompt = len(prefill) if isinstance(prefill, list) and prefill else usage_mod.prompt_tokens(call)
+    prompt = len(prefill)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
