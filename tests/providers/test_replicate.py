@@ -228,3 +228,10 @@ def test_image_parts_are_refused_by_name(fake):
         polyrelay.completion(model="replicate/meta/meta-llama-3-8b-instruct", api_key=KEY, api_base=fake.url,
                              messages=[{"role": "user", "content": [image]}])
     assert fake.requests == []
+
+
+def test_metrics_without_input_count_are_not_half_used(fake):
+    fake.reply(Reply(status=201, json=prediction(fake, "succeeded", "Hello there", metrics={"output_token_count": 2})))
+    response = polyrelay.completion(model="replicate/meta/meta-llama-3-8b-instruct", messages=MESSAGES, api_key=KEY,
+                                    api_base=fake.url + "/v1")
+    assert response.usage.prompt_tokens > 0 and response._hidden_params["usage_estimated"] is True

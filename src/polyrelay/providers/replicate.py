@@ -330,7 +330,8 @@ def _json(data: bytes | str) -> dict[str, Any]:
 
 
 def _usage(metrics: Any) -> dict[str, Any] | None:
-    if not isinstance(metrics, dict) or "output_token_count" not in metrics:
+    # Both counts or none: a missing one would be read as 0 and under-charge.
+    if not isinstance(metrics, dict) or not {"input_token_count", "output_token_count"} <= metrics.keys():
         return None
     from ..usage_checks import count
 
