@@ -9,6 +9,7 @@ import pytest
 
 import polyrelay
 from polyrelay.catalog import BUNDLED, CATALOG, ENV_VAR, Catalog, importer, litellm_key
+from polyrelay.providers.hosted import NO_TOKEN_PRICE
 
 # LiteLLM's modes (None: a few entries it lists without one, priced all the same).
 MODES = {"chat", "completion", "embedding", "moderation", "image_generation", "image_edit", "responses", "realtime",
@@ -55,19 +56,10 @@ def test_entries_are_well_formed(name):
 def test_routable_providers_are_priced():
     from polyrelay.providers import ADAPTERS
 
-    self_hosted = {"mock", "ollama", "ollama_chat", "hosted_vllm", "lm_studio", "vllm", "llamafile", "xinference",
-                   "litellm_proxy",
-                   # a SageMaker endpoint serving OpenAI's format is billed per instance-hour, not per token
-                   "sagemaker_chat"}
+    self_hosted = {"mock", "ollama", "ollama_chat", "hosted_vllm", "lm_studio", *NO_TOKEN_PRICE}
     # OpenRouter is absent from LiteLLM's map; its answers carry their own cost (usage.cost), which wins.
     priced_by_answer = {"openrouter"}
-    # Issue 20's providers that no price list we import prices per token yet (LiteLLM's map has no
-    # priced entry for them; Hugging Face's router bills at the chosen inference provider's rate):
-    # they are priced as any model the catalogue lacks until a price file (POLYRELAY_MODEL_CATALOG) lists them.
-    not_yet_priced = {"huggingface", "ai21_chat", "aihubmix", "chutes", "empower", "featherless_ai", "galadriel",
-                      "github", "helicone", "heroku", "meta_llama", "nano-gpt", "poe", "synthetic", "veniceai",
-                      "xiaomi_mimo"}
-    for provider in set(ADAPTERS) - self_hosted - priced_by_answer - not_yet_priced:
+    for provider in set(ADAPTERS) - self_hosted - priced_by_answer:
         assert any(key.startswith(provider + "/") for key in CATALOG.keys()), provider
 
 

@@ -35,12 +35,6 @@ FILES = {
     "xai": "xai", "together_ai": "together_ai", "fireworks_ai": "fireworks_ai", "openrouter": "openrouter",
     "perplexity": "perplexity",
 }
-# Issue 20's hosted providers share one file, hosted.json (self-hosted routes have no vendor price).
-HOSTED = ("nvidia_nim", "cerebras", "sambanova", "deepinfra", "databricks", "cloudflare", "replicate", "sagemaker",
-          "anyscale", "friendliai", "nebius", "novita", "lambda_ai", "hyperbolic", "featherless_ai", "nscale",
-          "dashscope", "moonshot", "volcengine", "meta_llama", "codestral", "v0", "morph", "aiml", "ovhcloud", "wandb",
-          "heroku", "publicai", "scaleway", "gmi", "crusoe")
-FILES.update({name: "hosted" for name in HOSTED})
 # The key prefix each LiteLLM provider's models get in the catalogue.
 PREFIXES = {"cohere_chat": "cohere", "bedrock_converse": "bedrock", "azure_text": "azure"}
 # LiteLLM's figure for these is off by orders of magnitude from the vendor's page: ours stays.
@@ -48,6 +42,11 @@ KEEP_OURS = {
     ("cohere/embed-multilingual-light-v3.0", "input_cost_per_token"):
         "Cohere lists Embed v3 light at $0.10 per 1M tokens; LiteLLM's 1e-4 is $100 per 1M",
 }
+# Issue 20's hosted providers share one catalogue file, hosted.json.
+HOSTED = ("databricks", "cloudflare", "replicate", "sagemaker", "anyscale", "friendliai", "nebius", "novita",
+          "lambda_ai", "hyperbolic", "featherless_ai", "nscale", "dashscope", "moonshot", "volcengine", "meta_llama",
+          "codestral", "v0", "morph", "aiml", "ovhcloud", "wandb", "heroku", "publicai", "scaleway", "gmi", "crusoe")
+FILES.update({name: "hosted" for name in HOSTED})
 _COST = re.compile(r"cost")
 _TIERED = re.compile(r"^(.*)_(flex|priority)$")
 _ABOVE = re.compile(r"^(.*)_above_(\d+)k_tokens$")
