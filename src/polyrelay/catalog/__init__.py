@@ -40,7 +40,7 @@ URL_ENV_VAR = "POLYRELAY_MODEL_COST_MAP_URL"
 # Shipped files, in the order that decides which provider a bare name
 # belongs to when several list it (OpenAI's own before Azure's copy).
 BUNDLED = ("openai", "anthropic", "gemini", "deepseek", "groq", "mistral", "cohere", "bedrock", "azure", "xai",
-           "together_ai", "fireworks_ai", "perplexity")
+           "together_ai", "fireworks_ai", "perplexity", "cerebras", "sambanova", "deepinfra")
 # Provider names LiteLLM uses for a route of the same provider, mapped to ours.
 PROVIDER_ALIASES = {
     "cohere_chat": "cohere",

@@ -33,7 +33,7 @@ FILES = {
     "anthropic": "anthropic", "gemini": "gemini", "deepseek": "deepseek", "groq": "groq", "mistral": "mistral",
     "cohere": "cohere", "cohere_chat": "cohere", "bedrock": "bedrock", "bedrock_converse": "bedrock",
     "xai": "xai", "together_ai": "together_ai", "fireworks_ai": "fireworks_ai", "openrouter": "openrouter",
-    "perplexity": "perplexity",
+    "perplexity": "perplexity", "cerebras": "cerebras", "sambanova": "sambanova", "deepinfra": "deepinfra",
 }
 # The key prefix each LiteLLM provider's models get in the catalogue.
 PREFIXES = {"cohere_chat": "cohere", "bedrock_converse": "bedrock", "azure_text": "azure"}
