@@ -28,8 +28,6 @@ NO_TOKEN_PRICE = frozenset({
     "sagemaker_chat",
     # billed at the rate of the inference provider the router picks
     "huggingface",
-    # NVIDIA publishes no per-token price for NIM (free trial API; self-hosted NIM is licensed per GPU)
-    "nvidia_nim",
     # no priced entry in LiteLLM's map (the source the catalogue imports): priced as any unknown
     # model until a price file (POLYRELAY_MODEL_CATALOG) lists them
     "ai21_chat", "aihubmix", "chutes", "empower", "featherless_ai", "galadriel", "github", "helicone", "heroku",
