@@ -13,6 +13,7 @@ in-process handler instead (the ``mock/`` provider).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import urllib.request
 import weakref
@@ -394,6 +395,9 @@ async def iter_aws_eventstream(chunks: AsyncIterator[bytes]) -> EventBatches:
     from botocore.eventstream import EventStreamBuffer, ParserError
 
     frames = EventStreamBuffer()
+    # SageMaker's PayloadPart events carry the container's bytes cut wherever it flushed, possibly
+    # inside a UTF-8 character: they are decoded as one continuing text, not frame by frame.
+    parts = codecs.getincrementaldecoder("utf-8")()
     async for chunk in chunks:
         frames.add_data(chunk)
         batch: list[StreamEvent] = []
@@ -412,7 +416,14 @@ async def iter_aws_eventstream(chunks: AsyncIterator[bytes]) -> EventBatches:
                 name = headers.get(":error-code") or "InternalServerException"
                 if not message.payload:
                     message.payload = orjson.dumps({"message": headers.get(":error-message", "")})
-            batch.append(StreamEvent(_decoded([message.payload])[0], name))
+            if name == "PayloadPart":
+                try:
+                    text = parts.decode(message.payload)
+                except UnicodeDecodeError as exc:
+                    raise _not_utf8(exc) from None
+            else:
+                text = _decoded([message.payload])[0]
+            batch.append(StreamEvent(text, name))
         if batch:
             yield batch
 

@@ -9,6 +9,7 @@ import pytest
 
 import polyrelay
 from polyrelay.catalog import BUNDLED, CATALOG, ENV_VAR, Catalog, importer, litellm_key
+from polyrelay.providers.hosted import NO_TOKEN_PRICE
 
 # LiteLLM's modes (None: a few entries it lists without one, priced all the same).
 MODES = {"chat", "completion", "embedding", "moderation", "image_generation", "image_edit", "responses", "realtime",
@@ -55,7 +56,7 @@ def test_entries_are_well_formed(name):
 def test_routable_providers_are_priced():
     from polyrelay.providers import ADAPTERS
 
-    self_hosted = {"mock", "ollama", "ollama_chat", "hosted_vllm", "lm_studio"}
+    self_hosted = {"mock", "ollama", "ollama_chat", "hosted_vllm", "lm_studio", *NO_TOKEN_PRICE}
     # OpenRouter is absent from LiteLLM's map; its answers carry their own cost (usage.cost), which wins.
     priced_by_answer = {"openrouter"}
     # NVIDIA publishes no per-token price for NIM (free trial API; self-hosted NIM is licensed per GPU).

@@ -55,6 +55,8 @@ SIBLINGS = {"openai": ("text-completion-openai",), "text-completion-openai": ("o
 # of the model id; those are priced as the model itself.
 _BEDROCK_ROUTES = ("converse/", "invoke/")
 _BEDROCK_REGIONS = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "us-gov.")
+# Issue 20's hosted providers (Databricks, Cloudflare, Replicate, SageMaker, the OpenAI-compatible rows): one file.
+BUNDLED += ("hosted",)
 # Providers whose models LiteLLM's price map lists by bare name ("gpt-4o",
 # "claude-3-5-sonnet-20240620", "anthropic.claude-3-haiku-20240307-v1:0",
 # "command-r"); the others it lists as provider/model, as we do.

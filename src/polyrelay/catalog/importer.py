@@ -42,6 +42,11 @@ KEEP_OURS = {
     ("cohere/embed-multilingual-light-v3.0", "input_cost_per_token"):
         "Cohere lists Embed v3 light at $0.10 per 1M tokens; LiteLLM's 1e-4 is $100 per 1M",
 }
+# Issue 20's hosted providers share one catalogue file, hosted.json.
+HOSTED = ("databricks", "cloudflare", "replicate", "sagemaker", "anyscale", "friendliai", "nebius", "novita",
+          "lambda_ai", "hyperbolic", "featherless_ai", "nscale", "dashscope", "moonshot", "volcengine", "meta_llama",
+          "codestral", "v0", "morph", "aiml", "ovhcloud", "wandb", "heroku", "publicai", "scaleway", "gmi", "crusoe")
+FILES.update({name: "hosted" for name in HOSTED})
 _COST = re.compile(r"cost")
 _TIERED = re.compile(r"^(.*)_(flex|priority)$")
 _ABOVE = re.compile(r"^(.*)_above_(\d+)k_tokens$")

@@ -30,7 +30,8 @@ from ..errors import BadRequestError, PermissionDeniedError
 URL_FIELDS = frozenset({"api_base", "base_url", "aws_bedrock_runtime_endpoint", "aws_sts_endpoint",
                         "endpoint_url", "azure_endpoint"})
 TOKEN_FIELDS = frozenset({"api_version", "aws_region_name", "region_name", "vertex_project", "vertex_location",
-                          "vertex_ai_project", "vertex_ai_location", "aws_role_name", "aws_profile_name"})
+                          "vertex_ai_project", "vertex_ai_location", "aws_role_name", "aws_profile_name",
+                          "cloudflare_account_id"})
 ENDPOINT_FIELDS = URL_FIELDS | TOKEN_FIELDS
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _REGION = re.compile(r"^[a-z0-9-]{1,64}$")

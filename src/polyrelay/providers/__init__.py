@@ -14,12 +14,14 @@ from .bedrock import BedrockAdapter
 from .cohere import CohereAdapter
 from .custom import custom_adapter
 from .gemini import GeminiAdapter
+from .hosted import ADAPTERS as _HOSTED  # issue 20: sagemaker, replicate, huggingface, databricks, ...
 from .mock import MockAdapter
 from .ollama import OllamaAdapter
 from .openai_compatible import ADAPTERS as _COMPATIBLE
 
 ADAPTERS: dict[str, Adapter] = {
     **_COMPATIBLE,
+    **_HOSTED,
     "mock": MockAdapter(),
     "anthropic": AnthropicAdapter(),
     "azure": AzureAdapter(),

@@ -118,3 +118,14 @@ def chunk(state: StreamState, delta: dict[str, Any], finish_reason: str | None =
     return {"id": state.id, "object": "chat.completion.chunk", "created": state.created,
             "model": state.model or state.call.model,
             "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+
+
+def text_only(call: Call, content: Any) -> str:
+    """A message's text, for prompt-based protocols: a part that is not text (an image)
+    is refused by name rather than dropped."""
+    for part in parts(content):
+        kind = part.get("type", "text")
+        if kind != "text":
+            raise BadRequestError(f"{call.provider} takes text prompts only: content parts of type {kind!r} "
+                                  "cannot be sent", llm_provider=call.provider, model=call.model, param="messages")
+    return text(content)

@@ -22,7 +22,7 @@ OWNING_ARGS = frozenset({
     "api_key", "api_base", "base_url", "api_version", "azure_ad_token", "extra_headers", "headers",
     "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name", "aws_profile_name",
     "aws_role_name", "aws_web_identity_token", "aws_bedrock_runtime_endpoint", "vertex_project",
-    "vertex_location", "vertex_credentials", "organization",
+    "vertex_location", "vertex_credentials", "organization", "cloudflare_account_id",
     "mock_response", "mock_status", "mock_delay", "mock_token_delay", "mock_timeout", "mock_tool_calls",
     "mock_testing_fallbacks", "mock_testing_context_fallbacks", "mock_testing_content_policy_fallbacks",
     "mock_testing_rate_limit_error",
