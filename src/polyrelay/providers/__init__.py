@@ -17,6 +17,7 @@ from .gemini import GeminiAdapter
 from .mock import MockAdapter
 from .ollama import OllamaAdapter
 from .openai_compatible import ADAPTERS as _COMPATIBLE
+from .vertex import VertexAdapter
 
 ADAPTERS: dict[str, Adapter] = {
     **_COMPATIBLE,
@@ -27,6 +28,7 @@ ADAPTERS: dict[str, Adapter] = {
     "cohere": CohereAdapter(),
     "ollama": OllamaAdapter(),
     "bedrock": BedrockAdapter(),
+    "vertex_ai": VertexAdapter(),
 }
 
 # Bare model names people use without a provider prefix, by prefix.
