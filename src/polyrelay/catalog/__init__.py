@@ -41,7 +41,7 @@ URL_ENV_VAR = "POLYRELAY_MODEL_COST_MAP_URL"
 # belongs to when several list it (OpenAI's own before Azure's copy).
 BUNDLED = ("openai", "anthropic", "gemini", "deepseek", "groq", "mistral", "cohere", "bedrock", "azure", "xai",
            "together_ai", "fireworks_ai", "perplexity",
-           "vertex_ai")
+           "vertex_ai", "watsonx", "azure_ai")
 # Provider names LiteLLM uses for a route of the same provider, mapped to ours.
 PROVIDER_ALIASES = {
     "cohere_chat": "cohere",
