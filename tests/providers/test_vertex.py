@@ -328,3 +328,38 @@ async def test_async_completion(fake, oauth, sa_json):
                                            api_base=fake.url, vertex_credentials=sa_json)
     assert response.choices[0].message.content == "Hi there!"
     assert fake.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_401_drops_the_cached_token(fake, oauth, sa_json):
+    fake.reply(Reply(401, json={"error": {"code": 401, "status": "UNAUTHENTICATED",
+                                          "message": "Request had invalid authentication credentials."}}),
+               Reply(json=GEMINI_ANSWER))
+    with pytest.raises(openai.AuthenticationError):
+        polyrelay.completion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES, api_base=fake.url,
+                             vertex_credentials=sa_json)
+    polyrelay.completion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES, api_base=fake.url,
+                         vertex_credentials=sa_json)
+    assert len(oauth.requests) == 2  # the next request signed in again
+
+
+def test_tools_on_gemini_and_claude(fake, oauth, sa_json):
+    tool = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+                                             "parameters": {"type": "object", "properties": {
+                                                 "city": {"type": "string"}}, "required": ["city"]}}}
+    fake.reply(Reply(json={"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 5, "totalTokenCount": 25}}))
+    response = polyrelay.completion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES, api_base=fake.url,
+                                    vertex_credentials=sa_json, tools=[tool], tool_choice="required")
+    assert fake.requests[-1].json["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+    assert fake.requests[-1].json["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+    call = response.choices[0].message.tool_calls[0]
+    assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
+    assert response.choices[0].finish_reason == "tool_calls"
+    fake.reply(Reply(json={**CLAUDE_ANSWER, "stop_reason": "tool_use", "content": [
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}]}))
+    response = polyrelay.completion(model="vertex_ai/claude-sonnet-4@20250514", messages=MESSAGES,
+                                    api_base=fake.url, vertex_credentials=sa_json, tools=[tool])
+    assert fake.requests[-1].json["tools"][0]["name"] == "get_weather"
+    assert response.choices[0].message.tool_calls[0].function.name == "get_weather"
+    assert response.choices[0].finish_reason == "tool_calls"

@@ -182,3 +182,31 @@ def test_missing_settings_are_named(fake, iam):
     with pytest.raises(openai.AuthenticationError, match="WATSONX_APIKEY"):
         polyrelay.completion(model="watsonx/ibm/granite-3-8b-instruct", messages=MESSAGES, api_base=fake.url,
                              project_id=PROJECT)
+
+
+def test_callbacks_never_see_the_token_or_key(fake, iam):
+    from polyrelay import CustomLogger
+    from polyrelay.observe import DISPATCHER
+
+    class Recorder(CustomLogger):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+            self.seen.append(kwargs)
+
+    handler = Recorder()
+    polyrelay.callbacks = [handler]
+    try:
+        fake.reply(Reply(json=CHAT_ANSWER))
+        polyrelay.completion(model="watsonx/ibm/granite-3-8b-instruct", messages=MESSAGES, api_base=fake.url,
+                             token="given-bearer-token-0123456789", project_id=PROJECT)
+        assert DISPATCHER.flush(10)
+    finally:
+        polyrelay.callbacks = []
+    (kwargs,) = handler.seen
+    assert "token" not in kwargs
+    dumped = json.dumps(kwargs["standard_logging_object"], default=str)
+    assert "given-bearer-token-0123456789" not in dumped
+    assert fake.requests[0].headers["authorization"] == "Bearer given-bearer-token-0123456789"
