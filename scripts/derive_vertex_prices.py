@@ -71,6 +71,8 @@ def main() -> int:
                    "Gemini API's paid-tier prices, both copied from anthropic.json / gemini.json by "
                    "scripts/derive_vertex_prices.py; Gemini 2.0 Flash / Flash-Lite at Vertex's own prices.",
         "_as_of": AS_OF,
+        "_capabilities_source": "context windows and supports_* flags copied with the prices from the "
+                                "anthropic.json / gemini.json entry of the same model (same model, same limits).",
     }
 
     def entry(base_key: str, prices: dict[str, float] | None = None) -> dict[str, object]:
@@ -87,7 +89,7 @@ def main() -> int:
     for vertex_id, prices in OWN.items():
         out[f"vertex_ai/{vertex_id}"] = entry(OWN_BASE[vertex_id], prices)
     (CATALOG / "vertex_ai.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {len(out) - 2} entries to {CATALOG / 'vertex_ai.json'}")
+    print(f"wrote {sum(not k.startswith('_') for k in out)} entries to {CATALOG / 'vertex_ai.json'}")
     return 0
 
 
