@@ -363,3 +363,39 @@ def test_tools_on_gemini_and_claude(fake, oauth, sa_json):
     assert fake.requests[-1].json["tools"][0]["name"] == "get_weather"
     assert response.choices[0].message.tool_calls[0].function.name == "get_weather"
     assert response.choices[0].finish_reason == "tool_calls"
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_share_one_token_fetch(fake, oauth, sa_json):
+    import asyncio
+
+    fake.default = Reply(json=GEMINI_ANSWER)
+    answers = await asyncio.gather(*(polyrelay.acompletion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES,
+                                                           api_base=fake.url, vertex_credentials=sa_json)
+                                     for _ in range(6)))
+    assert all(a.choices[0].message.content == "Hi there!" for a in answers)
+    assert len(oauth.requests) == 1 and len(fake.requests) == 6
+
+
+def test_text_completion_over_gemini(fake, oauth, sa_json):
+    fake.reply(Reply(json=GEMINI_ANSWER))
+    response = polyrelay.text_completion(model="vertex_ai/gemini-2.0-flash", prompt="Say hi", api_base=fake.url,
+                                         vertex_credentials=sa_json)
+    assert response.choices[0].text == "Hi there!"
+    assert fake.requests[0].json["contents"] == [{"role": "user", "parts": [{"text": "Say hi"}]}]
+
+
+def test_claude_error_shapes(fake, oauth, sa_json):
+    # Anthropic's own error body, passed on by Vertex's Claude endpoint.
+    fake.reply(Reply(400, json={"type": "error", "error": {"type": "invalid_request_error",
+                                                           "message": "prompt is too long: 210000 tokens > 200000"}}))
+    with pytest.raises(polyrelay.ContextWindowExceededError):
+        polyrelay.completion(model="vertex_ai/claude-sonnet-4@20250514", messages=MESSAGES, api_base=fake.url,
+                             vertex_credentials=sa_json)
+    # Google's error body, from Vertex itself (quota in front of the model).
+    fake.reply(Reply(429, json={"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+                                          "message": "Quota exceeded for aiplatform.googleapis.com/online_prediction"}}))
+    with pytest.raises(openai.RateLimitError) as caught:
+        polyrelay.completion(model="vertex_ai/claude-sonnet-4@20250514", messages=MESSAGES, api_base=fake.url,
+                             vertex_credentials=sa_json)
+    assert caught.value.llm_provider == "vertex_ai" and "Quota exceeded" in str(caught.value)
