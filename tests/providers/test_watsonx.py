@@ -210,3 +210,12 @@ def test_callbacks_never_see_the_token_or_key(fake, iam):
     dumped = json.dumps(kwargs["standard_logging_object"], default=str)
     assert "given-bearer-token-0123456789" not in dumped
     assert fake.requests[0].headers["authorization"] == "Bearer given-bearer-token-0123456789"
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"errors": "oops"}', b"[]", b""])
+def test_odd_error_bodies_still_map(fake, iam, body):
+    fake.reply(Reply(502, body=body, headers={"Content-Type": "text/html"}))
+    with pytest.raises(openai.APIStatusError) as caught:
+        chat(fake)
+    assert caught.value.status_code == 502 and caught.value.llm_provider == "watsonx"
+    assert ("502 Bad Gateway" if body.startswith(b"<") else "HTTP 502") in str(caught.value)

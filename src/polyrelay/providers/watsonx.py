@@ -133,8 +133,8 @@ class WatsonxAdapter(Adapter):
             parsed = orjson.loads(text) if text else None
         except orjson.JSONDecodeError:
             parsed = None
-        first = (parsed.get("errors") or [{}])[0] if isinstance(parsed, dict) else {}
-        first = first if isinstance(first, dict) else {}
+        errors = parsed.get("errors") if isinstance(parsed, dict) else None
+        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
         message = str(first.get("message") or (text[:2000] if parsed is None else "") or f"watsonx answered HTTP {status}")
         code = str(first["code"]) if first.get("code") else None
         status = _ERROR_CLASSES_BY_CODE.get(code or "", status)
