@@ -36,6 +36,12 @@ model_list:
       vertex_location: europe-west4
       vertex_credentials: os.environ/SA_FILE
       api_base: os.environ/VERTEX_BASE
+  - model_name: gemini-misconfigured
+    litellm_params:
+      model: vertex_ai/gemini-2.0-flash
+      vertex_project: acme-prod
+      vertex_credentials: /nonexistent/service-account.json
+      api_base: os.environ/VERTEX_BASE
   - model_name: granite
     litellm_params:
       model: watsonx/ibm/granite-3-8b-instruct
@@ -156,3 +162,13 @@ def test_azure_ai_through_the_gateway(gateway, servers):
     assert response.choices[0].message.content == "Foundry here"
     sent = servers["azure_ai"].requests[-1]
     assert sent.path == "/chat/completions" and sent.headers["api-key"] == AZURE_AI_KEY
+
+
+def test_unreadable_credentials_are_a_clear_openai_error(gateway, servers):
+    before = len(servers["vertex"].requests)
+    raw = httpx.post(gateway.url + "/v1/chat/completions", timeout=30,
+                     json={"model": "gemini-misconfigured", "messages": [{"role": "user", "content": "Hi"}]})
+    assert raw.status_code == 401
+    error = raw.json()["error"]
+    assert "neither JSON nor a readable file" in error["message"] and "Traceback" not in raw.text
+    assert len(servers["vertex"].requests) == before  # nothing sent without a token

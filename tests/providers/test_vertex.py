@@ -399,3 +399,13 @@ def test_claude_error_shapes(fake, oauth, sa_json):
         polyrelay.completion(model="vertex_ai/claude-sonnet-4@20250514", messages=MESSAGES, api_base=fake.url,
                              vertex_credentials=sa_json)
     assert caught.value.llm_provider == "vertex_ai" and "Quota exceeded" in str(caught.value)
+
+
+def test_without_google_auth_installed_the_error_says_what_to_install(fake, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "google.auth", None)  # import google.auth now raises ImportError
+    with pytest.raises(openai.BadRequestError, match=r"polyrelay\[vertex\]"):
+        polyrelay.completion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES, api_base=fake.url,
+                             vertex_project="p")
+    assert fake.requests == []

@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import APIConnectionError, AuthenticationError
+from ..errors import APIConnectionError, AuthenticationError, BadRequestError
 from ..redact import scrub
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -62,6 +62,11 @@ async def access_token(vertex_credentials: str | None, *, provider: str, model: 
     fresh = _fresh(source)
     if fresh is not None:
         return fresh
+    try:
+        import google.auth  # noqa: F401  (the vertex extra)
+    except ImportError:
+        raise BadRequestError(f"{provider} needs google-auth to sign in to Google Cloud: "
+                              "pip install 'polyrelay[vertex]'", llm_provider=provider, model=model) from None
     return await asyncio.to_thread(_refresh, source, vertex_credentials, provider, model)
 
 
