@@ -117,8 +117,8 @@ async def _call(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str
     hidden = {"custom_llm_provider": call.provider, "api_base": call.creds.api_base or adapter.default_api_base,
               "model_id": kwargs.get("model_id"), "response_cost": None}
 
-    def send_once():
-        return _send_within(p, request, call.stream)
+    async def send_once():
+        return await _send_within(p, await adapter.authorize(call, request), call.stream)
 
     talk = verbose.enabled(kwargs)
     if talk:

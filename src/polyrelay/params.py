@@ -113,7 +113,7 @@ def plan(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str, Any])
     for key, value in kwargs.items():
         if key in CORE_ARGS or value is None or key in adapter.credential_args:
             continue
-        if key in known and key in adapter.unsupported_params:
+        if key in known and key in adapter.unsupported_params_for(provider_model):
             if drop:
                 continue
             raise UnsupportedParamsError(

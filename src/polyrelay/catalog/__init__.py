@@ -40,13 +40,18 @@ URL_ENV_VAR = "POLYRELAY_MODEL_COST_MAP_URL"
 # Shipped files, in the order that decides which provider a bare name
 # belongs to when several list it (OpenAI's own before Azure's copy).
 BUNDLED = ("openai", "anthropic", "gemini", "deepseek", "groq", "mistral", "cohere", "bedrock", "azure", "xai",
-           "together_ai", "fireworks_ai", "perplexity", "cerebras", "sambanova", "deepinfra")
+           "together_ai", "fireworks_ai", "perplexity", "cerebras", "sambanova", "deepinfra",
+           "vertex_ai", "watsonx", "azure_ai")
 # Provider names LiteLLM uses for a route of the same provider, mapped to ours.
 PROVIDER_ALIASES = {
     "cohere_chat": "cohere",
     "bedrock_converse": "bedrock",
     "azure_text": "azure",
     "ollama_chat": "ollama",
+    # LiteLLM's price map files Vertex AI's models under these.
+    "vertex_ai-language-models": "vertex_ai",
+    "vertex_ai-anthropic_models": "vertex_ai",
+    "vertex_ai-embedding-models": "vertex_ai",
 }
 # Where else a provider's models may be listed (legacy completions models are
 # OpenAI's too; an OpenAI name sent as text-completion-openai is the same model).

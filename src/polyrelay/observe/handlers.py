@@ -26,7 +26,7 @@ log = logging.getLogger("polyrelay.observe")
 
 # Keyword arguments handlers are not given: credentials, and our own plumbing.
 SECRET_ARGS = frozenset({"api_key", "azure_ad_token", "aws_access_key_id", "aws_secret_access_key",
-                         "aws_session_token", "vertex_credentials", "extra_headers", "headers", "user_config",
+                         "aws_session_token", "vertex_credentials", "token", "extra_headers", "headers", "user_config",
                          "client_secret", "polyrelay_log"})
 # name -> factory of the sink serving it (each a module of sinks/).
 NAMED_SINKS: dict[str, Callable[[], Any]] = {}

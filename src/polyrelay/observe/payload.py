@@ -26,7 +26,7 @@ KEY_FIELDS = ("user_api_key_hash", "user_api_key_alias", "user_api_key_team_id",
 _NOT_PARAMS = frozenset({"api_key", "api_base", "base_url", "metadata", "litellm_metadata", "polyrelay_log",
                          "litellm_call_id", "model_id", "model_group", "polyrelay_wire", "allowed_model_groups",
                          "headers", "extra_headers", "azure_ad_token", "aws_secret_access_key", "aws_access_key_id",
-                         "aws_session_token", "vertex_credentials", "user_config", "mock_response", "messages",
+                         "aws_session_token", "vertex_credentials", "token", "user_config", "mock_response", "messages",
                          "input", "prompt", "stream_options", "proxy_server_request", "client"})
 
 

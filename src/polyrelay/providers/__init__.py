@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import BadRequestError
 from .anthropic import AnthropicAdapter
 from .azure import AzureAdapter
+from .azure_ai import AzureAIAdapter
 from .base import Adapter
 from .bedrock import BedrockAdapter
 from .cohere import CohereAdapter
@@ -18,6 +19,8 @@ from .hosted import ADAPTERS as _HOSTED  # issue 20: sagemaker, replicate, huggi
 from .mock import MockAdapter
 from .ollama import OllamaAdapter
 from .openai_compatible import ADAPTERS as _COMPATIBLE
+from .vertex import VertexAdapter
+from .watsonx import WatsonxAdapter
 
 ADAPTERS: dict[str, Adapter] = {
     **_COMPATIBLE,
@@ -29,6 +32,9 @@ ADAPTERS: dict[str, Adapter] = {
     "cohere": CohereAdapter(),
     "ollama": OllamaAdapter(),
     "bedrock": BedrockAdapter(),
+    "vertex_ai": VertexAdapter(),
+    "watsonx": WatsonxAdapter(),
+    "azure_ai": AzureAIAdapter(),
 }
 
 # Bare model names people use without a provider prefix, by prefix.

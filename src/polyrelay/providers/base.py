@@ -112,6 +112,15 @@ class Adapter:
     def build_request(self, call: Call) -> HTTPRequest:
         raise NotImplementedError(f"{self.name} does not serve {call.kind} requests")
 
+    def unsupported_params_for(self, model: str) -> frozenset[str]:
+        """The chat params this provider rejects for one model (one name may front several APIs)."""
+        return self.unsupported_params
+
+    async def authorize(self, call: Call, request: HTTPRequest) -> HTTPRequest:
+        """The request as sent, for providers whose credential is a short-lived token that has to be
+        fetched over the network first (Vertex AI, watsonx); run before each attempt."""
+        return request
+
     def api_base(self, call: Call, *, key_required: bool = True) -> str:
         """The base URL to call; a key is required when it is the provider's own."""
         base = (call.creds.api_base or self.default_api_base).rstrip("/")
