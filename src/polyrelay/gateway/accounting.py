@@ -99,6 +99,10 @@ class Accounting:
         self.max_budget, self.budget_duration = max_budget, budget_duration
         self._global_seed: tuple[float | None, float] | None = None  # (window start, spend recorded in it)
 
+    def models_changed(self) -> None:
+        """The model list changed (store_model_in_db): prices are looked up again."""
+        self._rate_cache.clear()
+
     async def _global_subject(self) -> Subject:
         """The gateway-wide budget as a subject; its spend so far is read from the
         spend logs once per window, then counted live like any other budget."""

@@ -26,6 +26,7 @@ from ..http import context, parse_json_object
 from ..store_health import describe_db_error
 from .responses import json_response
 from .budgets import make_budget_routes
+from .model_admin import make_model_admin_routes
 from .teams import make_team_routes
 
 _NUMBER = (int, float)
@@ -424,6 +425,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                   (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
     table += make_team_routes(run, records, forget, _require_admin, _paging, require_team_admin)
     table += make_budget_routes(run, records, forget, _require_admin)
+    table += make_model_admin_routes(gateway, run, _require_admin)
     return table
 
 
