@@ -133,6 +133,8 @@ class Accounting:
         subjects = [s for s in entry.subjects() if _limited(s)] if entry is not None else []
         if entry is not None and model is not None and _has_model_limits(entry.key):
             subjects += await self.keys.model_subjects(entry, model)
+        if entry is not None and (entry.org is not None or (entry.team or {}).get("member_budgets")):
+            subjects += await self.keys.scope_subjects(entry)
         if self.max_budget is not None:
             subjects.append(await self._global_subject())
         end_user = body.get("user") if isinstance(body.get("user"), str) else None

@@ -76,6 +76,8 @@ organizations = Table(
     "organizations", metadata,
     Column("organization_id", Text, primary_key=True),
     Column("organization_alias", Text),
+    Column("members", JSON),
+    Column("admins", JSON),  # members with role "org_admin": their keys manage this organization's teams
     *_budget_columns(),
 )
 

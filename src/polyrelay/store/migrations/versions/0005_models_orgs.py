@@ -33,6 +33,8 @@ def upgrade() -> None:
         "organizations",
         sa.Column("organization_id", sa.Text, primary_key=True),
         sa.Column("organization_alias", sa.Text),
+        sa.Column("members", sa.JSON),
+        sa.Column("admins", sa.JSON),
         sa.Column("max_budget", sa.Float),
         sa.Column("budget_duration", sa.Text),
         sa.Column("budget_reset_at", sa.DateTime(timezone=True)),
