@@ -202,6 +202,14 @@ def test_two_gateways_on_postgres_see_each_others_models(postgres_admin_url, red
                                                                       headers=ADMIN).json()["data"]]
         finally:
             third.stop()
+        # One started with another salt key cannot read the credentials: it serves without those models.
+        wrong = GatewayProcess(config(extra), env={"POLYRELAY_SALT_KEY": "not-the-salt-key"}).start()
+        try:
+            ids = [d["model_info"]["id"] for d in httpx.get(wrong.url + "/v2/model/info", headers=ADMIN).json()["data"]]
+            assert later not in ids and len(ids) == 1  # the config's model only
+            assert f"stored model {later} cannot be decrypted" in wrong.log
+        finally:
+            wrong.stop()
     finally:
         east.stop()
         west.stop()

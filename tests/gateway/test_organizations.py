@@ -81,7 +81,7 @@ def test_organizations_are_created_read_changed_listed_and_deleted(gw):
 
     info = ok(call(gw, "/organization/info", method="GET", organization_id=org))
     assert [t["team_id"] for t in info["teams"]] == [team] and info["spend"] == 0
-    assert ok(call(gw, "/organization/info", {"organizations": [org]}))["organization_id"] == org
+    assert [o["organization_id"] for o in ok(call(gw, "/organization/info", {"organizations": [org]}))] == [org]
     changed = ok(call(gw, "/organization/update", {"organization_id": org, "max_budget": 20}, method="PATCH"))
     assert changed["max_budget"] == 20 and changed["organization_alias"] == "Acme"
     assert org in [o["organization_id"] for o in ok(call(gw, "/organization/list", method="GET"))]

@@ -28,6 +28,7 @@ from sqlalchemy import delete, insert, select, update
 
 from ..errors import BadRequestError
 from ..redact import mask
+from ..router.deployment import Deployment
 from ..store.records import now
 from ..store.schema import proxy_models, store_versions
 from .config import is_secret_name
@@ -192,11 +193,13 @@ class ModelSync:
         self.store = store
         self.version: int | None = None
         self._task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()  # one reload at a time: the last one applied is the newest read
 
     async def reload(self) -> None:
-        version, entries = await self.gateway.db.run(self.store.load)
-        self.apply(entries)
-        self.version = version
+        async with self._lock:
+            version, entries = await self.gateway.db.run(self.store.load)
+            self.apply(entries)
+            self.version = version
 
     def apply(self, entries: list[dict[str, Any]]) -> None:
         gateway = self.gateway
@@ -208,12 +211,13 @@ class ModelSync:
                 log.error("stored model %s has the id of a model in the config file; the config's is served",
                           entry["model_info"]["id"])
                 continue
+            try:
+                Deployment.from_entry(entry)
+            except BadRequestError as exc:  # e.g. an os.environ/ name unset on this instance: skip it, say which
+                log.error("stored model %s is not served here: %s", entry["model_info"]["id"], exc.message)
+                continue
             served.append(entry)
-        try:
-            gateway.router.set_model_list(kept + served)
-        except BadRequestError as exc:  # one bad row must not stop the others: skip it, say which
-            log.error("stored models not applied: %s", exc.message)
-            return
+        gateway.router.set_model_list(kept + served)
         gateway.secrets.replace(gateway.config.secrets() + tuple(credentials(served)))
         if gateway.accounting is not None:
             gateway.accounting.models_changed()

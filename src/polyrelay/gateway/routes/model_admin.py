@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from ...errors import BadRequestError, NotFoundError
 from ...router.deployment import Deployment
+from .. import schema
 from ..config import ConfigError, _check_deployment
 from ..http import parse_json_object
 from ..model_store import masked_params
@@ -37,6 +38,9 @@ def _checked(data: dict[str, Any], path: str) -> dict[str, Any]:
     except ConfigError as exc:
         message = str(exc).replace("model_list[0].", "")
         raise BadRequestError(message, param=message.split(" ", 1)[0].split(".")[0], code="invalid_value") from None
+    for name, value in (("model_name", entry["model_name"]), ("model_info.id", entry["model_info"].get("id"))):
+        if value is not None and (what := schema.identifier(value if isinstance(value, str) else str(value))):
+            raise schema.invalid(name, what, value)
     Deployment.from_entry(entry)  # what the Router will refuse, refused now (a 400 naming it)
     return entry
 

@@ -17,6 +17,7 @@ inside it — never another organization, never the organization itself.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from starlette.responses import Response
 from ...errors import BadRequestError, NotFoundError, PermissionDeniedError
 from ...store.records import parse_duration
 from .. import schema
+from ..key_fields import budget_window
 from ..http import context, parse_json_object
 from .responses import json_response
 
@@ -70,9 +72,12 @@ def make_organization_routes(run, records, forget, require_admin) -> list[tuple[
         return org
 
     async def with_spend(org: dict[str, Any]) -> dict[str, Any]:
-        """The organization's spend: what its teams' calls cost (over all time)."""
+        """The organization's spend: what its teams' calls cost in the current
+        budget window (the one its budget is checked against), or over all time."""
         ident = org["organization_id"]
-        spend = await run(lambda: records().scope_spend(records().team_ids(ident), None, None))
+        start, _ = budget_window(org.get("budget_duration"))
+        since = datetime.fromtimestamp(start, timezone.utc) if start is not None else None
+        spend = await run(lambda: records().scope_spend(records().team_ids(ident), None, since))
         return {**org, "spend": spend}
 
     async def new(request: Request) -> Response:
@@ -87,20 +92,24 @@ def make_organization_routes(run, records, forget, require_admin) -> list[tuple[
         return json_response(await run(records().create, "organization", fields))
 
     async def info(request: Request) -> Response:
+        """GET ?organization_id= answers one organization; POST {"organizations": [ids]}
+        (LiteLLM's older form) answers a list."""
         principal = context(request.scope).principal
-        ident = request.query_params.get("organization_id")
+        idents: Any = [request.query_params.get("organization_id")]
         if request.method == "POST":
             data = parse_json_object(await request.body())
-            wanted = data.get("organizations")
-            if set(data) - {"organizations"} or not isinstance(wanted, list) or len(wanted) != 1:
-                raise BadRequestError("pass {\"organizations\": [<organization_id>]}", param="organizations")
-            ident = wanted[0]
-        org = await org_of(ident)
-        if principal is not None and not principal.is_admin and not is_org_admin(principal, org):
-            raise PermissionDeniedError("Only the admin (master key) or an admin of this organization may read it.",
-                                        code="not_org_admin")
-        teams = await run(lambda: records().list("team", size=10_000, organization_id=org["organization_id"]))
-        return json_response({**await with_spend(org), "teams": teams})
+            idents = data.get("organizations")
+            if set(data) - {"organizations"} or not isinstance(idents, list) or not idents:
+                raise BadRequestError("pass {\"organizations\": [<organization_id>, ...]}", param="organizations")
+        found = []
+        for ident in idents:
+            org = await org_of(ident, "organizations" if request.method == "POST" else "organization_id")
+            if principal is not None and not principal.is_admin and not is_org_admin(principal, org):
+                raise PermissionDeniedError("Only the admin (master key) or an admin of this organization may "
+                                            "read it.", code="not_org_admin")
+            teams = await run(lambda: records().list("team", size=10_000, organization_id=org["organization_id"]))
+            found.append({**await with_spend(org), "teams": teams})
+        return json_response(found if request.method == "POST" else found[0])
 
     async def update(request: Request) -> Response:
         require_admin(request)
