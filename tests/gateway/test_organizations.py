@@ -188,6 +188,7 @@ def test_an_organization_admin_manages_its_own_organization_only(gw):
     assert status("/team/new", {"team_id": uid("t")}) == 403
     assert status("/team/update", {"team_id": theirs_team, "max_budget": 5}) == 403
     assert status("/team/update", {"team_id": my_team, "organization_id": theirs}) == 403
+    assert status("/team/update", {"team_id": my_team, "organization_id": None}) == 403  # out from under the budget
     assert status("/team/member_add", {"team_id": theirs_team, "member": {"user_id": uid("u")}}) == 403
     assert status("/key/generate", {"team_id": theirs_team}) == 403
     assert status("/organization/member_add", {"organization_id": theirs, "member": {"user_id": boss}}) == 403

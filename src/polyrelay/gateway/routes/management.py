@@ -215,14 +215,14 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         """/team/new and /team/update: the master key, or an admin of the team's organization
         (both the one it is in and the one it moves to). The organization must exist, and a
         team takes only models its organization has."""
-        org_id = data.get("organization_id") or (team or {}).get("organization_id")
+        current = (team or {}).get("organization_id")
+        org_id = data["organization_id"] if "organization_id" in data else current  # null: out of any
         org = await run(records().get, "organization", org_id) if org_id else None
         if org_id and org is None:
             raise NotFoundError(f"No such organization: {org_id!r}; create it with /organization/new",
                                 param="organization_id")
         principal = context(request.scope).principal
         if principal is not None and not principal.is_admin:
-            current = (team or {}).get("organization_id")
             if not is_org_admin(principal, org) or (current and current != org_id and not is_org_admin(
                     principal, await run(records().get, "organization", current))):
                 raise PermissionDeniedError("Only the admin (master key), or an admin of the team's organization, "
@@ -329,11 +329,11 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
     def crud(kind: str, id_field: str, id_param: str, plural: str):
         async def create(request: Request) -> Response:
+            if kind != "team":  # a team may also be made by its organization's admin
+                _require_admin(request)
             data = await _body(request, kind)
             if kind == "team":
                 await team_in_organization(request, data, None)
-            else:
-                _require_admin(request)
             fields = _fields(kind, data)
             if kind == "team":
                 await guardrail_stage.keep_in_metadata(gateway, data, fields)
@@ -368,10 +368,10 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             return json_response(answer)
 
         async def change(request: Request) -> Response:
-            data = await _body(request, kind)
-            ident = data.get(id_param) or data.get(id_field)
             if kind != "team":
                 _require_admin(request)
+            data = await _body(request, kind)
+            ident = data.get(id_param) or data.get(id_field)
             if not isinstance(ident, str):
                 raise BadRequestError(f"{id_param} is required", param=id_param)
             if kind == "team":
