@@ -91,9 +91,10 @@ def masked_params(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         if key in _HEADER_FIELDS and isinstance(value, dict):
             shown[key] = {name: "****" for name in value}
+        elif is_secret_name(key) and isinstance(value, str) and value.startswith("os.environ/"):
+            shown[key] = value  # a reference to the environment, not the secret itself
         elif is_secret_name(key) and value is not None:
-            shown[key] = mask(str(value)) if isinstance(value, str) and not value.startswith("os.environ/") else (
-                value if isinstance(value, str) else "****")
+            shown[key] = mask(value) if isinstance(value, str) else "****"
         else:
             shown[key] = value
     return shown
