@@ -73,3 +73,27 @@ def _scrub_arg(value, secrets: tuple[str, ...]):
     if value is None or isinstance(value, (bool, int, float)):
         return value  # %d and friends still format
     return scrub(value if isinstance(value, str) else str(value), secrets)
+
+
+class Secrets:
+    """The gateway's known secrets, shared by every place that scrubs: the
+    list can grow while serving (models added through /model/new), so it is
+    one object the middlewares hold, not a tuple they copied at start."""
+
+    def __init__(self, values: tuple[str, ...] = ()) -> None:
+        self._values = tuple(values)
+
+    def replace(self, values: tuple[str, ...]) -> None:
+        self._values = tuple(dict.fromkeys(v for v in values if v))
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values
+
+    def __add__(self, other: tuple[str, ...]) -> tuple[str, ...]:
+        return self._values + tuple(other)

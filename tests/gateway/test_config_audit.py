@@ -30,7 +30,7 @@ def test_deployment_settings_that_change_calls_are_refused_by_name(key):
 
 
 def test_a_refused_setting_left_off_starts():
-    config = build({"model_list": MODEL, "general_settings": {"store_model_in_db": False, "disable_spend_logs": "false"},
+    config = build({"model_list": MODEL, "general_settings": {"enable_jwt_auth": False, "disable_spend_logs": "false"},
                     "litellm_settings": {"max_budget": None}})
     assert config.general_settings == {}
 

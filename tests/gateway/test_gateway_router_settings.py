@@ -189,3 +189,35 @@ def test_max_fallbacks_limits_how_many_fallback_groups_are_tried(policy_gateway,
             assert raw.parse().model.endswith("third")
     finally:
         process.stop()
+
+
+FAILS_CONFIG = """
+model_list:
+  - model_name: upstream
+    litellm_params: {model: openai/gpt-4o, api_base: os.environ/FAKE_UPSTREAM_BASE, api_key: sk-upstream-000000}
+router_settings:
+  num_retries: 0
+  allowed_fails: 0
+  cooldown_time: 60
+%s"""
+
+
+@pytest.mark.parametrize("policy,reached", [
+    ("", 1),  # allowed_fails: 0 -> the first server error cools the deployment
+    ("  allowed_fails_policy: {InternalServerErrorAllowedFails: 2}\n", 3),  # two more allowed for this class
+])
+def test_allowed_fails_policy_sets_failures_before_cooldown_per_error_class(upstream, policy, reached):
+    fake = reset(upstream)
+    fake.default = Reply(status=500, json={"error": {"message": "boom", "type": "server_error"}})
+    process = GatewayProcess(FAILS_CONFIG % policy, env={"FAKE_UPSTREAM_BASE": upstream.url}).start()
+    try:
+        with openai.OpenAI(api_key="x", base_url=process.url, max_retries=0) as client:
+            messages = []
+            for _ in range(5):
+                with pytest.raises(openai.APIStatusError) as caught:
+                    client.chat.completions.create(model="upstream", messages=HELLO)
+                messages.append(caught.value.message)
+        assert len(fake.requests) == reached  # then cooled: no more calls reach the upstream
+        assert all("No deployments available" in m for m in messages[reached:])
+    finally:
+        process.stop()

@@ -78,7 +78,7 @@ def test_fields_that_would_change_nothing_are_refused_by_name(gw, field, value):
 
 @pytest.mark.parametrize("path,body,field", [
     ("/user/new", {"user_id": "u-x", "send_invite_email": True}, "send_invite_email"),
-    ("/team/new", {"team_id": "t-x", "organization_id": "o"}, "organization_id"),
+    ("/team/new", {"team_id": "t-x", "team_member_permissions": []}, "team_member_permissions"),
     ("/customer/new", {"user_id": "c-x", "allowed_model_region": "eu"}, "allowed_model_region"),
     ("/key/delete", {"keys": [], "force": True}, "force"),
 ])

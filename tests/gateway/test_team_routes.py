@@ -49,10 +49,10 @@ def test_members_are_added_listed_and_removed(gw):
     assert post(gw, "/team/member_delete", {"team_id": team, "user_id": user}).status_code == 404
 
 
-def test_per_member_budgets_and_unknown_fields_are_refused_by_name(gw):
+def test_unknown_member_fields_are_refused_by_name(gw):
     team = f"t-{uuid.uuid4().hex[:6]}"
     post(gw, "/team/new", {"team_id": team})
-    for field in ("max_budget_in_team", "role"):
+    for field in ("budget_duration_in_team", "role"):
         body = {"team_id": team, "member": {"user_id": "x"}, field: 1}
         refused = post(gw, "/team/member_add", body)
         assert refused.status_code == 400 and refused.json()["error"]["param"] == field

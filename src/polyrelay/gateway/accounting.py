@@ -99,6 +99,10 @@ class Accounting:
         self.max_budget, self.budget_duration = max_budget, budget_duration
         self._global_seed: tuple[float | None, float] | None = None  # (window start, spend recorded in it)
 
+    def models_changed(self) -> None:
+        """The model list changed (store_model_in_db): prices are looked up again."""
+        self._rate_cache.clear()
+
     async def _global_subject(self) -> Subject:
         """The gateway-wide budget as a subject; its spend so far is read from the
         spend logs once per window, then counted live like any other budget."""
@@ -129,6 +133,8 @@ class Accounting:
         subjects = [s for s in entry.subjects() if _limited(s)] if entry is not None else []
         if entry is not None and model is not None and _has_model_limits(entry.key):
             subjects += await self.keys.model_subjects(entry, model)
+        if entry is not None and (entry.org is not None or (entry.team or {}).get("member_budgets")):
+            subjects += await self.keys.scope_subjects(entry)
         if self.max_budget is not None:
             subjects.append(await self._global_subject())
         end_user = body.get("user") if isinstance(body.get("user"), str) else None

@@ -195,6 +195,7 @@ GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "max_batch_models": _int(1),
     "health_check_interval": _number(0),
     "spend_spool_dir": _str,
+    "store_model_in_db": _bool,  # /model/new|update|delete (gateway/model_store.py)
 }
 ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "routing_strategy": _routing_strategy,
@@ -492,6 +493,10 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
     model_list = [_check_deployment(i, e) for i, e in enumerate(_list("model_list", body["model_list"] or []))]
     general = _check_section("general_settings", _dict("general_settings", body["general_settings"] or {}),
                              GENERAL_SETTINGS, warnings)
+    if general.get("store_model_in_db") and not (os.environ.get("POLYRELAY_SALT_KEY")
+                                                 or os.environ.get("LITELLM_SALT_KEY")):
+        raise ConfigError("general_settings.store_model_in_db: true needs POLYRELAY_SALT_KEY (or LITELLM_SALT_KEY) "
+                          "set in the environment: the provider credentials of stored models are encrypted with it")
     # router_settings are the Router's keyword arguments: the ones checked
     # here are converted, the rest go to the Router as given, which warns
     # about the ones it does not know.

@@ -19,8 +19,6 @@ from typing import Any
 
 REFUSED: dict[str, dict[str, str]] = {
     "general_settings": {
-        "store_model_in_db": "models managed through the API (/model/new) are not supported yet; list models in "
-                             "model_list",
         "enforce_user_param": "requiring the user field on every request is not supported",
         "max_parallel_requests": "a gateway-wide parallel request limit is not supported; set it on keys",
         "global_max_parallel_requests": "a gateway-wide parallel request limit is not supported; set it on keys",

@@ -41,7 +41,8 @@ REFUSED = {
     "config": "per-key config is not supported; use the config file",
     "enforced_params": "enforced_params is not supported",
     "object_permission": "object_permission (MCP/vector store access) is not supported",
-    "organization_id": "organizations are not supported yet",
+    "organization_id": "a key belongs to an organization through its team: pass team_id (teams join an "
+                       "organization with /team/new or /team/update organization_id)",
     "budget_id": "budget objects are not supported yet; set max_budget on the key",
     "rpm_limit_type": "rpm_limit_type is not supported (limits are always enforced)",
     "tpm_limit_type": "tpm_limit_type is not supported (limits are always enforced)",

@@ -51,6 +51,7 @@ class KeyEntry:
     key: dict[str, Any]
     user: dict[str, Any] | None
     team: dict[str, Any] | None
+    org: dict[str, Any] | None = None  # the team's organization: its budget and models apply too
     principal: Any = None  # made on first use and kept with the entry: the same for every request
     routes: tuple[frozenset[str], ...] | None = None  # allowed_routes / key_type rules; None: every route
     _subjects: list[Subject] | None = None
@@ -91,7 +92,7 @@ class KeyEntry:
     def allowed_models(self) -> tuple[str, ...] | None:
         """The key's models, narrowed by its user's and its team's; None means every group."""
         allowed: set[str] | None = None
-        for row in (self.key, self.user, self.team):
+        for row in (self.key, self.user, self.team, self.org):
             models = (row or {}).get("models")
             if models and "all-proxy-models" not in models:
                 allowed = set(models) if allowed is None else allowed & set(models)
@@ -130,6 +131,8 @@ class VirtualKeys:
         row = entry.key
         if row.get("blocked") or (entry.team or {}).get("blocked"):
             raise PermissionDeniedError("This key is blocked.", code="key_blocked")
+        if (entry.org or {}).get("blocked"):
+            raise PermissionDeniedError("This key's organization is blocked.", code="organization_blocked")
         if (entry.user or {}).get("blocked"):
             raise PermissionDeniedError("This key's user is blocked.", code="user_blocked")
         expires = row.get("expires")
@@ -143,7 +146,8 @@ class VirtualKeys:
             return None
         user = self.records.get("user", row["user_id"]) if row.get("user_id") else None
         team = self.records.get("team", row["team_id"]) if row.get("team_id") else None
-        return KeyEntry(row, user, team)
+        org = self.records.get("organization", team["organization_id"]) if (team or {}).get("organization_id") else None
+        return KeyEntry(row, user, team, org)
 
     async def principal_for(self, key: str) -> Principal | None:
         """The auth step's lookup (see auth.KeyLookup)."""
@@ -169,6 +173,40 @@ class VirtualKeys:
                     self.records.model_spend, entry.key["token_hash"], model, since))
             seeds[model] = self._model_spend[cache_key]
         return entry.model_subjects(model, seeds)
+
+    async def scope_subjects(self, entry: KeyEntry) -> list[Subject]:
+        """The budgets over the key's team: its organization's (spent by all the
+        organization's teams) and the key's user's budget inside the team
+        (``max_budget_in_team``). Their spend so far is read from the spend logs
+        once per budget window and instance, then counted live by the Ledger."""
+        found: list[Subject] = []
+        org, team, user_id = entry.org, entry.team, entry.key.get("user_id")
+        if org is not None and any(org.get(k) is not None for k in ("max_budget", "rpm_limit", "tpm_limit")):
+            subject = Subject("org", org["organization_id"], rpm_limit=org.get("rpm_limit"),
+                              tpm_limit=org.get("tpm_limit"))
+            if org.get("max_budget") is not None:
+                subject.max_budget = org["max_budget"]
+                subject.spend, subject.budget_reset_at = await self._window_spend(
+                    ("org", org["organization_id"]), org.get("budget_duration"),
+                    lambda since: self.records.scope_spend(self.records.team_ids(org["organization_id"]), None,
+                                                           since))
+            found.append(subject)
+        member_budget = ((team or {}).get("member_budgets") or {}).get(user_id) if user_id else None
+        if member_budget is not None:
+            subject = Subject("team_member", f"{team['team_id']}/{user_id}", max_budget=float(member_budget))
+            subject.spend, _ = await self._window_spend(
+                ("team_member", team["team_id"], user_id), None,
+                lambda since: self.records.scope_spend([team["team_id"]], user_id, since))
+            found.append(subject)
+        return found
+
+    async def _window_spend(self, ident: tuple, period: str | None, read) -> tuple[float, datetime | None]:
+        start, end = key_fields.budget_window(period)
+        cache_key = (*ident, start)
+        if cache_key not in self._model_spend:
+            since = datetime.fromtimestamp(start, timezone.utc) if start is not None else None
+            self._model_spend.put(cache_key, await self.db.run(read, since))
+        return self._model_spend[cache_key], datetime.fromtimestamp(end, timezone.utc) if end else None
 
     async def customer(self, end_user: str) -> Subject:
         """The end user named by a request's ``user`` field, with their budget if one was set."""

@@ -38,7 +38,10 @@ class Gateway:
         self.config = config
         self.metrics = Metrics()
         self.auth = Authenticator(config.master_key, key_lookup)
-        self.secrets = config.secrets()
+        from ..redact import Secrets
+
+        self.secrets = Secrets(config.secrets())  # grows with stored models' credentials (model_store.py)
+        self.models: Any = None  # model_store.ModelSync with general_settings.store_model_in_db
         self.max_request_bytes = config.max_request_bytes
         self.router: Any = None
         self.accounting: Any = None  # set at start: budgets, limits and spend (accounting.py)
@@ -66,6 +69,12 @@ class Gateway:
         self.cache = await start_cache(self.config, self.metrics, self.router)
         self.guardrails.start(self.router)
         await self._open_records()
+        if self.config.general_settings.get("store_model_in_db"):
+            from .model_store import Cipher, ModelStore, ModelSync, salt_key
+
+            self.models = ModelSync(self, ModelStore(self.db, Cipher(salt_key() or "")))
+            await self.models.reload()
+            self.models.start()
         # Token tables are not loaded here: they cost 45-75 MB each, and a
         # provider that reports usage never needs them. What counts tokens
         # on the serving path (mock/, budget reservations) preloads them off
@@ -125,6 +134,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self.ready = False
+        if self.models is not None:
+            self.models.stop()
         if self.accounting is not None:
             self._budget_task.cancel()
             self._health_task.cancel()

@@ -58,7 +58,9 @@ class Subject:
 
     def label(self) -> str:
         return {"key": "key", "user": "user", "team": "team", "customer": "end user",
-                "key_model": "key (per model)", "global": "the gateway (litellm_settings.max_budget)"}[self.kind]
+                "key_model": "key (per model)", "org": "organization",
+                "team_member": "team member (max_budget_in_team)",
+                "global": "the gateway (litellm_settings.max_budget)"}[self.kind]
 
 
 @dataclass(slots=True)

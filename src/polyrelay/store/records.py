@@ -17,11 +17,13 @@ from typing import Any, Iterable
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, literal, or_, select, text, tuple_, update
 
 from .database import Database
-from .schema import budgets, customers, keys, spend_logs, teams, users
+from .schema import budgets, customers, keys, organizations, spend_logs, teams, users
 
 KEY_PREFIX = "sk-"
-TABLES = {"key": keys, "user": users, "team": teams, "customer": customers, "budget": budgets}
-ID_COLUMNS = {"key": "token_hash", "user": "user_id", "team": "team_id", "customer": "user_id", "budget": "budget_id"}
+TABLES = {"key": keys, "user": users, "team": teams, "customer": customers, "budget": budgets,
+          "organization": organizations}
+ID_COLUMNS = {"key": "token_hash", "user": "user_id", "team": "team_id", "customer": "user_id", "budget": "budget_id",
+              "organization": "organization_id"}
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|mo)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
 
@@ -198,6 +200,24 @@ class Records:
             query = query.where(spend_logs.c.start_time >= since)
         with self.db.engine.connect() as conn:
             return float(conn.execute(query).scalar() or 0.0)
+
+    def scope_spend(self, team_ids: list[str], user_id: str | None, since: datetime | None) -> float:
+        """Recorded spend since a time of some teams' calls (an organization's), or of
+        one member's calls in one team (``user_id`` with a single team)."""
+        if not team_ids:
+            return 0.0
+        query = select(func.coalesce(func.sum(spend_logs.c.spend), 0.0)).where(spend_logs.c.team_id.in_(team_ids))
+        if user_id is not None:
+            query = query.where(spend_logs.c.user_id == user_id)
+        if since is not None:
+            query = query.where(spend_logs.c.start_time >= since)
+        with self.db.engine.connect() as conn:
+            return float(conn.execute(query).scalar() or 0.0)
+
+    def team_ids(self, organization_id: str) -> list[str]:
+        with self.db.engine.connect() as conn:
+            return [row[0] for row in conn.execute(select(teams.c.team_id)
+                                                   .where(teams.c.organization_id == organization_id))]
 
     def spend_report(self, *, group_by: str = "team_id", start: datetime | None = None,
                      end: datetime | None = None) -> list[dict[str, Any]]:

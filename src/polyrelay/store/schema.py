@@ -65,7 +65,40 @@ teams = Table(
     Column("team_alias", Text),
     Column("members", JSON),
     Column("admins", JSON),  # members with role "admin": their keys manage this team (migration 0003)
+    Column("organization_id", Text),  # the organization over the team: its budget caps the team (0005)
+    Column("member_budgets", JSON),  # {"user id": max_budget_in_team}: a member's spend in the team (0005)
     *_budget_columns(),
+)
+
+# Organizations over teams (LiteLLM's /organization/*, migration 0005). An
+# organization's spend is its teams' spend, read from the spend logs.
+organizations = Table(
+    "organizations", metadata,
+    Column("organization_id", Text, primary_key=True),
+    Column("organization_alias", Text),
+    Column("members", JSON),
+    Column("admins", JSON),  # members with role "org_admin": their keys manage this organization's teams
+    *_budget_columns(),
+)
+
+# Models added through /model/new (general_settings.store_model_in_db, migration 0005).
+# Secret-named litellm_params values are stored encrypted (gateway/model_store.py).
+proxy_models = Table(
+    "proxy_models", metadata,
+    Column("model_id", Text, primary_key=True),
+    Column("model_name", Text, nullable=False),
+    Column("litellm_params", JSON, nullable=False),
+    Column("model_info", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Change counters that instances poll: "models" goes up with every model change,
+# in the transaction that makes it, so every instance reloads within a poll.
+store_versions = Table(
+    "store_versions", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
 )
 
 customers = Table(

@@ -26,6 +26,8 @@ from ..http import context, parse_json_object
 from ..store_health import describe_db_error
 from .responses import json_response
 from .budgets import make_budget_routes
+from .model_admin import make_model_admin_routes
+from .organizations import is_org_admin, make_organization_routes
 from .teams import make_team_routes
 
 _NUMBER = (int, float)
@@ -36,6 +38,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "max_parallel_requests": (int,), "metadata": (dict,), "team_id": (str,), "user_id": (str,), "key_alias": (str,),
     "duration": (str,), "blocked": (bool,), "user_email": (str,), "user_role": (str,), "team_alias": (str,),
     "members": (list,), "alias": (str,), "budget_id": (str,), "spend": _NUMBER, "key": (str,), "expires": (str,),
+    "organization_id": (str,),
 }
 _KINDS_FIELDS = {
     "key": ("models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit", "max_parallel_requests", "metadata",
@@ -43,7 +46,7 @@ _KINDS_FIELDS = {
     "user": ("user_id", "user_email", "user_role", "models", "max_budget", "budget_duration", "rpm_limit",
              "tpm_limit", "metadata", "blocked", "spend"),
     "team": ("team_id", "team_alias", "members", "admins", "models", "max_budget", "budget_duration", "rpm_limit", "tpm_limit",
-             "metadata", "blocked", "spend"),
+             "metadata", "blocked", "spend", "organization_id"),
     "customer": ("user_id", "alias", "max_budget", "budget_duration", "metadata", "blocked", "spend", "budget_id"),
 }
 
@@ -51,7 +54,7 @@ _KINDS_FIELDS = {
 # Values stored and used as state keys: bounded, so each can always be stored and read back.
 _VALUE_RULES: dict[str, schema.Rule] = {
     **{name: schema.identifier for name in ("team_id", "user_id", "key_alias", "user_email", "user_role",
-                                            "team_alias", "alias", "budget_duration", "duration")},
+                                            "team_alias", "alias", "budget_duration", "duration", "organization_id")},
     "metadata": schema.freeform, "max_budget": schema.number(0), "spend": schema.number(0),
     **{name: schema.integer(0) for name in ("rpm_limit", "tpm_limit", "max_parallel_requests")},
     "models": lambda v: None if all(isinstance(m, str) and schema.identifier(m) is None for m in v)
@@ -200,9 +203,37 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         if principal is None or principal.is_admin:
             return
         team = await run(records().get, "team", team_id) if isinstance(team_id, str) else None
-        if team is None or principal.user_id is None or principal.user_id not in (team.get("admins") or []):
-            raise PermissionDeniedError("Only the admin (master key), or an admin of the team named in team_id, "
-                                        "may call this endpoint.", code="not_team_admin")
+        if team is not None and principal.user_id is not None and principal.user_id in (team.get("admins") or []):
+            return
+        if team is not None and team.get("organization_id") and is_org_admin(
+                principal, await run(records().get, "organization", team["organization_id"])):
+            return  # an organization's admin manages the teams inside it
+        raise PermissionDeniedError("Only the admin (master key), or an admin of the team named in team_id (or of "
+                                    "its organization), may call this endpoint.", code="not_team_admin")
+
+    async def team_in_organization(request: Request, data: dict[str, Any], team: dict[str, Any] | None) -> None:
+        """/team/new and /team/update: the master key, or an admin of the team's organization
+        (both the one it is in and the one it moves to). The organization must exist, and a
+        team takes only models its organization has."""
+        current = (team or {}).get("organization_id")
+        org_id = data["organization_id"] if "organization_id" in data else current  # null: out of any
+        org = await run(records().get, "organization", org_id) if org_id else None
+        if org_id and org is None:
+            raise NotFoundError(f"No such organization: {org_id!r}; create it with /organization/new",
+                                param="organization_id")
+        principal = context(request.scope).principal
+        if principal is not None and not principal.is_admin:
+            if not is_org_admin(principal, org) or (current and current != org_id and not is_org_admin(
+                    principal, await run(records().get, "organization", current))):
+                raise PermissionDeniedError("Only the admin (master key), or an admin of the team's organization, "
+                                            "may create or change this team.", code="not_org_admin")
+        allowed = (org or {}).get("models")
+        models = data.get("models") if "models" in data else (team or {}).get("models")
+        if allowed and "all-proxy-models" not in allowed:
+            outside = sorted(set(models or []) - set(allowed) - {"all-proxy-models"})  # none: the org's apply
+            if outside:
+                raise BadRequestError(f"models: {outside[0]!r} is not one of organization {org_id!r}'s models "
+                                      f"({', '.join(allowed)})", param="models", code="invalid_value")
 
     async def budget_exists(budget_id: str | None) -> None:
         if budget_id and await run(records().get, "budget", budget_id) is None:
@@ -298,8 +329,11 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
     def crud(kind: str, id_field: str, id_param: str, plural: str):
         async def create(request: Request) -> Response:
-            _require_admin(request)
+            if kind != "team":  # a team may also be made by its organization's admin
+                _require_admin(request)
             data = await _body(request, kind)
+            if kind == "team":
+                await team_in_organization(request, data, None)
             fields = _fields(kind, data)
             if kind == "team":
                 await guardrail_stage.keep_in_metadata(gateway, data, fields)
@@ -334,11 +368,18 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             return json_response(answer)
 
         async def change(request: Request) -> Response:
-            _require_admin(request)
+            if kind != "team":
+                _require_admin(request)
             data = await _body(request, kind)
             ident = data.get(id_param) or data.get(id_field)
             if not isinstance(ident, str):
                 raise BadRequestError(f"{id_param} is required", param=id_param)
+            if kind == "team":
+                current = await run(records().get, "team", ident)
+                if current is None:
+                    _require_admin(request)
+                    raise NotFoundError(f"No such team: {ident!r}", param=id_param)
+                await team_in_organization(request, data, current)
             fields = _fields(kind, data)
             if kind == "team":
                 await guardrail_stage.keep_in_metadata(gateway, data, fields, lambda: run(records().get, kind, ident))
@@ -424,6 +465,8 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                   (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
     table += make_team_routes(run, records, forget, _require_admin, _paging, require_team_admin)
     table += make_budget_routes(run, records, forget, _require_admin)
+    table += make_model_admin_routes(gateway, run, _require_admin)
+    table += make_organization_routes(run, records, forget, _require_admin)
     return table
 
 

@@ -5,8 +5,12 @@
 Members are kept on the team record as user ids; a member that does not
 exist yet is created, as LiteLLM does. Members with role ``admin`` are also
 listed in ``admins``: keys owned by a team admin (``user_id``) may add and
-remove that team's members and issue keys for it — and nothing else. Per-member budgets inside a team
-(``max_budget_in_team``) are not supported and refused by name.
+remove that team's members and issue keys for it — and nothing else.
+
+Per-member budgets (``max_budget_in_team`` on /team/member_add and
+/team/member_update) cap what one member's keys spend inside the team; they
+are kept on the team record (``member_budgets``) and enforced on every call
+with the team's other budgets (gateway/keys.py ``scope_subjects``).
 """
 
 from __future__ import annotations
@@ -21,15 +25,13 @@ from .. import schema
 from ..http import parse_json_object
 from .responses import json_response
 
-MEMBER_FIELDS = frozenset({"team_id", "member"})
+MEMBER_FIELDS = frozenset({"team_id", "member", "max_budget_in_team"})
+MEMBER_UPDATE_FIELDS = frozenset({"team_id", "user_id", "role", "max_budget_in_team"})
 MEMBER_ROLES = frozenset({"user", "admin"})
 
 
 def _only(data: dict[str, Any], accepted: frozenset[str], path: str) -> None:
     for name in data:
-        if name == "max_budget_in_team":
-            raise BadRequestError("max_budget_in_team: per-member budgets inside a team are not supported; give "
-                                  "the member's keys their own max_budget", param=name, code="unsupported_field")
         if name not in accepted:
             raise BadRequestError(f"Unknown field {str(name)[:64]!r} for {path}: polyrelay does not support it.",
                                   param=str(name)[:64], code="unsupported_field")
@@ -52,6 +54,13 @@ def _member_ids(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     return ids, [item["user_id"] for item in items if item.get("role") == "admin"]
 
 
+def _member_budget(data: dict[str, Any]) -> float | None:
+    value = data.get("max_budget_in_team")
+    if value is not None and (what := schema.number(0)(value)) is not None:
+        raise schema.invalid("max_budget_in_team", what, value)
+    return None if value is None else float(value)
+
+
 def make_team_routes(run, records, forget, require_admin, paging,
                      require_team_admin) -> list[tuple[str, Any, list[str], str]]:
     async def team_of(data: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +78,7 @@ def make_team_routes(run, records, forget, require_admin, paging,
         await require_team_admin(request, data.get("team_id"))
         team = await team_of(data)
         ids, admins = _member_ids(data)
+        budget = _member_budget(data)
         for user_id in ids:
             if await run(records().get, "user", user_id) is None:
                 await run(records().create, "user", {"user_id": user_id})
@@ -76,7 +86,38 @@ def make_team_routes(run, records, forget, require_admin, paging,
         members += [u for u in ids if u not in members]
         admin_ids = list(team.get("admins") or [])
         admin_ids += [u for u in admins if u not in admin_ids]
-        row = await run(records().update, "team", team["team_id"], {"members": members, "admins": admin_ids})
+        changes: dict[str, Any] = {"members": members, "admins": admin_ids}
+        if budget is not None:
+            changes["member_budgets"] = {**(team.get("member_budgets") or {}), **{u: budget for u in ids}}
+        row = await run(records().update, "team", team["team_id"], changes)
+        forget()
+        return json_response(row)
+
+    async def member_update(request: Request) -> Response:
+        """A member's role or budget inside the team (LiteLLM's /team/member_update);
+        ``max_budget_in_team: null`` removes the member's budget."""
+        data = parse_json_object(await request.body())
+        _only(data, MEMBER_UPDATE_FIELDS, request.url.path)
+        await require_team_admin(request, data.get("team_id"))
+        team = await team_of(data)
+        user_id = data.get("user_id")
+        if user_id not in (team.get("members") or []):
+            raise NotFoundError(f"{str(user_id)[:64]!r} is not a member of team {team['team_id']!r}", param="user_id")
+        changes: dict[str, Any] = {}
+        if "max_budget_in_team" in data:
+            budgets = dict(team.get("member_budgets") or {})
+            budget = _member_budget(data)
+            if budget is None:
+                budgets.pop(user_id, None)
+            else:
+                budgets[user_id] = budget
+            changes["member_budgets"] = budgets
+        if "role" in data:
+            if data["role"] not in MEMBER_ROLES:
+                raise BadRequestError("role must be user or admin", param="role", code="invalid_value")
+            admins = [a for a in team.get("admins") or [] if a != user_id]
+            changes["admins"] = admins + [user_id] if data["role"] == "admin" else admins
+        row = await run(records().update, "team", team["team_id"], changes)
         forget()
         return json_response(row)
 
@@ -91,7 +132,8 @@ def make_team_routes(run, records, forget, require_admin, paging,
             raise NotFoundError(f"{user_id!r} is not a member of team {team['team_id']!r}", param="user_id")
         row = await run(records().update, "team", team["team_id"], {
             "members": [m for m in members if m != user_id],
-            "admins": [m for m in team.get("admins") or [] if m != user_id]})
+            "admins": [m for m in team.get("admins") or [] if m != user_id],
+            "member_budgets": {u: b for u, b in (team.get("member_budgets") or {}).items() if u != user_id}})
         forget()
         return json_response(row)
 
@@ -133,6 +175,7 @@ def make_team_routes(run, records, forget, require_admin, paging,
     return [
         ("/team/member_add", member_add, ["POST"], "Add users to a team (created if new)"),
         ("/team/member_delete", member_delete, ["POST"], "Remove a user from a team"),
+        ("/team/member_update", member_update, ["POST"], "A member's role or max_budget_in_team"),
         ("/team/block", block, ["POST"], "Refuse every call by the team's keys"),
         ("/team/unblock", unblock, ["POST"], "Let a blocked team's keys call again"),
         ("/team/list", list_teams, ["GET"], "Teams (filter: user_id, a member)"),
