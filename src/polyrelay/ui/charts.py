@@ -15,10 +15,11 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 8, 12, 28
 
 
 def bar_chart(points: list[tuple[datetime, float, float]], *, unit: str, title: str,
-              fmt: Callable[[float], str], highlight_name: str = "") -> Markup:
-    """Bars per bucket: (time, value, highlighted part of the value, e.g. errors)."""
+              fmt: Callable[[float], str], highlight_name: str = "", whole: bool = False) -> Markup:
+    """Bars per bucket: (time, value, highlighted part of the value, e.g. errors).
+    ``whole``: the values are counts, so every axis label is a whole number."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = _nice_max(max((v for _, v, _ in points), default=0.0))
+    top = 4 * _nice_step(max((v for _, v, _ in points), default=0.0) / 4, whole)
     n = max(len(points), 1)
     slot = plot_w / n
     bar_w = max(slot * 0.75, 1.0)
@@ -52,14 +53,18 @@ def bar_chart(points: list[tuple[datetime, float, float]], *, unit: str, title: 
     return Markup("".join(parts))
 
 
-def _nice_max(value: float) -> float:
-    """A round axis top at or above value (1, 2, 2.5, 5 x 10^k)."""
+def _nice_step(value: float, whole: bool) -> float:
+    """A round grid step at or above value: 1, 2, 2.5 or 5 x 10^k (counts: 1, 2, 3 or 5 x 10^k, at least 1)."""
     if value <= 0:
-        return 1.0
-    magnitude = 10 ** len(str(int(value))) / 10 if value >= 1 else 1.0
+        return 1.0 if whole else 0.25
+    magnitude = 1.0
     while magnitude > value:
         magnitude /= 10
-    for step in (1, 2, 2.5, 5, 10):
+    while magnitude * 10 <= value:
+        magnitude *= 10
+    for step in ((1, 2, 3, 5, 10) if whole else (1, 2, 2.5, 5, 10)):
+        if whole and step * magnitude < 1:
+            continue
         if step * magnitude >= value:
             return step * magnitude
-    return value
+    return 10 * magnitude

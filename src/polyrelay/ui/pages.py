@@ -91,7 +91,7 @@ class Pages:
                                 title=f"Spend per {data.unit}", fmt=lambda v: f"${v:,.4g}")
         requests_chart = bar_chart([(b["at"], float(b["requests"]), float(b["errors"])) for b in data.buckets],
                                    unit=data.unit, title=f"Requests per {data.unit} (errors in red)",
-                                   fmt=lambda v: f"{v:,.0f}", highlight_name="errors")
+                                   fmt=lambda v: f"{v:,.0f}", highlight_name="errors", whole=True)
         return self.ui.render(request, "overview.html", title="Overview", data=data, range_name=range_name,
                               ranges=list(queries.RANGES), spend_chart=spend_chart, requests_chart=requests_chart)
 

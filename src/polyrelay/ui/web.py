@@ -3,7 +3,7 @@ CSRF checks, flash messages and the static files.
 
 Every HTML answer carries a strict Content-Security-Policy (only our own
 files; no inline script or style), ``X-Frame-Options: DENY``, ``nosniff``,
-``no-referrer`` and ``no-store``. Templates autoescape every value.
+``same-origin`` referrers and ``no-store``. Templates autoescape every value.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",  # not no-referrer: that makes browsers send "Origin: null" on our own forms
     "cross-origin-opener-policy": "same-origin",
 }
 FLASH_COOKIE = "polyrelay_ui_flash"
@@ -55,11 +55,18 @@ def _when(value: Any) -> str:
     return str(value)
 
 
+def _ms(value: Any) -> str:
+    if value is None:
+        return "—"
+    value = float(value)
+    return f"{value:.1f} ms" if value < 10 else f"{value:,.0f} ms"
+
+
 def make_environment() -> Environment:
     env = Environment(loader=PackageLoader("polyrelay.ui", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(money=_money, number=_number, when=_when)
+    env.filters.update(money=_money, number=_number, when=_when, ms=_ms)
     return env
 
 
