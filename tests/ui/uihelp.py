@@ -29,6 +29,7 @@ general_settings:
   ui_users:
     - username: alice
       password_hash: "{ALICE_HASH}"
+%(general)s
 litellm_settings:
   cache: true
   cache_params: {{type: local}}
@@ -39,8 +40,9 @@ guardrails:
 """
 
 
-def start_gateway(extra: str = "") -> GatewayProcess:
-    return GatewayProcess(CONFIG % {"extra": extra}).start()
+def start_gateway(extra: str = "", general: str = "") -> GatewayProcess:
+    """``general``: more general_settings lines (indented two spaces); ``extra``: more top-level config."""
+    return GatewayProcess(CONFIG % {"extra": extra, "general": general}).start()
 
 
 def sign_in(gw: GatewayProcess, username: str = "", password: str = MASTER) -> httpx.Client:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -46,12 +47,13 @@ def check_hash_format(value: str) -> str | None:
     parts = value.split("$") if isinstance(value, str) else []
     try:
         if len(parts) == 6 and parts[0] == "scrypt":
-            int(parts[1]), int(parts[2]), int(parts[3]), _unb64(parts[4]), _unb64(parts[5])
-            return None
+            n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+            if n > 1 and n & (n - 1) == 0 and r > 0 and p > 0 and _unb64(parts[4]) and _unb64(parts[5]):
+                return None
         if len(parts) == 4 and parts[0] == "pbkdf2_sha256":
-            int(parts[1]), _unb64(parts[2]), _unb64(parts[3])
-            return None
-    except (ValueError, TypeError):
+            if int(parts[1]) > 0 and _unb64(parts[2]) and _unb64(parts[3]):
+                return None
+    except (ValueError, TypeError, binascii.Error):
         pass
     return ("must be scrypt$N$r$p$salt$hash or pbkdf2_sha256$iterations$salt$hash (base64); "
             "make one with: python -m polyrelay.ui.passwords")
@@ -70,7 +72,7 @@ def verify_password(password: str, stored: str) -> bool:
             got = hashlib.pbkdf2_hmac("sha256", password.encode(), _unb64(parts[2]), int(parts[1]), len(expected))
         else:
             return False
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, MemoryError, binascii.Error):
         return False
     return hmac.compare_digest(got, expected)
 
@@ -161,4 +163,5 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: a character outside the URL-safe alphabet is an error, not skipped."""
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
