@@ -1,10 +1,11 @@
-"""The UI's read-only aggregates over ``spend_logs``, computed in SQL.
+"""The UI's read-only aggregates, computed in SQL.
 
-Every query is bounded by a time window on ``start_time`` (the indexed
-column) and returns a handful of rows: sums per hour or day, top-N per
-key/team/model, and a latency histogram at 1 ms resolution from which
-p50/p95 are read (exact to the millisecond, 0.1 ms under 10 ms, the same SQL on SQLite, which
-has no percentile function, and on PostgreSQL).
+The overview reads the hourly roll-ups (store/rollup.py) rather than the
+records: sums per hour or day, top-N per key/team/model, and a latency
+histogram from which p50/p95 are read (within one latency step: the same
+SQL on SQLite, which has no percentile function, and on PostgreSQL). The
+request log pages through ``spend_logs`` by its (start_time, request_id)
+order, with every filter a WHERE clause.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, literal_column, or_, select
+from sqlalchemy import func, literal_column, or_, select
 
 from ..store.records import _clean, _spend_filter  # the shared WHERE of every spend query
-from ..store.schema import keys, spend_logs, teams
+from ..store.rollup import hour_of
+from ..store.schema import keys, latency_hourly, spend_hourly, spend_logs, teams
 
 RANGES = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"), "30d": (timedelta(days=30), "day")}
 TOP_N = 8
@@ -43,54 +45,52 @@ class Overview:
         return self.errors / self.requests if self.requests else 0.0
 
 
-def _bucket(dialect: str, unit: str):
-    """start_time truncated to the hour or day, as text 'YYYY-MM-DD[ HH]' (UTC)."""
+def _bucket(dialect: str, unit: str, column):
+    """An hour column truncated to the hour or day, as text 'YYYY-MM-DD[ HH]' (UTC)."""
     if dialect == "postgresql":
         pattern = "YYYY-MM-DD HH24" if unit == "hour" else "YYYY-MM-DD"
-        return func.to_char(func.timezone("UTC", spend_logs.c.start_time), pattern)
+        return func.to_char(func.timezone("UTC", column), pattern)
     # SQLite keeps SQLAlchemy's 'YYYY-MM-DD HH:MM:SS.ffffff' text, written in UTC.
-    return func.substr(spend_logs.c.start_time, 1, 13 if unit == "hour" else 10)
-
-
-def _parse_bucket(text: str) -> datetime:
-    fmt = "%Y-%m-%d %H" if len(text) > 10 else "%Y-%m-%d"
-    return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+    return func.substr(column, 1, 13 if unit == "hour" else 10)
 
 
 def overview(db, range_name: str, now: datetime | None = None) -> Overview:
+    """From the hourly roll-ups (store/rollup.py): the window starts at the
+    top of the hour ``span`` ago, so its first hour is counted whole."""
     span, unit = RANGES[range_name]
     end = now or datetime.now(timezone.utc)
-    start = end - span
-    where = _spend_filter(None, None, None, None, start, None)
-    failed = case((spend_logs.c.status != "success", 1), else_=0)
-    bucket = _bucket(db.dialect, unit).label("bucket")
+    start = hour_of(end - span)
+    s, lat = spend_hourly, latency_hourly
+    bucket = _bucket(db.dialect, unit, s.c.hour).label("bucket")
     result = Overview(start=start, end=end, unit=unit)
     with db.engine.connect() as conn:
-        rows = conn.execute(select(bucket, func.count().label("requests"), func.sum(failed).label("errors"),
-                                   func.coalesce(func.sum(spend_logs.c.spend), 0.0).label("spend"),
-                                   func.coalesce(func.sum(spend_logs.c.total_tokens), 0).label("tokens"))
-                            .where(where).group_by(literal_column("bucket")).order_by(literal_column("bucket"))).all()
-        found = {row.bucket: row for row in rows}
-        result.buckets = _fill(found, start, end, unit)
-        result.requests = sum(int(r.requests) for r in rows)
+        rows = conn.execute(select(bucket, func.sum(s.c.requests).label("requests"),
+                                   func.sum(s.c.failures).label("errors"), func.sum(s.c.spend).label("spend"),
+                                   func.sum(s.c.total_tokens).label("tokens"))
+                            .where(s.c.hour >= start).group_by(literal_column("bucket"))
+                            .order_by(literal_column("bucket"))).all()
+        result.buckets = _fill({row.bucket: row for row in rows}, start, end, unit)
+        result.requests = sum(int(r.requests or 0) for r in rows)
         result.errors = sum(int(r.errors or 0) for r in rows)
         result.spend = sum(float(r.spend or 0.0) for r in rows)
         result.tokens = sum(int(r.tokens or 0) for r in rows)
-        # 0.1 ms steps under 10 ms (calls served from cache or mocks), 1 ms steps above.
-        ms = spend_logs.c.latency_ms
-        latency = case((ms < 10, cast(ms * 10, Integer) / 10.0), else_=cast(ms, Integer)).label("ms")
-        histogram = conn.execute(select(latency, func.count().label("n"))
-                                 .where(where, spend_logs.c.latency_ms.is_not(None))
-                                 .group_by(literal_column("ms")).order_by(literal_column("ms"))).all()
+        histogram = conn.execute(select(lat.c.latency_ms, func.sum(lat.c.requests)).where(lat.c.hour >= start)
+                                 .group_by(lat.c.latency_ms).order_by(lat.c.latency_ms)).all()
         result.p50_ms, result.p95_ms = percentile(histogram, 0.50), percentile(histogram, 0.95)
-        for attr, column in (("top_keys", spend_logs.c.api_key), ("top_teams", spend_logs.c.team_id),
-                             ("top_models", spend_logs.c.model_group)):
-            top = conn.execute(select(column.label("name"), func.sum(spend_logs.c.spend).label("spend"),
-                                      func.count().label("requests"))
-                               .where(where, column.is_not(None)).group_by(column)
-                               .order_by(func.sum(spend_logs.c.spend).desc(), func.count().desc()).limit(TOP_N)).all()
-            setattr(result, attr, [{"name": r.name, "spend": float(r.spend or 0.0), "requests": int(r.requests)}
-                                   for r in top])
+        # One pass for the three top lists: a row per (key, team, model) of the window, summed here.
+        groups = conn.execute(select(s.c.api_key, s.c.team_id, s.c.model_group, func.sum(s.c.spend),
+                                     func.sum(s.c.requests)).where(s.c.hour >= start)
+                              .group_by(s.c.api_key, s.c.team_id, s.c.model_group)).all()
+        for attr, index in (("top_keys", 0), ("top_teams", 1), ("top_models", 2)):
+            sums: dict[str, list] = {}
+            for group in groups:
+                if group[index]:
+                    total = sums.setdefault(group[index], [0.0, 0])
+                    total[0] += float(group[3] or 0.0)
+                    total[1] += int(group[4] or 0)
+            ranked = sorted(sums.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))[:TOP_N]
+            setattr(result, attr, [{"name": name, "spend": spend, "requests": requests}
+                                   for name, (spend, requests) in ranked])
         # Keys and teams by the names people gave them (alias), looked up for the few shown.
         hashes = [r["name"] for r in result.top_keys]
         if hashes:
@@ -161,13 +161,27 @@ def request_logs(db, *, api_key: str | None, team_id: str | None, model: str | N
         return [_clean(row) for row in conn.execute(query).mappings()]  # type: ignore[misc]
 
 
-def spend_by(db, column: str, idents: list[str]) -> dict[str, dict[str, Any]]:
-    """Requests and last use per key/user/team/end user of one page (their
-    spend totals live on their own rows)."""
+def spend_by(db, column: str, idents: list[str], days: int = 30) -> dict[str, dict[str, Any]]:
+    """Requests in the last ``days`` and the last call, per key/user/team/end
+    user of one page (their spend totals live on their own rows). Keys and
+    teams count from the hourly roll-ups; users and end users, which those
+    do not split by, from the records (each has its own index)."""
     if not idents:
         return {}
-    col = spend_logs.c[column]
+    since = hour_of(datetime.now(timezone.utc) - timedelta(days=days))
+    found: dict[str, dict[str, Any]] = {ident: {"requests": 0, "last": None} for ident in idents}
     with db.engine.connect() as conn:
-        rows = conn.execute(select(col, func.count().label("requests"), func.max(spend_logs.c.start_time).label("last"))
-                            .where(col.in_(idents)).group_by(col)).all()
-    return {r[0]: {"requests": int(r.requests), "last": r.last} for r in rows}
+        if column in ("api_key", "team_id"):
+            counts = conn.execute(select(spend_hourly.c[column], func.sum(spend_hourly.c.requests))
+                                  .where(spend_hourly.c.hour >= since, spend_hourly.c[column].in_(idents))
+                                  .group_by(spend_hourly.c[column])).all()
+        else:
+            col = spend_logs.c[column]
+            counts = conn.execute(select(col, func.count()).where(col.in_(idents), spend_logs.c.start_time >= since)
+                                  .group_by(col)).all()
+        for ident, n in counts:
+            found[ident]["requests"] = int(n or 0)
+        for ident in idents:  # the newest record of each: one index seek apiece
+            col = spend_logs.c[column]
+            found[ident]["last"] = conn.execute(select(func.max(spend_logs.c.start_time)).where(col == ident)).scalar()
+    return found
