@@ -80,6 +80,10 @@ def fill(path: Path, rows: int, seed: int = 7) -> float:
             _insert(conn, batch)
             batch = []
     _insert(conn, batch)
+    # The running totals the drain would have kept.
+    conn.execute("UPDATE keys SET spend = (SELECT coalesce(sum(spend), 0) FROM spend_logs WHERE api_key = token_hash)")
+    conn.execute("UPDATE keys SET max_budget = 100, budget_duration = '30d' WHERE CAST(substr(key_alias, 5) AS INTEGER) % 3 = 0")
+    conn.execute("UPDATE teams SET spend = (SELECT coalesce(sum(spend), 0) FROM spend_logs s WHERE s.team_id = teams.team_id)")
     conn.commit()
     conn.close()
     return time.perf_counter() - started
@@ -109,12 +113,41 @@ def serve(folder: Path, port: int) -> subprocess.Popen:
     raise SystemExit("the gateway did not start")
 
 
+def screenshots(base: str, folder: Path) -> None:
+    """The docs' pictures (docs/img): the pages over the benchmark's data."""
+    from playwright.sync_api import sync_playwright
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(base + "/ui/login")
+        page.fill("input[name=password]", MASTER)
+        page.click("button[type=submit]")
+        for path, name in (("/ui?range=7d", "ui-overview"), ("/ui/keys", "ui-keys"), ("/ui/logs", "ui-logs"),
+                           ("/ui/models", "ui-models")):
+            page.goto(base + path)
+            page.screenshot(path=str(folder / f"{name}.png"))
+        page.goto(base + "/ui/keys")
+        page.click("details.panel summary")
+        page.fill("#create-key input[name=key_alias]", "billing-service")
+        page.select_option("#create-key select[name=models]", ["model-1", "model-2"])
+        page.fill("#create-key input[name=max_budget]", "50")
+        page.fill("#create-key input[name=budget_duration]", "30d")
+        page.fill("#create-key input[name=rpm_limit]", "600")
+        page.screenshot(path=str(folder / "ui-key-form.png"))
+        page.click("#create-key button[type=submit]")
+        page.screenshot(path=str(folder / "ui-key-created.png"))
+        browser.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--port", type=int, default=4799)
     parser.add_argument("--keep", help="a folder to keep the database in (reused if it holds one)")
+    parser.add_argument("--screenshots", help="also save screenshots of the pages here (chromium via Playwright)")
     args = parser.parse_args()
     folder = Path(args.keep or tempfile.mkdtemp(prefix="polyrelay-ui-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -141,6 +174,8 @@ def main() -> int:
                 times.append((time.perf_counter() - started) * 1000)
                 assert answer.status_code == 200, (page, answer.status_code)
             print(f"{page:45} {times[0]:9.0f} {statistics.median(times[1:]):10.0f} {len(answer.content) / 1024:6.1f}")
+        if args.screenshots:
+            screenshots(base, Path(args.screenshots))
     finally:
         process.terminate()
         process.wait(10)

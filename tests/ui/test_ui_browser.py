@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+import services
+
 from uihelp import ALICE_PASSWORD, MASTER, calls, start_gateway, unique, wait_for_logs
 
 CHROMIUM = os.environ.get("POLYRELAY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -32,6 +34,9 @@ def gw():
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        services._missing("chromium", "apt-get install chromium")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
