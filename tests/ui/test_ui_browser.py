@@ -26,7 +26,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 
 @pytest.fixture(scope="module")
 def gw():
-    process = start_gateway()
+    process = start_gateway(general="  store_prompts_in_spend_logs: true")  # request pages show messages
     yield process
     process.stop()
 
@@ -189,9 +189,11 @@ def test_every_page_renders_without_console_errors_or_offsite_requests(watched, 
         assert color == "rgb(21, 26, 38)", (path, color)
         watched.shot(name)
     # A request's detail page, reached by clicking through the log.
-    watched.goto("/ui/logs")
+    watched.goto("/ui/logs?status=success")
     watched.page.locator("#logs tbody tr a").first.click()
     assert "Request" in watched.page.inner_text("h1") and "Tokens" in watched.page.inner_text("dl")
+    assert re.fullmatch(r"hello \d+", watched.page.locator("#messages .msg pre").last.inner_text())
+    assert watched.page.locator("#answer .msg").count() == 1
     watched.shot("log-detail")
     watched.clean()
 

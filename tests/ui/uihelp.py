@@ -33,6 +33,7 @@ general_settings:
 litellm_settings:
   cache: true
   cache_params: {{type: local}}
+%(litellm)s
 guardrails:
   - guardrail_name: no-secrets
     litellm_params: {{guardrail: secrets, mode: [pre_call], default_on: false}}
@@ -40,9 +41,10 @@ guardrails:
 """
 
 
-def start_gateway(extra: str = "", general: str = "") -> GatewayProcess:
-    """``general``: more general_settings lines (indented two spaces); ``extra``: more top-level config."""
-    return GatewayProcess(CONFIG % {"extra": extra, "general": general}).start()
+def start_gateway(extra: str = "", general: str = "", litellm: str = "") -> GatewayProcess:
+    """``general`` / ``litellm``: more general_settings / litellm_settings lines (indented two
+    spaces); ``extra``: more top-level config."""
+    return GatewayProcess(CONFIG % {"extra": extra, "general": general, "litellm": litellm}).start()
 
 
 def sign_in(gw: GatewayProcess, username: str = "", password: str = MASTER) -> httpx.Client:

@@ -219,6 +219,7 @@ GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "ui_users": _ui_users,
     "ui_username": _str,
     "ui_password": _str,
+    "store_prompts_in_spend_logs": _bool,  # messages and answers on spend records (shown in the UI)
 }
 ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "routing_strategy": _routing_strategy,

@@ -113,6 +113,9 @@ spend_logs = Table(
     Column("status", String(16), nullable=False),
     Column("metadata", JSON),
     Column("request_tags", JSON),  # the key's tags and the request's metadata.tags (migration 0003)
+    # With general_settings.store_prompts_in_spend_logs (migration 0006): what was sent, what came back.
+    Column("messages", JSON),
+    Column("response", JSON),
     Index("ix_spend_logs_start_time", "start_time"),
     Index("ix_spend_logs_key_time", "api_key", "start_time"),
     Index("ix_spend_logs_user_time", "user_id", "start_time"),

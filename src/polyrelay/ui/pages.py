@@ -270,10 +270,11 @@ class Pages:
         row = found[0]
         key = await self.run(self.records().get, "key", row["api_key"]) if row.get("api_key") else None
         metadata = row.get("metadata") or {}
-        messages = metadata.get("messages") if isinstance(metadata, dict) else None
         return self.ui.render(request, "log_detail.html", title="Request", row=row, key=key,
                               metadata=orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode() if metadata else "",
-                              messages=messages)
+                              messages=_transcript(row.get("messages")), answer=_transcript(_answers(row.get("response"))),
+                              raw_messages=_json(row.get("messages")), raw_response=_json(row.get("response")),
+                              storing=bool(self.gateway.accounting.store_prompts))
 
     # -- guardrails and cache ---------------------------------------------------------------------
 
@@ -295,6 +296,33 @@ class Pages:
         return self.ui.render(request, "runtime.html", title="Guardrails & cache",
                               guardrails=self.gateway.guardrails.listing(), cache=cache_info,
                               message_logging=not self.gateway.config.litellm_settings.get("turn_off_message_logging"))
+
+
+def _transcript(value: Any) -> list[dict[str, str]] | None:
+    """Chat messages as (role, text) for display; None when they are not chat messages."""
+    if not isinstance(value, list) or not value or not all(isinstance(m, dict) and "role" in m for m in value):
+        return None
+    out = []
+    for message in value:
+        content = message.get("content")
+        if isinstance(content, list):  # content parts: the text ones, the rest named
+            content = "\n".join(p.get("text", f"[{p.get('type', 'part')}]") if isinstance(p, dict) else str(p)
+                                for p in content)
+        elif content is None and message.get("tool_calls"):
+            content = _json(message["tool_calls"])
+        out.append({"role": str(message.get("role")), "text": "" if content is None else str(content)})
+    return out
+
+
+def _answers(choices: Any) -> Any:
+    """The answer's choices as messages (chat), or as they are."""
+    if isinstance(choices, list) and choices and all(isinstance(c, dict) and "message" in c for c in choices):
+        return [c["message"] for c in choices]
+    return choices
+
+
+def _json(value: Any) -> str:
+    return "" if value is None else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 def _deployment_stats(db, since: datetime) -> dict[str, dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Hourly spend and latency roll-ups for the admin UI (store/rollup.py),
-filled from the records already stored.
+filled from the records already stored; spend records may keep their
+messages and answer (general_settings.store_prompts_in_spend_logs).
 
 Revision ID: 0006
 Revises: 0004
@@ -15,6 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # store_prompts_in_spend_logs: a request's messages and its answer's choices.
+    op.add_column("spend_logs", sa.Column("messages", sa.JSON))
+    op.add_column("spend_logs", sa.Column("response", sa.JSON))
     op.create_table(
         "spend_hourly",
         sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
@@ -59,5 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("spend_logs", "response")
+    op.drop_column("spend_logs", "messages")
     op.drop_table("latency_hourly")
     op.drop_table("spend_hourly")
