@@ -128,8 +128,11 @@ def test_create_key_shows_the_secret_once_and_the_key_works(gw):
 def test_bad_form_values_are_refused_with_the_managements_message(gw):
     client = sign_in(gw)
     token = csrf(client)
-    answer = client.post("/ui/keys/create", data={"csrf_token": token, "max_budget": "lots"})
+    answer = client.post("/ui/keys/create", data={"csrf_token": token, "max_budget": "lots", "models": ["other"],
+                                                 "key_alias": "kept-alias"})
     assert answer.status_code == 400 and "max_budget must be a number" in answer.text
+    # What was typed is kept for the second try.
+    assert '<option value="other" selected>' in answer.text and 'value="kept-alias"' in answer.text
     answer = client.post("/ui/keys/create", data={"csrf_token": token, "team_id": "no-such-team"})
     assert answer.status_code == 400 and "does not exist" in answer.text
     answer = client.post("/ui/keys/create", data={"csrf_token": token, "budget_duration": "forever"})

@@ -114,8 +114,9 @@ def test_the_migration_fills_the_rollups_from_stored_records(request, tmp_path):
         rows = [spool_row(row(i, NOW - timedelta(minutes=7 * i), latency_ms=[0.37, 57.8, 345.6, 1234.5, 98765.4][i % 5],
                               status="failure" if i % 3 == 0 else "success", api_key=None if i % 4 == 0 else "k" * 64,
                               team_id="t1" if i % 2 else None)) for i in range(40)]
-        with database.engine.begin() as conn:
-            conn.execute(spend_logs.insert(), rows)
+        with database.engine.begin() as conn:  # the columns 0006 adds are not there yet
+            conn.execute(spend_logs.insert(), [{k: v for k, v in r.items() if k not in ("messages", "response")}
+                                               for r in rows])
         database.migrate()
         with database.engine.connect() as conn:
             migrated = (sorted(tuple(r) for r in conn.execute(spend_hourly.select())),

@@ -121,7 +121,8 @@ class Pages:
                 body["models"] = models
             created = await self.manage.call("/key/generate", body)
         except ActionError as exc:
-            return await self.keys(request, session, error=exc.message, form=dict(form), status=400)
+            return await self.keys(request, session, error=exc.message,
+                                   form={**dict(form), "models": form.getlist("models")}, status=400)
         return self.ui.render(request, "key_secret.html", title="Key created", key=created["key"],
                               row=created, what="created")
 
