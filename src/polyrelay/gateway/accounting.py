@@ -57,6 +57,7 @@ class Ticket:
     tags: list[str] | None
     started: float
     admission: Admission | None
+    messages: Any = None  # what was sent (store_prompts_in_spend_logs), after pre-call guardrails
 
 
 def _limited(subject: Subject) -> bool:
@@ -87,12 +88,15 @@ def _tags(key_row: dict[str, Any] | None, metadata: dict[str, Any] | None) -> li
 class Accounting:
     def __init__(self, keys: VirtualKeys, ledger: Ledger, spool: SpendSpool, router, *,
                  redact_metadata: bool = False, max_budget: float | None = None,
-                 budget_duration: str | None = None) -> None:
+                 budget_duration: str | None = None, store_prompts: bool = False) -> None:
         self.keys = keys
         self.ledger = ledger
         self.spool = spool
         self.router = router
         self.redact_metadata = redact_metadata
+        # general_settings.store_prompts_in_spend_logs: the request's messages and the answer's
+        # choices are kept on its spend record; never with turn_off_message_logging.
+        self.store_prompts = store_prompts and not redact_metadata
         self._settling: set[asyncio.Task] = set()
         self._rate_cache: dict[tuple[str, int], tuple[float, float] | None] = {}
         # litellm_settings.max_budget: one budget over every call, in epoch-aligned windows
@@ -160,9 +164,12 @@ class Accounting:
                     reserve_cost = self._max_cost(model, estimate)
             admission = await self.ledger.admit(subjects, reserve_cost, reserve_tokens)
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
-        return Ticket(call_id or ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
-                      getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
-                      metadata, _tags(entry.key if entry is not None else None, metadata), time.time(), admission)
+        ticket = Ticket(call_id or ctx.call_id, call_type, model, getattr(principal, "key_hash", None),
+                        getattr(principal, "user_id", None), getattr(principal, "team_id", None), end_user,
+                        metadata, _tags(entry.key if entry is not None else None, metadata), time.time(), admission)
+        if self.store_prompts:
+            ticket.messages = next((payload[name] for name in ("messages", "prompt", "input") if name in payload), None)
+        return ticket
 
     def _estimate(self, model: str, body: dict[str, Any], payload: dict[str, Any]) -> "Estimate":
         """The most this call can use: the prompt counted with the tokenizer, the output
@@ -244,6 +251,9 @@ class Accounting:
             "status": status, "metadata": None if self.redact_metadata else ticket.metadata,
             "request_tags": ticket.tags,
         }
+        if ticket.messages is not None:  # store_prompts_in_spend_logs
+            record["messages"] = ticket.messages
+            record["response"] = hidden.get("logged_response")
         if hidden.get("cache_hit"):  # answered from the response cache: said in the record's metadata
             record["metadata"] = {**(record["metadata"] or {}), "cache_hit": True}
         self.spool.record(record)

@@ -140,6 +140,26 @@ def _fallbacks(path: str, value: Any) -> list:
     return value
 
 
+def _ui_users(path: str, value: Any) -> list:
+    """``ui_users: [{username, password_hash}]``: who may sign in to the admin UI (/ui)."""
+    from ..ui.auth import check_hash_format
+
+    seen: set[str] = set()
+    for i, entry in enumerate(_list(path, value)):
+        entry = _dict(f"{path}[{i}]", entry)
+        unknown = set(entry) - {"username", "password_hash"}
+        if unknown:
+            raise ConfigError(f"{path}[{i}].{sorted(unknown)[0]} is not a field of a UI user (username, password_hash)")
+        name = _str(f"{path}[{i}].username", entry.get("username"))
+        if not name.strip() or name in seen:
+            raise ConfigError(f"{path}[{i}].username must be a non-empty name used once, got {name!r}")
+        seen.add(name)
+        problem = check_hash_format(entry.get("password_hash"))
+        if problem:
+            raise ConfigError(f"{path}[{i}].password_hash {problem}")
+    return value
+
+
 def _routing_strategy(path: str, value: Any) -> str:
     from ..router.strategies import STRATEGIES  # what the Router implements, not a copy of the list
 
@@ -196,6 +216,11 @@ GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "health_check_interval": _number(0),
     "spend_spool_dir": _str,
     "store_model_in_db": _bool,  # /model/new|update|delete (gateway/model_store.py)
+    # The admin UI's sign-in (ui/auth.py): users with password hashes, or LiteLLM's single pair.
+    "ui_users": _ui_users,
+    "ui_username": _str,
+    "ui_password": _str,
+    "store_prompts_in_spend_logs": _bool,  # messages and answers on spend records (shown in the UI)
 }
 ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "routing_strategy": _routing_strategy,
@@ -362,6 +387,7 @@ class Config:
                 elif key in ("extra_headers", "headers") and isinstance(value, dict):
                     found.extend(str(v) for v in value.values())
         found.append(self.router_settings.get("redis_password"))
+        found.append(self.general_settings.get("ui_password"))
         return tuple(s for s in found if s and len(s) >= 4)
 
 

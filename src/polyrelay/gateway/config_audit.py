@@ -77,11 +77,11 @@ REFUSED: dict[str, dict[str, str]] = {
 NO_EFFECT: dict[str, frozenset[str]] = {
     "general_settings": frozenset({
         "alerting", "alerting_threshold", "alert_types", "alert_to_webhook_url", "alerting_args", "slack_alerting",
-        "ui_access_mode", "ui_username", "ui_password", "proxy_batch_write_at", "database_connection_pool_limit",
+        "ui_access_mode", "proxy_batch_write_at", "database_connection_pool_limit",
         "database_connection_timeout", "disable_master_key_return", "disable_reset_budget", "disable_prisma_schema_update",
         "disable_adding_master_key_hash_to_db", "background_health_checks", "use_redis_transaction_buffer",
         "infer_model_from_keys", "proxy_budget_rescheduler_min_time", "proxy_budget_rescheduler_max_time",
-        "spend_report_frequency", "disable_retry_on_max_parallel_request_limit_error", "store_prompts_in_spend_logs",
+        "spend_report_frequency", "disable_retry_on_max_parallel_request_limit_error",
         "disable_error_logs", "health_check_details", "mcp_servers", "embedding_model",
     }),
     "litellm_settings": frozenset({"telemetry", "set_verbose_level", "suppress_debug_info", "log_raw_request_response",

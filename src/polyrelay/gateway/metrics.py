@@ -122,6 +122,10 @@ class Metrics:
             self._last_state[key] = state
             self.child(self.deployment_state, model, deployment).set(state)
 
+    def last_state(self, model: str, deployment: str) -> int | None:
+        """What the last call or health check said about a deployment (None: nothing yet)."""
+        return self._last_state.get((model, deployment))
+
     def show_deployment_states(self, deployments: list[tuple[str, str]], cooling: set[str]) -> None:
         """Before a scrape: a deployment the Router is cooling down is in
         outage now; the others show the last thing we learnt (healthy if nothing)."""

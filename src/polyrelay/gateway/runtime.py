@@ -127,7 +127,8 @@ class Gateway:
         self.accounting = Accounting(keys, ledger, self.spool, self.router,
                                      redact_metadata=bool(self.config.litellm_settings.get("turn_off_message_logging")),
                                      max_budget=self.config.litellm_settings.get("max_budget"),
-                                     budget_duration=self.config.litellm_settings.get("budget_duration"))
+                                     budget_duration=self.config.litellm_settings.get("budget_duration"),
+                                     store_prompts=bool(settings.get("store_prompts_in_spend_logs")))
         self._budget_task = asyncio.get_running_loop().create_task(_reset_budgets_forever(Records(self.db)))
         self._health_task = asyncio.get_running_loop().create_task(self.store_health.watch())
         log.info("records in %s", self.db.safe_url())

@@ -146,11 +146,38 @@ spend_logs = Table(
     Column("status", String(16), nullable=False),
     Column("metadata", JSON),
     Column("request_tags", JSON),  # the key's tags and the request's metadata.tags (migration 0003)
+    # With general_settings.store_prompts_in_spend_logs (migration 0006): what was sent, what came back.
+    Column("messages", JSON),
+    Column("response", JSON),
     Index("ix_spend_logs_start_time", "start_time"),
     Index("ix_spend_logs_key_time", "api_key", "start_time"),
     Index("ix_spend_logs_user_time", "user_id", "start_time"),
     Index("ix_spend_logs_team_time", "team_id", "start_time"),
     Index("ix_spend_logs_end_user_time", "end_user", "start_time"),
+)
+
+# Hourly roll-ups of spend_logs (migration 0006), kept by the spend drain in the
+# transaction that inserts the records, so a record is counted exactly once.
+# They answer the admin UI's overview over weeks of records without reading
+# each one. Empty text ('') stands for "none" in the key columns: NULLs never
+# match in a primary key, and the upsert needs them to.
+spend_hourly = Table(
+    "spend_hourly", metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),  # start_time truncated to the hour (UTC)
+    Column("api_key", String(64), primary_key=True),
+    Column("team_id", Text, primary_key=True),
+    Column("model_group", Text, primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("spend", Float, nullable=False),
+    Column("total_tokens", Integer, nullable=False),
+)
+# Call counts per hour and latency step (rollup.latency_step: ~1-10% wide), for p50/p95.
+latency_hourly = Table(
+    "latency_hourly", metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("latency_ms", Float, primary_key=True),
+    Column("requests", Integer, nullable=False),
 )
 
 # Tables whose rows carry a spend total and a budget, by the spend-log column naming their id.

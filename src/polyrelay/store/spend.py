@@ -49,6 +49,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from . import rollup
 from .database import DATABASE_URL_ENV, Database
 from .schema import BUDGETED, customers, spend_logs
 from .spool import ROTATE_AT_BYTES, SpendSpool  # noqa: F401  (SpendSpool: re-exported, its old home)
@@ -189,6 +190,7 @@ class SpendDrain:
                 new_ids.update(conn.execute(statement, rows[start:start + INSERT_PAGE_ROWS]).scalars())
             for row in rows[whole:]:
                 new_ids.update(conn.execute(statement, row).scalars())
+            rollup.add(conn, dialect, [row for row in rows if row["request_id"] in new_ids])
             totals: dict[tuple[str, str], float] = defaultdict(float)
             for row in rows:
                 if row["request_id"] in new_ids and row["spend"]:

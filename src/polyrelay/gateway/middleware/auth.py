@@ -10,6 +10,7 @@ from ..anthropic_errors import MESSAGES_PATHS, send_anthropic_error
 from ..auth import Authenticator, token_from_headers
 from ..http import context, send_error
 from ..key_fields import check_route
+from ...ui import is_ui_path
 
 # Health probes, metrics scrapes and the API description need no key, as in LiteLLM.
 PUBLIC_PATHS = frozenset({
@@ -25,7 +26,8 @@ class AuthMiddleware:
         self.secrets = secrets
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        # The admin UI (/ui, and / which redirects there) signs its users in itself (ui/auth.py).
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or is_ui_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         token = token_from_headers(scope["headers"]) if self.auth.required else None

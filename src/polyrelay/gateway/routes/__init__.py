@@ -88,4 +88,7 @@ def build_routes(gateway) -> list[Route]:
             routes.append(Route("/v1" + path, endpoint, methods=methods))
     routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
     routes.append(Route("/docs", docs, methods=["GET"], include_in_schema=False))
+    from ...ui import make_ui_routes  # the admin web UI (/ui, and / redirects there)
+
+    routes += make_ui_routes(gateway)
     return routes
