@@ -224,7 +224,7 @@ class Pages:
                          "api_base": _scrub(d.params.get("api_base"), self.gateway.secrets),
                          "rpm": d.rpm, "tpm": d.tpm, "order": d.order, "weight": d.weight, "state": state,
                          "stats": stats.get(d.id)})
-        editable = self.manage.has("/model/new")
+        editable = bool(self.gateway.config.general_settings.get("store_model_in_db")) and self.manage.has("/model/new")
         return self.ui.render(request, "models.html", title="Models", rows=rows, editable=editable)
 
     # -- request logs ----------------------------------------------------------------------------
