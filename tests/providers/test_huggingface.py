@@ -89,6 +89,10 @@ def test_router_embeddings_url(monkeypatch):
     assert request.url == ("https://router.huggingface.co/hf-inference/models/BAAI/bge-small-en-v1.5"
                            "/pipeline/feature-extraction")
     assert request.json == {"inputs": ["hi"]}
+    # The router named as api_base (HUGGINGFACE_API_BASE=https://router.huggingface.co/v1) is still the router.
+    routed = adapter.build_request(Call(EMBEDDING, "huggingface", "BAAI/bge-small-en-v1.5", {"input": "hi"},
+                                        credentials(adapter, {"api_base": "https://router.huggingface.co/v1/"})))
+    assert routed.url == request.url
 
 
 def test_router_needs_a_token(monkeypatch):

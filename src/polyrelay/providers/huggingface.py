@@ -54,7 +54,7 @@ class HuggingFaceAdapter(OpenAIAdapter):
         return request
 
     def _embedding(self, call: Call, custom: str) -> HTTPRequest:
-        if custom:
+        if custom and custom != ROUTER:
             url = custom if custom.endswith("/embed") else custom + "/embed"
         else:
             self.api_base(call)  # the router needs a token: say so before sending
