@@ -436,3 +436,12 @@ def test_open_models_use_the_openai_compatible_endpoint(fake, oauth, sa_json):
     assert fake.requests[-1].json["stream"] is True
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi"
     assert chunks[-1].usage.prompt_tokens == 4
+
+
+def test_credentials_as_a_mapping(fake, oauth, sa_json):
+    """A YAML config may give the key as a mapping rather than a JSON string."""
+    fake.reply(Reply(json=GEMINI_ANSWER))
+    response = polyrelay.completion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES, api_base=fake.url,
+                                    vertex_credentials=json.loads(sa_json))
+    assert response.choices[0].message.content == "Hi there!"
+    assert fake.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
