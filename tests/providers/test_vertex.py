@@ -409,3 +409,39 @@ def test_without_google_auth_installed_the_error_says_what_to_install(fake, monk
         polyrelay.completion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES, api_base=fake.url,
                              vertex_project="p")
     assert fake.requests == []
+
+
+def test_open_models_use_the_openai_compatible_endpoint(fake, oauth, sa_json):
+    fake.reply(Reply(json={"id": "o1", "object": "chat.completion", "created": 1,
+                           "model": "meta/llama-4-maverick-17b-128e-instruct-maas",
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": "Llama here"},
+                                        "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}}))
+    response = polyrelay.completion(model="vertex_ai/meta/llama-4-maverick-17b-128e-instruct-maas",
+                                    messages=MESSAGES, api_base=fake.url, vertex_credentials=sa_json,
+                                    vertex_location="us-east5", seed=7)
+    sent = fake.requests[0]
+    assert sent.path == f"/v1/projects/{PROJECT}/locations/us-east5/endpoints/openapi/chat/completions"
+    assert sent.json == {"model": "meta/llama-4-maverick-17b-128e-instruct-maas", "messages": MESSAGES, "seed": 7}
+    assert sent.headers["authorization"] == f"Bearer {TOKEN}"
+    assert response.choices[0].message.content == "Llama here" and response.usage.total_tokens == 12
+    chunk = {"id": "o2", "object": "chat.completion.chunk", "created": 1, "model": "meta/llama"}
+    fake.reply(Reply(stream=[
+        f"data: {json.dumps({**chunk, 'choices': [{'index': 0, 'delta': {'content': 'Hi'}, 'finish_reason': 'stop'}]})}\n\n".encode(),
+        f"data: {json.dumps({**chunk, 'choices': [], 'usage': {'prompt_tokens': 4, 'completion_tokens': 1, 'total_tokens': 5}})}\n\n".encode(),
+        b"data: [DONE]\n\n"]))
+    chunks = list(polyrelay.completion(model="vertex_ai/meta/llama-4-maverick-17b-128e-instruct-maas",
+                                       messages=MESSAGES, api_base=fake.url, vertex_credentials=sa_json,
+                                       stream=True, stream_options={"include_usage": True}))
+    assert fake.requests[-1].json["stream"] is True
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi"
+    assert chunks[-1].usage.prompt_tokens == 4
+
+
+def test_credentials_as_a_mapping(fake, oauth, sa_json):
+    """A YAML config may give the key as a mapping rather than a JSON string."""
+    fake.reply(Reply(json=GEMINI_ANSWER))
+    response = polyrelay.completion(model="vertex_ai/gemini-2.0-flash", messages=MESSAGES, api_base=fake.url,
+                                    vertex_credentials=json.loads(sa_json))
+    assert response.choices[0].message.content == "Hi there!"
+    assert fake.requests[0].headers["authorization"] == f"Bearer {TOKEN}"

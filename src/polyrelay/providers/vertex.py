@@ -14,7 +14,11 @@ location's host is ``aiplatform.googleapis.com``):
   ``anthropic_version: vertex-2023-10-16`` in the body instead of a header
   and no ``model`` field (the URL names it), translated by anthropic.py's;
 - embeddings (``:predict``): ``{"instances": [{"content": ...}]}`` in,
-  ``predictions[].embeddings.values`` and ``statistics.token_count`` out.
+  ``predictions[].embeddings.values`` and ``statistics.token_count`` out;
+- open models served by Google (model-as-a-service, named
+  ``publisher/model``: ``meta/llama-4-maverick-17b-128e-instruct-maas``,
+  ``deepseek-ai/deepseek-r1-0528-maas``, ...): Vertex's OpenAI-compatible
+  ``endpoints/openapi/chat/completions``, OpenAI's body and answers.
 
 Auth is a Google OAuth access token (gcp_auth.py), fetched before each
 attempt (``authorize``) and cached until shortly before it expires.
@@ -38,6 +42,7 @@ from .anthropic import UNSUPPORTED as ANTHROPIC_UNSUPPORTED
 from .anthropic import AnthropicAdapter
 from .base import CHAT, EMBEDDING, OPENAI_ONLY_PARAMS, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 from .gemini import GeminiAdapter
+from .openai import OpenAIAdapter, OpenAICompatible
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 DEFAULT_LOCATION = "us-central1"
@@ -60,9 +65,12 @@ class VertexAdapter(Adapter):
     def __init__(self) -> None:
         self.gemini = GeminiAdapter()
         self.anthropic = AnthropicAdapter()
+        self.openai = OpenAIAdapter(OpenAICompatible("vertex_ai", None, key_required=False))
 
     def _for(self, model: str) -> Adapter:
-        return self.anthropic if is_claude(model) else self.gemini
+        if is_claude(model):
+            return self.anthropic
+        return self.openai if is_open_model(model) else self.gemini
 
     def unsupported_params_for(self, model: str) -> frozenset[str]:
         return self._for(model).unsupported_params
@@ -75,15 +83,21 @@ class VertexAdapter(Adapter):
         location = _setting(call, "vertex_location", "vertex_ai_location", "VERTEXAI_LOCATION") or DEFAULT_LOCATION
         call = dataclasses.replace(call, params=params)
         claude = is_claude(call.model)
-        if call.kind == EMBEDDING and claude:
-            raise BadRequestError("Claude models on vertex_ai do not make embeddings", llm_provider=self.name,
+        if call.kind == EMBEDDING and (claude or is_open_model(call.model)):
+            raise BadRequestError(f"{call.model} on vertex_ai does not make embeddings", llm_provider=self.name,
                                   model=call.model)
         host = call.creds.api_base or (self.default_api_base if location == "global"
                                        else f"https://{location}-aiplatform.googleapis.com")
-        root = (f"{host.rstrip('/')}/v1/projects/{quote(project, safe='') if project else _PROJECT_SLOT}"
-                f"/locations/{quote(location, safe='')}/publishers/{'anthropic' if claude else 'google'}"
-                f"/models/{quote(call.model.removeprefix('models/'), safe='@.-_')}")
+        place = (f"{host.rstrip('/')}/v1/projects/{quote(project, safe='') if project else _PROJECT_SLOT}"
+                 f"/locations/{quote(location, safe='')}")
         headers = {"Content-Type": "application/json", **call.creds.extra_headers}
+        if is_open_model(call.model):
+            body = self.openai.build_request(dataclasses.replace(call, creds=dataclasses.replace(
+                call.creds, api_base=place, api_key=None))).json  # OpenAI's body: model, stream, stream_options
+            return HTTPRequest("POST", place + "/endpoints/openapi/chat/completions", headers, body,
+                               stream=call.stream)
+        root = (f"{place}/publishers/{'anthropic' if claude else 'google'}"
+                f"/models/{quote(call.model.removeprefix('models/'), safe='@.-_')}")
         if call.kind == EMBEDDING:
             return HTTPRequest("POST", root + ":predict", headers, _embedding_body(call))
         if claude:
@@ -127,6 +141,7 @@ class VertexAdapter(Adapter):
         # Vertex answers in Google's error shape {"error": {"code", "message", "status"}}, except
         # that the Claude endpoints pass Anthropic's own {"type": "error", "error": {"type", ...}} on.
         anthropic_shaped = is_claude(call.model) and b'"type"' in body and b'"status"' not in body
+        # Google's shape maps the same way through gemini.py's mapper whichever model answered.
         exc = (self.anthropic if anthropic_shaped else self.gemini).map_error(call, status, body, headers)
         exc.llm_provider = self.name
         return exc
@@ -134,6 +149,11 @@ class VertexAdapter(Adapter):
 
 def is_claude(model: str) -> bool:
     return model.lower().startswith("claude")
+
+
+def is_open_model(model: str) -> bool:
+    """``publisher/model`` names an open model Google serves behind its OpenAI-compatible endpoint."""
+    return "/" in model.removeprefix("models/")
 
 
 def _credentials_source(call: Call) -> str | None:
