@@ -47,6 +47,13 @@ HOSTED = ("databricks", "cloudflare", "replicate", "sagemaker", "anyscale", "fri
           "lambda_ai", "hyperbolic", "featherless_ai", "nscale", "dashscope", "moonshot", "volcengine", "meta_llama",
           "codestral", "v0", "morph", "aiml", "ovhcloud", "wandb", "heroku", "publicai", "scaleway", "gmi", "crusoe")
 FILES.update({name: "hosted" for name in HOSTED})
+# Vertex AI's models come under several LiteLLM provider names; one file, one prefix.
+VERTEX = ("vertex_ai", "vertex_ai-language-models", "vertex_ai-anthropic_models", "vertex_ai-embedding-models",
+          "vertex_ai-mistral_models", "vertex_ai-llama_models", "vertex_ai-ai21_models", "vertex_ai-deepseek_models",
+          "vertex_ai-qwen_models", "vertex_ai-openai_models", "vertex_ai-minimax_models", "vertex_ai-moonshot_models",
+          "vertex_ai-zai_models")
+FILES.update({name: "vertex_ai" for name in VERTEX} | {"watsonx": "watsonx", "azure_ai": "azure_ai"})
+PREFIXES.update({name: "vertex_ai" for name in VERTEX})
 _COST = re.compile(r"cost")
 _TIERED = re.compile(r"^(.*)_(flex|priority)$")
 _ABOVE = re.compile(r"^(.*)_above_(\d+)k_tokens$")
