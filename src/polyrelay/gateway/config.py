@@ -266,6 +266,7 @@ LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "cache": _bool,
     "cache_params": _dict,
     "turn_off_message_logging": _bool,
+    "s3_callback_params": _dict,  # the s3 logging sink's settings (observe/sinks/s3.py)
     "json_logs": _bool,
     "max_budget": _number(0),  # the gateway-wide budget (accounting.py), over budget_duration
     "budget_duration": _duration,

@@ -80,6 +80,14 @@ class Observing:
         caller["gateway"] = {"request_start": now - (time.perf_counter() - ctx.started), "router_start": now,
                              "traceparent": traceparent, "route": scope.get("path")}
 
+    @staticmethod
+    async def cache_hit(route: str, model: str | None, payload: dict[str, Any], body: dict[str, Any], call) -> Any:
+        """A cache hit never reaches the Router (where calls are logged): log it here, with
+        its ``cache_hit: true`` hidden params (a stream once it has been relayed whole)."""
+        watch = observe.start(KINDS.get(route, route), model or "", payload, body)
+        result = await call
+        return watch.answered(result) if watch is not None else result
+
     async def answered(self, ctx, body: dict[str, Any], data: Any) -> Any:
         if self.hooks is None or not self.hooks.success:
             return data

@@ -30,14 +30,15 @@ SECRET_ARGS = frozenset({"api_key", "azure_ad_token", "aws_access_key_id", "aws_
                          "client_secret", "polyrelay_log"})
 # name -> factory of the sink serving it (each a module of sinks/).
 NAMED_SINKS: dict[str, Callable[[], Any]] = {}
+ALIASES = {"s3_v2": "s3", "generic": "generic_api"}
 
 
 def _register_named() -> None:
-    from .sinks import generic, langfuse, otel, prometheus
+    from .sinks import generic, langfuse, otel, prometheus, s3
 
     NAMED_SINKS.update({"generic_api": generic.GenericAPISink, "generic": generic.GenericAPISink,
                         "langfuse": langfuse.LangfuseSink, "prometheus": prometheus.PrometheusSink,
-                        "otel": otel.OTelSink})
+                        "otel": otel.OTelSink, "s3": s3.S3Sink, "s3_v2": s3.S3Sink})
 
 
 class UnknownCallback(ValueError):
@@ -94,6 +95,7 @@ def sink_for(item: Any) -> Any:
     if isinstance(item, str):
         if not NAMED_SINKS:
             _register_named()
+        item = ALIASES.get(item, item)  # one sink per service, whichever name the list uses
         factory = NAMED_SINKS.get(item)
         if factory is None:
             raise UnknownCallback(f"callback {item!r} is not one polyrelay serves; use one of "
