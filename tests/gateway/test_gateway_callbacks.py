@@ -262,11 +262,16 @@ def test_unknown_log_level_stops_start_up():
     assert result.returncode == 2 and "LITELLM_LOG='LOUD' is not a log level" in result.stderr
 
 
-def test_otel_spans_are_children_of_the_callers_traceparent():
-    from otlp import OK, spans
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_otel_spans_are_children_of_the_callers_traceparent(protocol):
+    from otlp import OK, GrpcCollector, spans
 
-    upstream, receiver = FakeServer().start(), FakeServer().start()
-    receiver.default = OK
+    upstream = FakeServer().start()
+    if protocol == "grpc":
+        receiver = GrpcCollector().start()
+    else:
+        receiver = FakeServer().start()
+        receiver.default = OK
     upstream.default = Reply(json=ANSWER)
     gateway = GatewayProcess("""
 model_list:
@@ -274,7 +279,7 @@ model_list:
     litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
 litellm_settings: {callbacks: [otel]}
 """, env={"UPSTREAM": upstream.url, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-          "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}).start()
+          "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}).start()
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     try:
         reply = httpx.post(gateway.url + "/chat/completions",

@@ -3,7 +3,7 @@
 Settings are OpenTelemetry's own environment variables:
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``),
 ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``, the default, or ``grpc``
-when ``opentelemetry-exporter-otlp-proto-grpc`` is installed),
+with the ``otel-grpc`` extra: opentelemetry-exporter-otlp-proto-grpc),
 ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_SERVICE_NAME``.
 
 The span follows the GenAI semantic conventions: named
@@ -155,8 +155,8 @@ def _exporter():
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
-            raise ValueError("OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc "
-                             "installed (or use http/protobuf)") from exc
+            raise ValueError("OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc: "
+                             "pip install 'polyrelay[otel-grpc]' (or use http/protobuf)") from exc
         return OTLPSpanExporter()
     if protocol != "http/protobuf":
         raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not served; use http/protobuf or grpc")
