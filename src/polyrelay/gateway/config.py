@@ -556,10 +556,6 @@ def load_guardrails(config: Config, folder: str) -> list[Any]:
         built = build_guardrails(entries, folder, {d.get("model_name") for d in config.model_list})
     except GuardrailConfigError as exc:
         raise ConfigError(str(exc)) from None
-    for g in built:
-        if "logging_only" in g.event_hook:
-            config.warnings.append(f"guardrail {g.guardrail_name}: logging_only masks message text for logging "
-                                   "sinks; this version's spend log keeps no message text to mask")
     return built
 
 

@@ -59,7 +59,9 @@ class Observing:
                 "user_api_key_team_id": auth.team_id, "user_api_key_user_id": auth.user_id,
                 "user_api_key_team_alias": auth.team_alias, "trace_id": ctx.call_id,
                 "user_api_key_max_budget": key.get("max_budget"), "user_api_key_spend": key.get("spend"),
-                "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend")}
+                "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend"),
+                "applied_guardrails": ctx.guardrails.decode().split(",") if ctx.guardrails else [],
+                "log_mask": ctx.log_mask}
 
     # --- around the call ----------------------------------------------------------------
 

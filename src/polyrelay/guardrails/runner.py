@@ -112,6 +112,15 @@ class Plan:
     def _mode(self, mode: str, hook: str) -> list[CustomGuardrail]:
         return [g for g in self.guards if g.runs_in(mode) and overrides(g, hook)]
 
+    def log_mask(self) -> Any:
+        """For the logging payload (observe/payload.py): ``mask(record) -> masked copy`` when a
+        ``logging_only`` guardrail applies, else None."""
+        if not any(g.runs_in("logging_only") for g in self.guards):
+            return None
+        import functools
+
+        return functools.partial(mask_for_logging, self.guards)
+
     def header_value(self) -> bytes:
         return ",".join(self.names).encode()
 

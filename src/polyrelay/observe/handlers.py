@@ -128,8 +128,9 @@ def logger_args(record: Record) -> tuple[dict[str, Any], Any, datetime.datetime,
               "response_cost": std["response_cost"], "cache_hit": std["cache_hit"]}
     for name in SECRET_ARGS.intersection(kwargs):
         kwargs.pop(name)  # handlers never see a credential (the deployment's params are in the call's kwargs)
+    masked = (record.kwargs.get("polyrelay_log") or {}).get("log_mask") is not None
     for name, value in record.payload.items():
-        kwargs[name] = REDACTED if record.redact else value
+        kwargs[name] = REDACTED if record.redact else std["messages"] if masked else value
     kwargs["input"] = kwargs.get("messages", kwargs.get("prompt", kwargs.get("input")))
     response = record.response
     if record.status == "failure":
@@ -141,6 +142,8 @@ def logger_args(record: Record) -> tuple[dict[str, Any], Any, datetime.datetime,
         response = None
     elif record.redact:
         response = _redacted_response(std["response"])
+    elif masked:  # logging_only guardrails: handlers get the masked copy
+        response = std["response"]
     if isinstance(response, dict):
         response = _as_model(record.kind, response)
     start = datetime.datetime.fromtimestamp(record.start)
