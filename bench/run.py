@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
                         "(needs /key/generate on the gateway, issue 7). cache: the local response cache with 100%% "
                         "hits (cache-local) and a Redis cache with 50%% hits (cache-redis). callbacks: Langfuse, "
                         "OpenTelemetry and a custom async callback on, sinks on 127.0.0.1. Repeatable.")
+    p.add_argument("--callbacks", type=name_list, default=["langfuse", "otel", "custom"],
+                   metavar="langfuse,otel,custom",
+                   help="the callbacks scenario's callbacks (default: all three; to see what each costs)")
     p.add_argument("--keys-db", type=name_list, default=["sqlite"], metavar="sqlite,postgres",
                    help="database(s) for the keys scenario; rows are labelled keys-sqlite / keys-postgres "
                         "(default: sqlite; postgres starts a PostgreSQL server of its own)")

@@ -193,14 +193,20 @@ def setup_callbacks_target(bench: Bench) -> Target | None:
     env = {"LANGFUSE_PUBLIC_KEY": "pk-lf-bench", "LANGFUSE_SECRET_KEY": "sk-lf-bench", "LANGFUSE_HOST": sinks,
            "OTEL_EXPORTER_OTLP_ENDPOINT": sinks, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
            "OTEL_SERVICE_NAME": "polyrelay-bench"}
-    config = upstream.gateway_config(bench.ports, callbacks=["langfuse", "otel", "bench_callbacks.handler"])
+    chosen = getattr(bench.args, "callbacks", None) or ["langfuse", "otel", "custom"]
+    unknown = sorted(set(chosen) - {"langfuse", "otel", "custom"})
+    if unknown:
+        raise SystemExit(f"bench/run.py: --callbacks takes langfuse, otel and custom, not {', '.join(unknown)}")
+    names = [("bench_callbacks.handler" if name == "custom" else name) for name in chosen]
+    config = upstream.gateway_config(bench.ports, callbacks=names)
     try:
         process = bench.start_polyrelay("polyrelay-callbacks", bench.ports.polyrelay_callbacks, config, env=env)
     except RuntimeError as exc:
         bench.note(f"scenario callbacks: polyrelay with callbacks did not start: {exc}")
         return None
     url = chat_url(f"http://127.0.0.1:{bench.ports.polyrelay_callbacks}")
-    return Target("polyrelay", "gateway", {k: url for k in KINDS}, roots=[process.pid], scenario="callbacks")
+    scenario = "callbacks" if len(chosen) == 3 else "callbacks-" + "+".join(chosen)
+    return Target("polyrelay", "gateway", {k: url for k in KINDS}, roots=[process.pid], scenario=scenario)
 
 
 def callbacks_delivered(bench: Bench, target: Target) -> None:

@@ -107,3 +107,14 @@ def test_s3_cache_and_s3_logs_with_hits_logged(gateway, s3_server):
         assert std[1]["messages"] == QUESTION
         assert std[3]["messages"] == "redacted-by-polyrelay"  # message logging off holds for a hit
         assert "Paris" not in json.dumps(std[3]) and "France" not in json.dumps(std[3])
+
+
+def test_s3_settings_without_an_s3_callback_are_a_start_up_warning(tmp_path):
+    from polyrelay.gateway.config import load
+
+    path = tmp_path / "config.yaml"
+    path.write_text("model_list: []\nlitellm_settings:\n  success_callback: []\n"
+                    "  s3_callback_params: {s3_bucket_name: logs, s3_aws_secret_access_key: s3-secret-value-1}\n")
+    config = load(str(path))
+    assert any("s3_callback_params is set but no callback list names s3" in w for w in config.warnings)
+    assert "s3-secret-value-1" in config.secrets()  # scrubbed from anything sent back

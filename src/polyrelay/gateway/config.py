@@ -362,6 +362,10 @@ class Config:
                 elif key in ("extra_headers", "headers") and isinstance(value, dict):
                     found.extend(str(v) for v in value.values())
         found.append(self.router_settings.get("redis_password"))
+        for section in ("cache_params", "s3_callback_params"):  # a cache's password, S3 credentials
+            params = self.litellm_settings.get(section)
+            if isinstance(params, dict):
+                found.extend(v for k, v in params.items() if isinstance(v, str) and is_secret_name(k))
         return tuple(s for s in found if s and len(s) >= 4)
 
 
@@ -591,6 +595,12 @@ def _load_callbacks(config: Config, folder: str) -> None:
         load_callbacks(config.litellm_settings, folder)
     except CallbackConfigError as exc:
         raise ConfigError(str(exc)) from None
+    settings = config.litellm_settings
+    named = {e for key in ("callbacks", "success_callback", "failure_callback") for e in settings.get(key) or ()
+             if isinstance(e, str)}
+    if settings.get("s3_callback_params") and not named & {"s3", "s3_v2"}:
+        config.warnings.append("litellm_settings.s3_callback_params is set but no callback list names s3: "
+                               "nothing is written to S3")
 
 
 def _read_yaml(path: Path) -> Any:
