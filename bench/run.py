@@ -85,10 +85,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kinds", type=name_list, default=list(KINDS), metavar="chat,stream",
                    help="chat = non-streaming, stream = streaming with stream_options.include_usage "
                         "(default: both)")
-    p.add_argument("--scenario", action="append", choices=["plain", "keys", "cache"], dest="scenarios",
+    p.add_argument("--scenario", action="append", choices=["plain", "keys", "cache", "callbacks"], dest="scenarios",
                    help="plain: no auth (default). keys: virtual key + rpm limit + budget + spend logging "
                         "(needs /key/generate on the gateway, issue 7). cache: the local response cache with 100%% "
-                        "hits (cache-local) and a Redis cache with 50%% hits (cache-redis). Repeatable.")
+                        "hits (cache-local) and a Redis cache with 50%% hits (cache-redis). callbacks: Langfuse, "
+                        "OpenTelemetry and a custom async callback on, sinks on 127.0.0.1. Repeatable.")
+    p.add_argument("--callbacks", type=name_list, default=["langfuse", "otel", "custom"],
+                   metavar="langfuse,otel,custom",
+                   help="the callbacks scenario's callbacks (default: all three; to see what each costs)")
     p.add_argument("--keys-db", type=name_list, default=["sqlite"], metavar="sqlite,postgres",
                    help="database(s) for the keys scenario; rows are labelled keys-sqlite / keys-postgres "
                         "(default: sqlite; postgres starts a PostgreSQL server of its own)")
@@ -179,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                              "and pass --py-spy /tmp/prof/bin/py-spy")
     check_ports(ports, [ports.upstream_json, ports.upstream_stream, ports.hop_json, ports.hop_stream,
                         ports.polyrelay, ports.polyrelay_keys, ports.polyrelay_keys_pg, ports.postgres,
-                        ports.polyrelay_cache_local, ports.polyrelay_cache_redis, ports.redis])
+                        ports.polyrelay_cache_local, ports.polyrelay_cache_redis, ports.redis, ports.sinks,
+                        ports.polyrelay_callbacks])
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -236,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
                     if cache_target is not None:
                         bench.targets.append(cache_target)
                         bench.run_matrix([cache_target])
+            if "callbacks" in args.scenarios:
+                callbacks_target = modes.setup_callbacks_target(bench)
+                if callbacks_target is not None:
+                    bench.targets.append(callbacks_target)
+                    bench.run_matrix([callbacks_target])
+                    modes.callbacks_delivered(bench, callbacks_target)
         complete = True
     except KeyboardInterrupt:
         log("\ninterrupted: stopping everything")

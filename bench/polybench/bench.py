@@ -37,6 +37,7 @@ class Bench:
         self.targets: list[Target] = []
         self.extra_names: list[str] = []
         self.soak: dict | None = None
+        self.callbacks: dict | None = None  # delivered/dropped counts of the callbacks scenario
         self.profile: dict | None = None
         self.scripts = 0
         self.keys_info: dict[str, str] = {}
@@ -78,7 +79,8 @@ class Bench:
         venv = os.path.join(REPO, ".venv", "bin", "python")
         return venv if os.path.exists(venv) else sys.executable
 
-    def start_polyrelay(self, name: str, port: int, config_text: str) -> subprocess.Popen:
+    def start_polyrelay(self, name: str, port: int, config_text: str,
+                        env: dict[str, str] | None = None) -> subprocess.Popen:
         path = os.path.join(self.workdir, f"{name}.yaml")
         with open(path, "w") as f:
             f.write(config_text)
@@ -86,7 +88,7 @@ class Bench:
                 "--port", str(port), "--num_workers", str(self.args.workers)]
         log(f"- starting polyrelay ({name}, {self.args.workers} worker{'s' if self.args.workers > 1 else ''}) "
             f"on 127.0.0.1:{port}")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         process = self.procs.start(name, argv, os.path.join(self.workdir, f"{name}.log"), env=env, cwd=self.workdir)
         try:
             procs.wait_port(port, process, name, seconds=60)
@@ -267,7 +269,8 @@ class Bench:
             "rows": self.rows, "ratios": ratios + keys_ratios,
             "added_latency_at_1_connection": {s: report.added_latency(self.rows, s) for s in subjects},
             "goals": report.goal_checks(self.rows, self.extra_names),
-            "keys_spend": self.keys_spend, "soak": self.soak, "profile": self.profile, "notes": self.notes,
+            "keys_spend": self.keys_spend, "callbacks": self.callbacks, "soak": self.soak, "profile": self.profile,
+            "notes": self.notes,
         }
 
     def print_summary(self, results: dict) -> None:

@@ -162,6 +162,74 @@ def setup_cache_target(bench: Bench, backend: str) -> Target | None:
                   half_new=(backend == "redis"))
 
 
+CALLBACK_MODULE = '''
+from polyrelay.integrations.custom_logger import CustomLogger
+
+
+class BenchLogger(CustomLogger):
+    """A custom async callback that reads the payload, as a real one would."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+        self.tokens = 0
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self.calls += 1
+        self.tokens += kwargs["standard_logging_object"]["total_tokens"]
+
+
+handler = BenchLogger()
+'''
+
+
+def setup_callbacks_target(bench: Bench) -> Target | None:
+    """The ``callbacks`` scenario (issue 14): polyrelay with Langfuse, OpenTelemetry
+    (OTLP/HTTP) and a custom async CustomLogger on, the two sinks answered by the
+    bench's nginx on 127.0.0.1. Compare with ``plain`` from the same run."""
+    with open(os.path.join(bench.workdir, "bench_callbacks.py"), "w") as f:
+        f.write(CALLBACK_MODULE)  # beside the config: loaded as module.instance
+    sinks = f"http://127.0.0.1:{bench.ports.sinks}"
+    env = {"LANGFUSE_PUBLIC_KEY": "pk-lf-bench", "LANGFUSE_SECRET_KEY": "sk-lf-bench", "LANGFUSE_HOST": sinks,
+           "OTEL_EXPORTER_OTLP_ENDPOINT": sinks, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+           "OTEL_SERVICE_NAME": "polyrelay-bench"}
+    chosen = getattr(bench.args, "callbacks", None) or ["langfuse", "otel", "custom"]
+    unknown = sorted(set(chosen) - {"langfuse", "otel", "custom"})
+    if unknown:
+        raise SystemExit(f"bench/run.py: --callbacks takes langfuse, otel and custom, not {', '.join(unknown)}")
+    names = [("bench_callbacks.handler" if name == "custom" else name) for name in chosen]
+    config = upstream.gateway_config(bench.ports, callbacks=names)
+    try:
+        process = bench.start_polyrelay("polyrelay-callbacks", bench.ports.polyrelay_callbacks, config, env=env)
+    except RuntimeError as exc:
+        bench.note(f"scenario callbacks: polyrelay with callbacks did not start: {exc}")
+        return None
+    url = chat_url(f"http://127.0.0.1:{bench.ports.polyrelay_callbacks}")
+    scenario = "callbacks" if len(chosen) == 3 else "callbacks-" + "+".join(chosen)
+    return Target("polyrelay", "gateway", {k: url for k in KINDS}, roots=[process.pid], scenario=scenario)
+
+
+def callbacks_delivered(bench: Bench, target: Target) -> None:
+    """After the runs: what the sinks got, from the gateway's own counters (a bench
+    where every record was dropped would measure nothing)."""
+    import urllib.request
+
+    base = target.urls["chat"].split("/v1/")[0]
+    try:
+        text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    except OSError as exc:
+        bench.note(f"scenario callbacks: /metrics unreadable ({exc})")
+        return
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith(("polyrelay_callback_events_delivered_total", "polyrelay_callback_events_dropped_total")):
+            name, value = line.rsplit(" ", 1)
+            counts[name] = float(value)
+    bench.callbacks = counts
+    log("  callback records: " + ", ".join(f"{k.split('_total')[0].rsplit('_', 1)[-1]}"
+                                            f"{k[k.index('{'):]}={v:.0f}" for k, v in sorted(counts.items())))
+
+
 def run_soak(bench: Bench, target: Target) -> None:
     a = bench.args
     bodies = [target.body(k) for k in KINDS]

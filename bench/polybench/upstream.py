@@ -75,6 +75,11 @@ class Ports:
         return self.base + 2
 
     @property
+    def sinks(self) -> int:
+        """Logging sinks for the callbacks scenario (Langfuse ingestion, OTLP/HTTP): 200 to any POST."""
+        return self.base + 3
+
+    @property
     def hop_json(self) -> int:
         return self.base + 11
 
@@ -93,6 +98,10 @@ class Ports:
     @property
     def polyrelay_cache_redis(self) -> int:
         return self.base + 24
+
+    @property
+    def polyrelay_callbacks(self) -> int:
+        return self.base + 25
 
     @property
     def redis(self) -> int:
@@ -149,7 +158,8 @@ def upstream_conf(workdir: str, ports: Ports, workers: int = 1, run_as_root: boo
 """
     return (_main_block(workdir, "upstream", workers, run_as_root) + "http {\n" + _http_common(workdir, "upstream")
             + server(ports.upstream_json, "application/json", json_body())
-            + server(ports.upstream_stream, "text/event-stream", sse_body()) + "}\n")
+            + server(ports.upstream_stream, "text/event-stream", sse_body())
+            + server(ports.sinks, "application/json", "{}") + "}\n")
 
 
 def hop_conf(workdir: str, ports: Ports, workers: int = 1, run_as_root: bool = False) -> str:
@@ -176,7 +186,8 @@ def hop_conf(workdir: str, ports: Ports, workers: int = 1, run_as_root: bool = F
 
 
 def gateway_config(ports: Ports, api_key: str = "sk-bench-upstream", master_key: str | None = None,
-                   database_url: str | None = None, cache_params: dict | None = None) -> str:
+                   database_url: str | None = None, cache_params: dict | None = None,
+                   callbacks: list[str] | None = None) -> str:
     """A LiteLLM-format config.yaml: the same file runs under polyrelay and
     under LiteLLM's proxy. Prices come from the catalogue entry of MODEL."""
     lines = ["model_list:"]
@@ -192,6 +203,10 @@ def gateway_config(ports: Ports, api_key: str = "sk-bench-upstream", master_key:
             lines.append(f"  master_key: {master_key}")
         if database_url:
             lines.append(f"  database_url: {json.dumps(database_url)}")
+    if cache_params is not None or callbacks:
+        lines.append("litellm_settings:")
     if cache_params is not None:
-        lines += ["litellm_settings:", "  cache: true", f"  cache_params: {json.dumps(cache_params)}"]
+        lines += ["  cache: true", f"  cache_params: {json.dumps(cache_params)}"]
+    if callbacks:
+        lines.append(f"  callbacks: {json.dumps(callbacks)}")
     return "\n".join(lines) + "\n"

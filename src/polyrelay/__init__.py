@@ -81,6 +81,8 @@ callbacks: list = []
 success_callback: list = []
 failure_callback: list = []
 turn_off_message_logging: bool = False
+# Settings of the "s3" logging callback: {"s3_bucket_name": ..., "s3_region_name": ..., ...}.
+s3_callback_params: dict | None = None
 # Custom providers: [{"provider": "my-llm", "custom_handler": MyLLM()}] (see custom_llm.py).
 custom_provider_map: list = []
 # Response cache: ``polyrelay.cache = polyrelay.Cache(type="local")`` (see caching/).

@@ -210,9 +210,13 @@ def test_disk_cache_survives_a_new_cache_object(fake, tmp_path):
 
 
 def test_refused_types_and_options_say_which():
-    for kind in ("redis-semantic", "s3"):
+    for kind in ("redis-semantic", "gcs"):
         with pytest.raises(ValueError, match=kind):
             Cache(type=kind)
+    with pytest.raises(ValueError, match="s3_bucket_name"):
+        Cache(type="s3")
+    with pytest.raises(ValueError, match="s3_config"):
+        Cache(type="s3", s3_bucket_name="b", s3_config={"retries": 3})
     with pytest.raises(ValueError, match="bogus"):
         Cache(type="bogus")
     with pytest.raises(ValueError, match="colour"):

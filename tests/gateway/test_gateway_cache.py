@@ -181,7 +181,8 @@ def test_admin_routes_ping_delete_and_metrics(gateway, client, fake):
 
 
 @pytest.mark.parametrize("params, named", [
-    ("    type: s3\n    s3_bucket_name: b", "s3"),
+    ("    type: s3", "s3_bucket_name"),
+    ("    type: s3\n    s3_bucket_name: b\n    s3_api_version: '2006-03-01'", "s3_api_version"),
     ("    type: qdrant-semantic", "qdrant-semantic"),
     ("    type: qdrant-semantic\n    similarity_threshold: 0.9\n    qdrant_semantic_cache_embedding_model: nope",
      "nope"),

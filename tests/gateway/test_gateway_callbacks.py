@@ -262,19 +262,27 @@ def test_unknown_log_level_stops_start_up():
     assert result.returncode == 2 and "LITELLM_LOG='LOUD' is not a log level" in result.stderr
 
 
-def test_otel_spans_are_children_of_the_callers_traceparent():
-    from otlp import OK, spans
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_otel_spans_are_children_of_the_callers_traceparent(protocol):
+    from otlp import OK, GrpcCollector, spans
 
-    upstream, receiver = FakeServer().start(), FakeServer().start()
-    receiver.default = OK
+    upstream = FakeServer().start()
+    if protocol == "grpc":
+        receiver = GrpcCollector().start()
+    else:
+        receiver = FakeServer().start()
+        receiver.default = OK
     upstream.default = Reply(json=ANSWER)
     gateway = GatewayProcess("""
 model_list:
   - model_name: gpt
     litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
 litellm_settings: {callbacks: [otel]}
+guardrails:
+  - guardrail_name: no-words
+    litellm_params: {guardrail: keywords, mode: pre_call, keywords: [forbidden], default_on: true}
 """, env={"UPSTREAM": upstream.url, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-          "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}).start()
+          "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}).start()
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     try:
         reply = httpx.post(gateway.url + "/chat/completions",
@@ -282,7 +290,7 @@ litellm_settings: {callbacks: [otel]}
                            json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]})
         assert reply.status_code == 200
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(spans(receiver)) < 3:
+        while time.monotonic() < deadline and len(spans(receiver)) < 4:
             time.sleep(0.1)
     finally:
         gateway.stop()
@@ -293,6 +301,11 @@ litellm_settings: {callbacks: [otel]}
     assert {request["trace_id"], auth["trace_id"], call["trace_id"]} == {trace_id}
     assert request["parent_span_id"] == parent_id and request["kind"] == 2  # SERVER
     assert auth["parent_span_id"] == call["parent_span_id"] == request["span_id"]
+    guard = by_name["polyrelay.guardrail no-words"]
+    assert guard["parent_span_id"] == request["span_id"] and guard["trace_id"] == trace_id
+    assert guard["attributes"]["polyrelay.guardrail.mode"] == "pre_call"
+    assert guard["attributes"]["polyrelay.guardrail.status"] == "success"
+    assert request["start"] <= guard["start"] <= guard["end"] <= call["start"]
     assert request["start"] <= auth["start"] <= auth["end"] <= call["start"] <= call["end"] <= request["end"]
     assert call["attributes"]["polyrelay.call_id"] == reply.headers["x-polyrelay-call-id"]
     assert call["attributes"]["gen_ai.request.model"] == "gpt" and call["attributes"]["gen_ai.usage.input_tokens"] == 5

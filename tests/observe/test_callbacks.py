@@ -237,13 +237,28 @@ def test_langfuse_gets_a_trace_and_a_generation_with_mapped_metadata(fake, sink,
     assert bad["level"] == "ERROR" and "boom" in bad["statusMessage"] and bad["traceId"] == "trace-9"
 
 
-def test_otel_exports_a_genai_span_per_call_over_otlp_http(fake, sink, monkeypatch):
-    from otlp import OK, spans
+@pytest.fixture(params=["http/protobuf", "grpc"])
+def otlp_receiver(request, sink, monkeypatch):
+    """An OTLP receiver on 127.0.0.1 for each protocol: a FakeServer for http/protobuf, a grpc
+    TraceService collector for grpc; the exporter is pointed at it through OpenTelemetry's variables."""
+    from otlp import OK, GrpcCollector
 
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", request.param)
+    if request.param == "grpc":
+        receiver = GrpcCollector().start()
+        request.addfinalizer(receiver.stop)
+    else:
+        receiver, sink.default = sink, OK
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+    return receiver
+
+
+def test_otel_exports_a_genai_span_per_call_over_otlp(fake, otlp_receiver, monkeypatch):
+    from otlp import spans
+
+    sink = otlp_receiver
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=obs")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "my-llm-app")
-    sink.default = OK
     polyrelay.callbacks = ["otel"]
     answer(fake)
     chat(fake, temperature=0.2, max_tokens=50)
@@ -262,3 +277,25 @@ def test_otel_exports_a_genai_span_per_call_over_otlp_http(fake, sink, monkeypat
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"] and attrs["polyrelay.response_cost"] > 0
     assert ok["end"] > ok["start"]
     assert bad["status"] == 2 and bad["attributes"]["error.type"] == "RateLimitError"  # STATUS_CODE_ERROR
+
+
+def test_an_otlp_grpc_collector_that_refuses_changes_nothing_for_callers(fake, monkeypatch):
+    import grpc
+    from otlp import GrpcCollector
+
+    from polyrelay.observe.sinks.otel import OTelSink
+
+    collector = GrpcCollector().start()
+    collector.fail_with = grpc.StatusCode.INVALID_ARGUMENT  # not retryable in OTLP: the export fails at once
+    monkeypatch.setattr(OTelSink, "retries", 0)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    try:
+        polyrelay.callbacks = ["otel"]
+        answer(fake)
+        dropped = DISPATCHER.dropped["otel"]
+        assert chat(fake).choices[0].message.content
+        assert DISPATCHER.flush(20)
+        assert DISPATCHER.dropped["otel"] - dropped == 1 and collector.exports == []
+    finally:
+        collector.stop()

@@ -35,9 +35,9 @@ NOT_CACHED_CALL_TYPES = frozenset({"transcription", "atranscription", "rerank", 
                                    "aresponses", "speech", "aspeech", "image_generation", "aimage_generation",
                                    "moderation", "amoderation", "anthropic_messages"})
 SEMANTIC = "qdrant-semantic"
-TYPES = ("local", "redis", "disk", SEMANTIC)
+TYPES = ("local", "redis", "disk", "s3", SEMANTIC)
 LATER_TYPES = {"redis-semantic": "the Redis semantic cache (use qdrant-semantic)",
-               "s3": "the S3 cache", "azure-blob": "the Azure Blob cache", "gcs": "the GCS cache"}
+               "azure-blob": "the Azure Blob cache", "gcs": "the GCS cache"}
 MODES = ("default_on", "default_off")
 # Options the redis client takes, passed through as LiteLLM passes its **kwargs.
 REDIS_OPTIONS = frozenset({"db", "username", "ssl", "ssl_cert_reqs", "ssl_ca_certs", "socket_timeout",
@@ -83,7 +83,10 @@ class Cache:
             raise ValueError(f"cache type {type!r} is not one polyrelay knows; use one of {', '.join(TYPES)}.")
         if mode not in MODES:
             raise ValueError(f"cache mode {mode!r} is not one of {', '.join(MODES)}.")
-        unknown = [k for k in kwargs if not (type == "redis" and k in REDIS_OPTIONS)]
+        from ..s3 import PARAMS as S3_PARAMS
+
+        unknown = [k for k in kwargs if not (type == "redis" and k in REDIS_OPTIONS)
+                   and not (type == "s3" and k in S3_PARAMS)]
         if unknown:
             raise ValueError(f"cache option(s) {', '.join(sorted(unknown))} are not ones polyrelay knows "
                              f"for type {type!r}.")
@@ -127,6 +130,10 @@ class Cache:
             from .backends.disk import check_available
 
             check_available()
+        if type == "s3":
+            from ..s3 import S3Client, S3Settings
+
+            S3Client(S3Settings.from_params(kwargs, "cache_params"))  # settings and botocore checked now
         if type == SEMANTIC:
             try:
                 import qdrant_client  # noqa: F401
@@ -136,7 +143,7 @@ class Cache:
         # Made on first use: building a Cache (to check a config) touches no server or file.
         self._backend_args = {"local": {"max_size": int(max_size_in_memory or 1000)},
                               "redis": {"host": host, "port": port, "password": password, "url": redis_url, **kwargs},
-                              "disk": {"directory": disk_cache_dir},
+                              "disk": {"directory": disk_cache_dir}, "s3": kwargs,
                               SEMANTIC: {"api_base": qdrant_api_base, "api_key": qdrant_api_key,
                                          "collection": qdrant_collection_name or "polyrelay_semantic_cache",
                                          "path": qdrant_path}}[type]
@@ -151,6 +158,8 @@ class Cache:
                 from .backends.redis import RedisBackend as make
             elif self.type == SEMANTIC:
                 from .backends.qdrant import QdrantIndex as make
+            elif self.type == "s3":
+                from .backends.s3 import S3Backend as make
             else:
                 from .backends.disk import DiskBackend as make
             self._backend = make(**self._backend_args)

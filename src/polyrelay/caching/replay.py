@@ -151,6 +151,7 @@ class CachedStream:
 
     def __init__(self, kind: str, data: dict[str, Any], hidden: dict[str, Any], include_usage: bool) -> None:
         self._kind = kind
+        self._data = data
         self._chunks = chunks_of(kind, data, include_usage)
         self._hidden_params = hidden
         usage = data.get("usage")
@@ -160,6 +161,14 @@ class CachedStream:
         self._callbacks: list[Callable[[Any, BaseException | None], None]] = []
 
     response_cost = 0.0
+
+    @property
+    def _generated(self) -> list[str]:
+        """The answer's text, as a live stream keeps it for the logging payload (observe/)."""
+        choices = self._data.get("choices") or [{}]
+        first = choices[0] if isinstance(choices[0], dict) else {}
+        text = first.get("text") if self._kind == TEXT else (first.get("message") or {}).get("content")
+        return [text] if isinstance(text, str) else []
 
     def add_done_callback(self, callback: Callable[[Any, BaseException | None], None]) -> None:
         self._callbacks.append(callback)

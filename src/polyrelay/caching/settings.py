@@ -25,6 +25,10 @@ OTHER_TYPES_PARAMS = frozenset({
 })
 TYPE_PARAMS = {"redis": {"host", "port", "password", "redis_url"}, "disk": {"disk_cache_dir"},
                "local": {"max_size_in_memory"},
+               # every s3_* name goes to the Cache, which refuses by name those it does not serve
+               "s3": {"s3_bucket_name", "s3_region_name", "s3_api_version", "s3_use_ssl", "s3_verify",
+                      "s3_endpoint_url", "s3_aws_access_key_id", "s3_aws_secret_access_key",
+                      "s3_aws_session_token", "s3_config", "s3_path"},
                "qdrant-semantic": {"similarity_threshold", "qdrant_api_base", "qdrant_api_key",
                                    "qdrant_collection_name", "qdrant_semantic_cache_embedding_model"}}
 

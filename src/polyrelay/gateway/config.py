@@ -292,6 +292,7 @@ LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "cache": _bool,
     "cache_params": _dict,
     "turn_off_message_logging": _bool,
+    "s3_callback_params": _dict,  # the s3 logging sink's settings (observe/sinks/s3.py)
     "json_logs": _bool,
     "max_budget": _number(0),  # the gateway-wide budget (accounting.py), over budget_duration
     "budget_duration": _duration,
@@ -388,6 +389,10 @@ class Config:
                     found.extend(str(v) for v in value.values())
         found.append(self.router_settings.get("redis_password"))
         found.append(self.general_settings.get("ui_password"))
+        for section in ("cache_params", "s3_callback_params"):  # a cache's password, S3 credentials
+            params = self.litellm_settings.get(section)
+            if isinstance(params, dict):
+                found.extend(v for k, v in params.items() if isinstance(v, str) and is_secret_name(k))
         return tuple(s for s in found if s and len(s) >= 4)
 
 
@@ -586,10 +591,6 @@ def load_guardrails(config: Config, folder: str) -> list[Any]:
         built = build_guardrails(entries, folder, {d.get("model_name") for d in config.model_list})
     except GuardrailConfigError as exc:
         raise ConfigError(str(exc)) from None
-    for g in built:
-        if "logging_only" in g.event_hook:
-            config.warnings.append(f"guardrail {g.guardrail_name}: logging_only masks message text for logging "
-                                   "sinks; this version's spend log keeps no message text to mask")
     return built
 
 
@@ -625,6 +626,12 @@ def _load_callbacks(config: Config, folder: str) -> None:
         load_callbacks(config.litellm_settings, folder)
     except CallbackConfigError as exc:
         raise ConfigError(str(exc)) from None
+    settings = config.litellm_settings
+    named = {e for key in ("callbacks", "success_callback", "failure_callback") for e in settings.get(key) or ()
+             if isinstance(e, str)}
+    if settings.get("s3_callback_params") and not named & {"s3", "s3_v2"}:
+        config.warnings.append("litellm_settings.s3_callback_params is set but no callback list names s3: "
+                               "nothing is written to S3")
 
 
 def _read_yaml(path: Path) -> Any:

@@ -27,7 +27,8 @@ CONTEXT_KEY = "polyrelay"  # where the per-request context lives in the ASGI sco
 class RequestContext:
     """Per-request facts every layer may need, made by the outermost middleware."""
 
-    __slots__ = ("call_id", "started", "principal", "model", "status", "error_type", "upstream_s", "guardrails")
+    __slots__ = ("call_id", "started", "principal", "model", "status", "error_type", "upstream_s", "guardrails",
+                 "log_mask")
 
     def __init__(self) -> None:
         self.call_id = str(uuid.uuid4())
@@ -40,6 +41,8 @@ class RequestContext:
         self.error_type: str | None = None
         self.upstream_s = 0.0  # time spent waiting for the router and provider
         self.guardrails: bytes | None = None  # names of the guardrails applied, for the response headers
+        # logging_only guardrails: masks a copy of the request or answer for what logs keep (guardrails/runner.py)
+        self.log_mask: Any = None
 
     def overhead_ms(self) -> float:
         """Time in the gateway so far, minus the time spent waiting on the router/provider."""

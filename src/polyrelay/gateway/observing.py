@@ -59,7 +59,9 @@ class Observing:
                 "user_api_key_team_id": auth.team_id, "user_api_key_user_id": auth.user_id,
                 "user_api_key_team_alias": auth.team_alias, "trace_id": ctx.call_id,
                 "user_api_key_max_budget": key.get("max_budget"), "user_api_key_spend": key.get("spend"),
-                "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend")}
+                "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend"),
+                "applied_guardrails": ctx.guardrails.decode().split(",") if ctx.guardrails else [],
+                "log_mask": ctx.log_mask}
 
     # --- around the call ----------------------------------------------------------------
 
@@ -79,6 +81,14 @@ class Observing:
         traceparent = next((v.decode("latin-1") for k, v in scope.get("headers") or () if k == b"traceparent"), None)
         caller["gateway"] = {"request_start": now - (time.perf_counter() - ctx.started), "router_start": now,
                              "traceparent": traceparent, "route": scope.get("path")}
+
+    @staticmethod
+    async def cache_hit(route: str, model: str | None, payload: dict[str, Any], body: dict[str, Any], call) -> Any:
+        """A cache hit never reaches the Router (where calls are logged): log it here, with
+        its ``cache_hit: true`` hidden params (a stream once it has been relayed whole)."""
+        watch = observe.start(KINDS.get(route, route), model or "", payload, body)
+        result = await call
+        return watch.answered(result) if watch is not None else result
 
     async def answered(self, ctx, body: dict[str, Any], data: Any) -> Any:
         if self.hooks is None or not self.hooks.success:

@@ -28,7 +28,8 @@ from .metrics import Metrics
 from .store_health import StoreHealth
 
 # litellm_settings for logging (observe/), module settings as in LiteLLM; loaded by config.py.
-OBSERVE_SETTINGS = ("callbacks", "success_callback", "failure_callback", "turn_off_message_logging")
+OBSERVE_SETTINGS = ("callbacks", "success_callback", "failure_callback", "turn_off_message_logging",
+                    "s3_callback_params")
 
 log = logging.getLogger("polyrelay.gateway")
 

@@ -21,6 +21,16 @@ from ..errors import BadRequestError, InternalServerError, PolyrelayError
 from .base import CustomGuardrail, GuardrailBlocked, UserAPIKeyAuth, overrides
 from .text import request_slots, response_slots
 
+# Media routes: whether the request, and the answer, carry text a guardrail can check.
+# (Chat, completions, embeddings and moderations are text in; their guardrails run as before.)
+TEXT_SIDES = {
+    "image_generation": (True, True),  # the prompt; the answer's revised_prompt, when the model gives one
+    "speech": (True, False),  # the text to speak; audio back
+    "transcription": (False, True),  # audio in; the transcript back
+    "rerank": (True, True),  # the query and the documents; the documents in the results, when returned
+}
+IN_MODES, OUT_MODES = ("pre_call", "during_call"), ("post_call",)
+
 
 class Guardrails:
     def __init__(self, guardrails: list[CustomGuardrail]) -> None:
@@ -71,7 +81,19 @@ class Guardrails:
         if not names:
             return None
         guards = [self.by_name[n] for n in dict.fromkeys(names)]
-        return Plan(guards, principal, call_type)
+        plan = Plan(guards, principal, call_type)
+        sides = TEXT_SIDES.get(call_type)
+        if sides is not None:
+            plan.text_in, plan.text_out = sides
+            for g in guards:  # a guardrail with nothing to check here is refused, never passed as if it had
+                modes = [m for m in g.event_hook if (m in IN_MODES and sides[0]) or (m in OUT_MODES and sides[1])
+                         or (m == "logging_only" and any(sides))]
+                if not modes:
+                    raise BadRequestError(
+                        f"guardrail {g.guardrail_name!r} ({', '.join(g.event_hook)}) cannot be applied to "
+                        f"{call_type} requests: {_no_text(call_type)}; use a guardrail mode that can, or leave it "
+                        "off this route", param="guardrails", code="guardrail_not_applicable")
+        return plan
 
     def _enforced(self, principal: Any) -> list[str]:
         found: list[str] = []
@@ -91,6 +113,13 @@ class Guardrails:
         return found
 
 
+def _no_text(call_type: str) -> str:
+    text_in, text_out = TEXT_SIDES[call_type]
+    if not text_in:
+        return "the request is audio, only the answer is text (post_call)"
+    return "the answer is not text, only the request is (pre_call, during_call)"
+
+
 def _user(principal: Any) -> UserAPIKeyAuth:
     if principal is None:
         return UserAPIKeyAuth()
@@ -108,9 +137,21 @@ class Plan:
         self.names = [g.guardrail_name for g in guards]
         self.information: list[dict[str, Any]] = []  # LiteLLM's guardrail_information, one per decision
         self.data: dict[str, Any] = {}  # the request as the hooks saw it (after pre_call)
+        self.text_in = self.text_out = True  # media routes: which side has text (TEXT_SIDES)
 
     def _mode(self, mode: str, hook: str) -> list[CustomGuardrail]:
+        if not (self.text_in if mode in IN_MODES else self.text_out):
+            return []  # that side of this route has no text (its guardrails were checked in plan())
         return [g for g in self.guards if g.runs_in(mode) and overrides(g, hook)]
+
+    def log_mask(self) -> Any:
+        """For the logging payload (observe/payload.py): ``mask(record) -> masked copy`` when a
+        ``logging_only`` guardrail applies, else None."""
+        if not any(g.runs_in("logging_only") for g in self.guards):
+            return None
+        import functools
+
+        return functools.partial(mask_for_logging, self.guards)
 
     def header_value(self) -> bytes:
         return ",".join(self.names).encode()
@@ -229,7 +270,7 @@ class Plan:
     def _guard_stream(self, stream: Any, data: dict[str, Any]) -> Any:
         from .stream import GuardedStream
 
-        post = [g for g in self.guards if g.runs_in("post_call")]
+        post = [g for g in self.guards if g.runs_in("post_call")] if self.text_out else []
         if not post:
             return stream
         return GuardedStream(stream, post, self, data)

@@ -25,6 +25,7 @@ async def before_call(gateway, ctx, call_type: str, input_field: str, model: str
     if plan is None:
         return None
     ctx.guardrails = plan.header_value()
+    ctx.log_mask = plan.log_mask()  # logging_only ones: what sinks see is masked, the call is not
     # The decisions, appended as they happen, travel in the request's metadata: the
     # spend record and the logging payload read them there (LiteLLM's guardrail_information).
     metadata = body.get("metadata")

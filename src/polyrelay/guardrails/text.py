@@ -25,7 +25,14 @@ def request_slots(data: dict[str, Any]) -> Iterator[Slot]:
                 for part in content:
                     if isinstance(part, dict) and isinstance(part.get("text"), str):
                         yield part, "text"
-    for name in ("prompt", "input"):
+    documents = data.get("documents")  # rerank
+    if isinstance(documents, list):
+        for i, document in enumerate(documents):
+            if isinstance(document, str):
+                yield documents, i
+            elif isinstance(document, dict) and isinstance(document.get("text"), str):
+                yield document, "text"
+    for name in ("prompt", "input", "query"):
         value = data.get(name)
         if isinstance(value, str):
             yield data, name
@@ -36,7 +43,17 @@ def request_slots(data: dict[str, Any]) -> Iterator[Slot]:
 
 
 def response_slots(data: dict[str, Any]) -> Iterator[Slot]:
-    """Chat answers' message contents and text completions' ``text``."""
+    """Chat answers' message contents and text completions' ``text``; a transcript's
+    ``text``, images' ``revised_prompt``, the documents rerank results return."""
+    if isinstance(data.get("text"), str):
+        yield data, "text"
+    for item in data.get("data") or () if isinstance(data.get("data"), list) else ():
+        if isinstance(item, dict) and isinstance(item.get("revised_prompt"), str):
+            yield item, "revised_prompt"
+    for result in data.get("results") or () if isinstance(data.get("results"), list) else ():
+        document = result.get("document") if isinstance(result, dict) else None
+        if isinstance(document, dict) and isinstance(document.get("text"), str):
+            yield document, "text"
     for choice in data.get("choices") or ():
         if not isinstance(choice, dict):
             continue

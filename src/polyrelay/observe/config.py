@@ -1,7 +1,7 @@
 """Callbacks named in a gateway config (``litellm_settings.callbacks``,
 ``success_callback``, ``failure_callback``), checked and loaded at start-up.
 
-Each entry is a sink name (``langfuse``, ``generic_api``, ``prometheus``)
+Each entry is a sink name (``langfuse``, ``generic_api``, ``prometheus``, ``otel``, ``s3``)
 or ``module.instance``: the object ``instance`` in ``module.py`` beside the
 config file, imported as LiteLLM's proxy does. That runs the code in that
 file, with the gateway's rights: only point a config at files you trust.
@@ -41,7 +41,12 @@ def load_callbacks(settings: dict[str, Any], folder: str) -> None:
             known_names()  # fills NAMED_SINKS
             if entry in NAMED_SINKS:
                 try:
-                    sink_for(entry)
+                    if entry in ("s3", "s3_v2"):  # its settings are in this config, not yet on the module
+                        from .sinks.s3 import S3Sink
+
+                        S3Sink(settings.get("s3_callback_params"))
+                    else:
+                        sink_for(entry)
                 except (UnknownCallback, ValueError) as exc:
                     raise CallbackConfigError(f"{where}: {exc}") from None
                 loaded.append(entry)

@@ -147,7 +147,7 @@ class _Worker:
         while True:
             batch = [await queue.get()]
             if size > 1:
-                deadline = asyncio.get_running_loop().time() + FLUSH_INTERVAL
+                deadline = asyncio.get_running_loop().time() + getattr(sink, "flush_interval", FLUSH_INTERVAL)
                 while len(batch) < size:
                     left = deadline - asyncio.get_running_loop().time()
                     if left <= 0:

@@ -30,14 +30,15 @@ SECRET_ARGS = frozenset({"api_key", "azure_ad_token", "aws_access_key_id", "aws_
                          "client_secret", "polyrelay_log"})
 # name -> factory of the sink serving it (each a module of sinks/).
 NAMED_SINKS: dict[str, Callable[[], Any]] = {}
+ALIASES = {"s3_v2": "s3", "generic": "generic_api"}
 
 
 def _register_named() -> None:
-    from .sinks import generic, langfuse, otel, prometheus
+    from .sinks import generic, langfuse, otel, prometheus, s3
 
     NAMED_SINKS.update({"generic_api": generic.GenericAPISink, "generic": generic.GenericAPISink,
                         "langfuse": langfuse.LangfuseSink, "prometheus": prometheus.PrometheusSink,
-                        "otel": otel.OTelSink})
+                        "otel": otel.OTelSink, "s3": s3.S3Sink, "s3_v2": s3.S3Sink})
 
 
 class UnknownCallback(ValueError):
@@ -94,6 +95,7 @@ def sink_for(item: Any) -> Any:
     if isinstance(item, str):
         if not NAMED_SINKS:
             _register_named()
+        item = ALIASES.get(item, item)  # one sink per service, whichever name the list uses
         factory = NAMED_SINKS.get(item)
         if factory is None:
             raise UnknownCallback(f"callback {item!r} is not one polyrelay serves; use one of "
@@ -126,8 +128,9 @@ def logger_args(record: Record) -> tuple[dict[str, Any], Any, datetime.datetime,
               "response_cost": std["response_cost"], "cache_hit": std["cache_hit"]}
     for name in SECRET_ARGS.intersection(kwargs):
         kwargs.pop(name)  # handlers never see a credential (the deployment's params are in the call's kwargs)
+    masked = (record.kwargs.get("polyrelay_log") or {}).get("log_mask") is not None
     for name, value in record.payload.items():
-        kwargs[name] = REDACTED if record.redact else value
+        kwargs[name] = REDACTED if record.redact else std["messages"] if masked else value
     kwargs["input"] = kwargs.get("messages", kwargs.get("prompt", kwargs.get("input")))
     response = record.response
     if record.status == "failure":
@@ -139,6 +142,8 @@ def logger_args(record: Record) -> tuple[dict[str, Any], Any, datetime.datetime,
         response = None
     elif record.redact:
         response = _redacted_response(std["response"])
+    elif masked:  # logging_only guardrails: handlers get the masked copy
+        response = std["response"]
     if isinstance(response, dict):
         response = _as_model(record.kind, response)
     start = datetime.datetime.fromtimestamp(record.start)

@@ -91,6 +91,8 @@ def build(rec: Record) -> dict[str, Any]:
     if rec.redact:
         messages = REDACTED
         response = _redacted_response(response)
+    elif caller.get("log_mask") is not None:  # logging_only guardrails: a masked copy, the call untouched
+        messages, response = _masked(caller["log_mask"], rec.payload, messages, response)
     tags = request_metadata.get("tags") if isinstance(request_metadata.get("tags"), list) else []
     end_time = rec.end or rec.start
     model_name = (response.get("model") if isinstance(response, dict) else None) or rec.model
@@ -127,10 +129,19 @@ def build(rec: Record) -> dict[str, Any]:
             "error_class": type(error).__name__, "error_code": str(getattr(error, "status_code", "") or ""),
             "error_message": _error_text(error, rec.redact), "llm_provider": getattr(error, "llm_provider", None)},
         "hidden_params": {k: v for k, v in hidden.items() if _plain(v)},
-        "guardrail_information": caller.get("guardrail_information"),
+        "guardrail_information": caller.get("guardrail_information") or request_metadata.get("guardrail_information"),
         # polyrelay's own: the gateway request around the call (for the otel sink's spans)
         "gateway": caller.get("gateway"),
     }
+
+
+def _masked(mask: Any, payload: dict[str, Any], messages: Any, response: Any) -> tuple[Any, Any]:
+    field = next((name for name in ("messages", "prompt", "input") if name in payload), None)
+    if field is not None:
+        messages = mask({field: messages})[field]
+    if isinstance(response, dict):
+        response = mask(response)
+    return messages, response
 
 
 def _plain(value: Any) -> bool:

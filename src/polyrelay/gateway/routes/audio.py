@@ -144,6 +144,8 @@ class TranscriptionEndpoint(LLMEndpoint):
     def parse_request(self, raw: Any) -> dict[str, Any]:
         if isinstance(raw, Exception):
             raise raw
+        if isinstance(raw.get("guardrails"), str):  # a form field is a string: "a,b" names two
+            raw["guardrails"] = [name.strip() for name in raw["guardrails"].split(",") if name.strip()]
         return raw
 
     async def answer(self, ctx, send, ticket, result, body, scope) -> None:

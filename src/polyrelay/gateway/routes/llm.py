@@ -119,6 +119,8 @@ class LLMEndpoint:
             reached_router = True
             if hit:
                 call = _ready(cached.answer)
+                if observing is not None:  # no Router call to log it: logged here, cache_hit true
+                    call = observing.cache_hit(self.spec.name, model, payload, body, call)
             else:
                 call = self._call(model, cached.payload if cached is not None else payload, body)
                 if cached is not None:  # stored as the provider gave it (a stream when it ends whole)

@@ -3,7 +3,7 @@
 Settings are OpenTelemetry's own environment variables:
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``),
 ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``, the default, or ``grpc``
-when ``opentelemetry-exporter-otlp-proto-grpc`` is installed),
+with the ``otel-grpc`` extra: opentelemetry-exporter-otlp-proto-grpc),
 ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_SERVICE_NAME``.
 
 The span follows the GenAI semantic conventions: named
@@ -16,7 +16,8 @@ status ERROR on failure. Cost, key and team are ``polyrelay.*`` attributes.
 In the gateway the call also gets a ``polyrelay.request`` SERVER span (the
 whole request, child of the caller's ``traceparent`` when it sent one) with
 a ``polyrelay.auth`` child (authentication, limits and budgets, up to the
-Router) and the GenAI span as the provider call. Spans are made from the
+Router), a ``polyrelay.guardrail {name}`` child per guardrail decision (its
+mode and status as attributes) and the GenAI span as the provider call. Spans are made from the
 finished record on the dispatcher's thread, with the call's own timestamps,
 and exported in batches there: nothing is done on the request path.
 """
@@ -99,6 +100,8 @@ class OTelSink:
             auth_end = gateway.get("router_start") or std["startTime"]
             auth = self.tracer.start_span("polyrelay.auth", context=parent, start_time=_ns(gateway["request_start"]))
             auth.end(end_time=_ns(auth_end))
+            for decision in std.get("guardrail_information") or ():  # one span per guardrail decision
+                self._guardrail_span(parent, decision)
         operation = OPERATIONS.get(std["call_type"], std["call_type"])
         model = std.get("model_group") or std.get("model")
         span = self.tracer.start_span(f"{operation} {model}", context=parent, kind=SpanKind.CLIENT,
@@ -112,6 +115,23 @@ class OTelSink:
             if failed:
                 request_span.set_status(Status(StatusCode.ERROR))
             request_span.end(end_time=_ns(std["endTime"]))
+
+
+    def _guardrail_span(self, parent, decision: dict[str, Any]) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        if not isinstance(decision, dict) or not decision.get("start_time"):
+            return
+        name = str(decision.get("guardrail_name") or "")
+        status = str(decision.get("guardrail_status") or "")
+        span = self.tracer.start_span(f"polyrelay.guardrail {name}", context=parent,
+                                      start_time=_ns(decision["start_time"]), attributes={
+                                          "polyrelay.guardrail.name": name,
+                                          "polyrelay.guardrail.mode": str(decision.get("guardrail_mode") or ""),
+                                          "polyrelay.guardrail.status": status})
+        if status == "guardrail_failed_to_respond":
+            span.set_status(Status(StatusCode.ERROR, "the guardrail did not answer"))
+        span.end(end_time=_ns(decision.get("end_time") or decision["start_time"]))
 
 
 def attributes(std: dict[str, Any], operation: str) -> dict[str, Any]:
@@ -155,8 +175,8 @@ def _exporter():
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
-            raise ValueError("OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc "
-                             "installed (or use http/protobuf)") from exc
+            raise ValueError("OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc: "
+                             "pip install 'polyrelay[otel-grpc]' (or use http/protobuf)") from exc
         return OTLPSpanExporter()
     if protocol != "http/protobuf":
         raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not served; use http/protobuf or grpc")
