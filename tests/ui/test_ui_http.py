@@ -268,3 +268,15 @@ def test_without_a_master_key_or_ui_users_nobody_signs_in():
         assert client.get("/ui").status_code == 303
     finally:
         gw.stop()
+
+
+def test_models_are_read_only_without_store_model_in_db(gw):
+    client = sign_in(gw)
+    page = client.get("/ui/models").text
+    assert "store_model_in_db: true" in page and 'action="/ui/models/create"' not in page
+    token = csrf(client, "/ui/models")
+    answer = client.post("/ui/models/create", data={"csrf_token": token, "model_name": "new", "model": "mock/new"})
+    assert answer.status_code == 400 and "only with general_settings.store_model_in_db: true" in answer.text
+    answer = client.post("/ui/models/action", data={"csrf_token": token, "id": "x", "action": "delete"})
+    assert answer.status_code == 400
+    assert "new" not in [m["id"] for m in httpx.get(gw.url + "/v1/models", headers=ADMIN).json()["data"]]

@@ -60,6 +60,8 @@ def make_ui_routes(gateway) -> list[Route]:
         ("/ui/keys/create", page(ui, pages.create_key, post=True), ["POST"]),
         ("/ui/keys/action", page(ui, pages.key_action, post=True), ["POST"]),
         ("/ui/models", page(ui, pages.models), ["GET"]),
+        ("/ui/models/create", page(ui, pages.create_model, post=True), ["POST"]),
+        ("/ui/models/action", page(ui, pages.model_action, post=True), ["POST"]),
         ("/ui/logs", page(ui, pages.logs), ["GET"]),
         ("/ui/logs/{request_id:path}", page(ui, pages.log_detail), ["GET"]),
         ("/ui/runtime", page(ui, pages.runtime), ["GET"]),
