@@ -178,6 +178,13 @@ def test_a_chart_renders_with_real_data(watched, gw):
 
 def test_every_page_renders_without_console_errors_or_offsite_requests(watched, gw):
     watched.sign_in()
+    for path, field, value in (("/ui/teams", "team_alias", "Search & Ranking"), ("/ui/users", "user_email",
+                                "dev@example.com"), ("/ui/customers", "user_id", unique("customer"))):
+        watched.goto(path)
+        watched.open_panel()
+        watched.page.fill(f"details.panel input[name={field}]", value)
+        watched.page.click("details.panel button[type=submit]")
+        assert value in watched.page.content().replace("&amp;", "&") or "shown only this once" in watched.page.content()
     for path, name, marker in (("/ui/keys", "keys-list", "Keys"), ("/ui/users", "users", "Users"),
                                ("/ui/teams", "teams", "Teams"), ("/ui/customers", "end-users", "End users"),
                                ("/ui/models", "models", "Models"), ("/ui/logs", "logs", "Request logs"),

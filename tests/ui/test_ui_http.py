@@ -252,3 +252,31 @@ def test_sign_in_is_throttled_after_repeated_failures():
         assert right.status_code == 429
     finally:
         gw.stop()
+
+
+def test_without_a_master_key_or_ui_users_nobody_signs_in():
+    from gateway.gateway_process import GatewayProcess
+
+    gw = GatewayProcess("model_list:\n  - model_name: m\n    litellm_params: {model: mock/m}\n").start()
+    try:
+        client = httpx.Client(base_url=gw.url, headers={"origin": gw.url})
+        page = client.get("/ui/login")
+        assert page.status_code == 200 and "nobody can sign in" in page.text and "password" not in page.text
+        token = client.cookies["polyrelay_ui_login"]  # a browser could still post the form by hand
+        answer = client.post("/ui/login", data={"login_token": token, "password": ""})
+        assert answer.status_code == 403 and "Sign-in is off" in answer.text
+        assert client.get("/ui").status_code == 303
+    finally:
+        gw.stop()
+
+
+def test_models_are_read_only_without_store_model_in_db(gw):
+    client = sign_in(gw)
+    page = client.get("/ui/models").text
+    assert "store_model_in_db: true" in page and 'action="/ui/models/create"' not in page
+    token = csrf(client, "/ui/models")
+    answer = client.post("/ui/models/create", data={"csrf_token": token, "model_name": "new", "model": "mock/new"})
+    assert answer.status_code == 400 and "only with general_settings.store_model_in_db: true" in answer.text
+    answer = client.post("/ui/models/action", data={"csrf_token": token, "id": "x", "action": "delete"})
+    assert answer.status_code == 400
+    assert "new" not in [m["id"] for m in httpx.get(gw.url + "/v1/models", headers=ADMIN).json()["data"]]

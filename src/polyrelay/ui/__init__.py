@@ -2,6 +2,13 @@
 gateway itself, charts drawn as inline SVG, no JavaScript needed, every
 asset shipped in this package.
 
+Why this stack: a Python team keeps it with what it already knows —
+Starlette routes, Jinja2 templates (autoescaping on), plain HTML forms and
+one stylesheet. No build step, no node_modules, no bundle to audit or
+update, nothing to fetch at run time; the strict Content-Security-Policy
+(no inline script or style, nothing from elsewhere) holds because there is
+no script at all. Charts are a hundred lines of Python (charts.py).
+
 The API's key check (the auth middleware) lets ``/ui`` through: the UI has
 its own sign-in and session cookie (auth.py), since a browser cannot send a
 bearer header on a plain link.
@@ -53,6 +60,8 @@ def make_ui_routes(gateway) -> list[Route]:
         ("/ui/keys/create", page(ui, pages.create_key, post=True), ["POST"]),
         ("/ui/keys/action", page(ui, pages.key_action, post=True), ["POST"]),
         ("/ui/models", page(ui, pages.models), ["GET"]),
+        ("/ui/models/create", page(ui, pages.create_model, post=True), ["POST"]),
+        ("/ui/models/action", page(ui, pages.model_action, post=True), ["POST"]),
         ("/ui/logs", page(ui, pages.logs), ["GET"]),
         ("/ui/logs/{request_id:path}", page(ui, pages.log_detail), ["GET"]),
         ("/ui/runtime", page(ui, pages.runtime), ["GET"]),

@@ -94,6 +94,8 @@ class UIAuth:
                                *(f"{u}={h}".encode() for u, h in sorted(users.items())),
                                *(f"{u}={p}".encode() for u, p in sorted(plain_users.items()))])
         self._key = hashlib.sha256(material).digest()
+        # Checked when the user name is unknown: as slow as a real check (users' hashes are scrypt's).
+        self._decoy = hash_password(secrets.token_urlsafe(16)) if users else ""
 
     @property
     def enabled(self) -> bool:
@@ -101,15 +103,19 @@ class UIAuth:
         return bool(self.master_key or self.users or self.plain_users)
 
     def sign_in(self, username: str, password: str) -> str | None:
-        """The session's user name, or None. Every configured credential is
-        compared every time, so the answer takes as long either way."""
+        """The session's user name, or None. One password hash is checked
+        whatever the user name (a made-up one for an unknown name), so the
+        time taken does not tell which user names exist."""
         found: str | None = None
         if self.master_key and hmac.compare_digest(password.encode(), self.master_key.encode()) and \
                 username.strip() in ("", "admin"):
             found = MASTER_USER
-        for user, stored in self.users.items():
-            if hmac.compare_digest(username.encode(), user.encode()) and verify_password(password, stored):
-                found = found or user
+        named, stored = None, self._decoy
+        for user, user_hash in self.users.items():
+            if hmac.compare_digest(username.encode(), user.encode()):
+                named, stored = user, user_hash
+        if verify_password(password, stored) and named is not None:
+            found = found or named
         for user, plain in self.plain_users.items():
             if hmac.compare_digest(username.encode(), user.encode()) & hmac.compare_digest(password.encode(),
                                                                                             plain.encode()):

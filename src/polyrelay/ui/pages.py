@@ -210,7 +210,8 @@ class Pages:
 
     # -- models -------------------------------------------------------------------------------
 
-    async def models(self, request: Request, session: Session) -> Response:
+    async def models(self, request: Request, session: Session, error: str | None = None,
+                     form: dict[str, Any] | None = None, status: int = 200) -> Response:
         router = self.gateway.router
         cooling = await router.cooling()
         since = datetime.now(timezone.utc) - timedelta(hours=24)
@@ -221,11 +222,43 @@ class Pages:
             state = "cooling down" if d.id in cooling else {None: "no calls yet", 0: "healthy",
                                                               1: "failing"}.get(last, "outage")
             rows.append({"group": d.model_name, "model": d.params.get("model"), "id": d.id,
+                         "stored": bool(d.model_info.get("db_model")),
                          "api_base": _scrub(d.params.get("api_base"), self.gateway.secrets),
                          "rpm": d.rpm, "tpm": d.tpm, "order": d.order, "weight": d.weight, "state": state,
                          "stats": stats.get(d.id)})
-        editable = bool(self.gateway.config.general_settings.get("store_model_in_db")) and self.manage.has("/model/new")
-        return self.ui.render(request, "models.html", title="Models", rows=rows, editable=editable)
+        return self.ui.render(request, "models.html", title="Models", rows=rows, editable=self.models_editable(),
+                              error=error, form=form or {}, status=status)
+
+    def models_editable(self) -> bool:
+        """Models change here only through /model/new and friends, with store_model_in_db on."""
+        return self.manage.has("/model/new") and getattr(self.gateway, "models", None) is not None
+
+    async def create_model(self, request: Request, session: Session) -> Response:
+        form = request.scope["ui_form"]
+        if not self.models_editable():
+            return await self.models(request, session, error=MODELS_READ_ONLY, status=400)
+        try:
+            await self.manage.call("/model/new", model_body(form))
+        except ActionError as exc:
+            return await self.models(request, session, error=exc.message, form=dict(form), status=400)
+        return self.ui.redirect(request, "/ui/models", "Model added.")
+
+    async def model_action(self, request: Request, session: Session) -> Response:
+        form = request.scope["ui_form"]
+        if not self.models_editable():
+            return await self.models(request, session, error=MODELS_READ_ONLY, status=400)
+        model_id, action = str(form.get("id") or ""), str(form.get("action") or "")
+        try:
+            if action == "delete":
+                await self.manage.call("/model/delete", {"id": model_id})
+            elif action == "update":
+                body = model_body(form, partial=True)
+                await self.manage.call("/model/update", {**body, "model_info": {"id": model_id}})
+            else:
+                raise ActionError(f"Unknown action {action[:40]!r}.")
+        except ActionError as exc:
+            return await self.models(request, session, error=exc.message, status=400)
+        return self.ui.redirect(request, "/ui/models", "Model deleted." if action == "delete" else "Model updated.")
 
     # -- request logs ----------------------------------------------------------------------------
 
@@ -324,6 +357,35 @@ def _answers(choices: Any) -> Any:
 
 def _json(value: Any) -> str:
     return "" if value is None else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+MODELS_READ_ONLY = ("Models are changed here only with general_settings.store_model_in_db: true; this gateway "
+                    "serves the config's model_list (change the config and restart).")
+
+
+def model_body(form, *, partial: bool = False) -> dict[str, Any]:
+    """The model form as LiteLLM's /model/new (or /model/update) body. An empty
+    field is left out: on an update it keeps what is stored (an API key is
+    never shown, so it is only ever replaced)."""
+    params: dict[str, Any] = {}
+    for name in ("model", "api_base", "api_key", "api_version"):
+        value = str(form.get(name) or "").strip()
+        if value:
+            params[name] = value
+    for name in ("rpm", "tpm"):
+        value = str(form.get(name) or "").strip()
+        if value:
+            try:
+                params[name] = int(value)
+            except ValueError:
+                raise ActionError(f"{name} must be a whole number; got {value[:40]!r}", name) from None
+    body: dict[str, Any] = {"litellm_params": params}
+    name = str(form.get("model_name") or "").strip()
+    if name or not partial:
+        body["model_name"] = name
+    if not partial:
+        body["model_info"] = {}
+    return body
 
 
 def _deployment_stats(db, since: datetime) -> dict[str, dict[str, Any]]:

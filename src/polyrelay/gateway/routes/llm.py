@@ -184,7 +184,8 @@ class LLMEndpoint:
         response_ms = getattr(result, "_response_ms", None)
         data["_response_ms"] = response_ms if response_ms is not None else ctx.upstream_s * 1000
         # Booked before the answer is written: the provider was paid even if the answer cannot be relayed.
-        logged = {"logged_response": data.get("choices", data.get("data"))} if ticket.messages is not None else {}
+        # store_prompts_in_spend_logs: the answer's choices (chat, text); never an embedding's vectors.
+        logged = {"logged_response": data.get("choices")} if ticket.messages is not None else {}
         gateway.accounting.finish(ticket, {**hidden, "model": data.get("model"), **logged}, data.get("usage"), "success")
         gateway.record_success(ctx.model or "", hidden, data.get("usage"))
         out = orjson.dumps(data if dialect is None else dialect.answer(data, scope))
