@@ -93,6 +93,11 @@ def test_a_model_added_updated_and_deleted_is_served_without_a_restart(gw, fake)
     with pytest.raises(openai.BadRequestError):
         client(gw).chat.completions.create(model=name, messages=HELLO)
 
+    patched = httpx.patch(gw.url + f"/model/{model_id}/update", json={"litellm_params": {"rpm": 7}}, headers=ADMIN)
+    assert patched.status_code == 200 and patched.json()["litellm_params"]["rpm"] == 7
+    group = httpx.get(gw.url + "/model_group/info", params={"model_group": name + "-v2"}, headers=ADMIN).json()
+    assert group["data"][0]["rpm"] == 7
+
     assert post(gw, "/model/delete", {"id": model_id}).json() == {"message": f"Model: {model_id} deleted successfully"}
     with pytest.raises(openai.BadRequestError):
         client(gw).chat.completions.create(model=name + "-v2", messages=HELLO)

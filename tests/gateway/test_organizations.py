@@ -81,6 +81,7 @@ def test_organizations_are_created_read_changed_listed_and_deleted(gw):
 
     info = ok(call(gw, "/organization/info", method="GET", organization_id=org))
     assert [t["team_id"] for t in info["teams"]] == [team] and info["spend"] == 0
+    assert info["budget_reset_at"] is not None  # the end of the current 30-day window
     assert [o["organization_id"] for o in ok(call(gw, "/organization/info", {"organizations": [org]}))] == [org]
     changed = ok(call(gw, "/organization/update", {"organization_id": org, "max_budget": 20}, method="PATCH"))
     assert changed["max_budget"] == 20 and changed["organization_alias"] == "Acme"

@@ -1,8 +1,9 @@
 """LiteLLM's management API: virtual keys, users, teams, end users
 (customers) and spend reports.
 
-Only the admin (the master key) manages; a virtual key may read its own
-``/key/info`` and its own spend logs. Request bodies are checked field by
+Only the admin (the master key) manages, but for team and organization
+admins inside their own team or organization (teams.py, organizations.py);
+a virtual key may read its own ``/key/info`` and its own spend logs. Request bodies are checked field by
 field against LiteLLM's names and types, and a wrong one is a 400 that says
 which. Plain keys appear once, in the answer to the call that made them.
 """

@@ -75,10 +75,11 @@ def make_organization_routes(run, records, forget, require_admin) -> list[tuple[
         """The organization's spend: what its teams' calls cost in the current
         budget window (the one its budget is checked against), or over all time."""
         ident = org["organization_id"]
-        start, _ = budget_window(org.get("budget_duration"))
+        start, end = budget_window(org.get("budget_duration"))
         since = datetime.fromtimestamp(start, timezone.utc) if start is not None else None
         spend = await run(lambda: records().scope_spend(records().team_ids(ident), None, since))
-        return {**org, "spend": spend}
+        # Windows are aligned to the epoch (as for budget objects): the next reset is this window's end.
+        return {**org, "spend": spend, "budget_reset_at": datetime.fromtimestamp(end, timezone.utc) if end else None}
 
     async def new(request: Request) -> Response:
         require_admin(request)
