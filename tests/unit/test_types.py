@@ -50,6 +50,7 @@ def test_public_api_is_exactly_all():
               if not name.startswith("_") and not isinstance(getattr(polyrelay, name), types.ModuleType)}
     settings = {"api_base", "api_key", "cache", "custom_provider_map", "drop_params", "num_retries", "request_timeout",
                 "set_verbose", "callbacks", "success_callback", "failure_callback", "turn_off_message_logging",
+                "s3_callback_params",
                 "integrations", "observe"}
     assert public - settings == set(polyrelay.__all__)
 
