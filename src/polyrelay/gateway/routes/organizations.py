@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...errors import BadRequestError, NotFoundError, PermissionDeniedError
-from ...store.records import parse_duration
 from .. import schema
 from ..key_fields import budget_window
 from ..http import context, parse_json_object
+from .budgets import checked_fields
 from .responses import json_response
 
 RULES: dict[str, schema.Rule] = {
@@ -39,22 +39,6 @@ RULES: dict[str, schema.Rule] = {
 }
 ROLES = {"org_admin": "admin", "internal_user": "user", "internal_user_viewer": "user", "user": "user",
          "admin": "admin"}
-
-
-def _fields(data: dict[str, Any], path: str) -> dict[str, Any]:
-    for name, value in data.items():
-        rule = RULES.get(name)
-        if rule is None:
-            raise BadRequestError(f"Unknown field {str(name)[:64]!r} for {path}: polyrelay does not support it.",
-                                  param=str(name)[:64], code="unsupported_field")
-        if value is not None and (what := rule(value)) is not None:
-            raise schema.invalid(name, what, value)
-    if data.get("budget_duration"):
-        try:
-            parse_duration(data["budget_duration"])
-        except ValueError as exc:
-            raise BadRequestError(str(exc), param="budget_duration") from None
-    return dict(data)
 
 
 def is_org_admin(principal, org: dict[str, Any] | None) -> bool:
@@ -83,7 +67,7 @@ def make_organization_routes(run, records, forget, require_admin) -> list[tuple[
 
     async def new(request: Request) -> Response:
         require_admin(request)
-        fields = _fields(parse_json_object(await request.body()), request.url.path)
+        fields = checked_fields(parse_json_object(await request.body()), request.url.path, RULES)
         fields.setdefault("organization_id", str(uuid.uuid4()))
         if not fields.get("organization_alias"):
             raise BadRequestError("organization_alias is required", param="organization_alias")
@@ -114,7 +98,7 @@ def make_organization_routes(run, records, forget, require_admin) -> list[tuple[
 
     async def update(request: Request) -> Response:
         require_admin(request)
-        fields = _fields(parse_json_object(await request.body()), request.url.path)
+        fields = checked_fields(parse_json_object(await request.body()), request.url.path, RULES)
         org = await org_of(fields.pop("organization_id", None))
         row = await run(records().update, "organization", org["organization_id"], fields)
         forget()  # keys are cached with their organization
