@@ -38,6 +38,8 @@ from ..errors import (
 )
 from ..usage_checks import count
 from . import _convert as cv
+from . import bedrock_invoke as invoke
+from .bedrock_models import bare_id, family, without_route
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
 _FINISH = {
@@ -89,6 +91,14 @@ class BedrockAdapter(Adapter):
         "prediction", "store", "service_tier", "web_search_options", "verbosity", "reasoning_effort",
     })
 
+    def unsupported_params_for(self, model: str) -> frozenset[str]:
+        route, _ = without_route(model)
+        if route == "invoke" and bare_id(model).startswith("anthropic."):
+            return invoke.ANTHROPIC_UNSUPPORTED  # Claude's own body: Anthropic's params
+        if not family(model).tools:
+            return self.unsupported_params | {"tools", "tool_choice"}
+        return self.unsupported_params
+
     def build_request(self, call: Call) -> HTTPRequest:
         region = call.creds.extra.get("aws_region_name") or _env_region()
         if region and not _REGION.match(region):
@@ -101,11 +111,17 @@ class BedrockAdapter(Adapter):
                 raise BadRequestError("bedrock needs a region: pass aws_region_name= or set AWS_REGION_NAME or AWS_REGION",
                                       llm_provider=self.name, model=call.model)
             base = f"https://bedrock-runtime.{region}.amazonaws.com"
-        # The model id holds ':' (…-v1:0); it must be percent-encoded in the path.
-        root = f"{base}/model/{quote(call.model, safe='')}"
+        route, model_id = without_route(call.model)
+        # The model id holds ':' (…-v1:0) and an ARN '/': both must be percent-encoded in the path.
+        root = f"{base}/model/{quote(model_id, safe='')}"
         if call.kind == EMBEDDING:
             url, body = root + "/invoke", _embedding_body(call)
+        elif route == "invoke":
+            kind = invoke.family_of(call, bare_id(call.model))
+            url = root + ("/invoke-with-response-stream" if call.stream else "/invoke")
+            body = invoke.request_body(call, kind)
         else:
+            _check_family(call)
             url = root + ("/converse-stream" if call.stream else "/converse")
             body = _converse_body(call)
         headers = {"Content-Type": "application/json",
@@ -140,9 +156,15 @@ class BedrockAdapter(Adapter):
         return dict(signed.headers.items())
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        return self.parse_reply(call, data, {})
+
+    def parse_reply(self, call: Call, data: Any, headers: dict[str, str]) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise BadRequestError("bedrock answered with an unexpected body", llm_provider=self.name,
                                   model=call.model, status_code=502)
+        route, _ = without_route(call.model)
+        if call.kind != EMBEDDING and route == "invoke":
+            return invoke.parse(call, invoke.family_of(call, bare_id(call.model)), data, headers)
         if call.kind == EMBEDDING:
             vectors = data["embeddings"] if "embeddings" in data else [data.get("embedding") or []]
             prompt = data.get("inputTextTokenCount")
@@ -150,6 +172,11 @@ class BedrockAdapter(Adapter):
                     "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                     "usage": {"prompt_tokens": int(prompt), "completion_tokens": 0, "total_tokens": int(prompt)}
                     if prompt is not None else None}
+        return self.converse_answer(call, data)
+
+    @staticmethod
+    def converse_answer(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+        """A Converse answer (and Nova's invoke answer, which has its shape) in OpenAI's."""
         blocks = ((data.get("output") or {}).get("message") or {}).get("content") or []
         text = "".join(b["text"] for b in blocks if "text" in b)
         tools = [{"id": use.get("toolUseId") or cv.call_id(), "type": "function",
@@ -162,13 +189,28 @@ class BedrockAdapter(Adapter):
         if reasoning:
             message["reasoning_content"] = reasoning
         finish = _FINISH.get(data.get("stopReason") or "", "stop")
-        return cv.response(call, [{"index": 0, "message": message, "finish_reason": finish}], _usage(data.get("usage")))
+        answer = cv.response(call, [{"index": 0, "message": message, "finish_reason": finish}],
+                             _usage(data.get("usage")))
+        if data.get("trace"):
+            # The guardrail's assessment (guardrailConfig trace "enabled"): response.trace, as LiteLLM has it.
+            answer["trace"] = data["trace"]
+        return answer
 
     def parse_stream_event(self, state: StreamState, event: StreamEvent) -> list[dict[str, Any]]:
         kind = event.event or ""
         if kind.lower().endswith(("exception", "error")):
             raise self._error(state.call, kind, 0, event.data.encode(), {})
+        route, _ = without_route(state.call.model)
+        if route == "invoke":
+            if kind != "chunk":
+                return []
+            return invoke.parse_chunk(state, invoke.family_of(state.call, bare_id(state.call.model)), event)
         data = orjson.loads(event.data) if event.data else {}
+        return self.converse_event(state, kind, data)
+
+    @staticmethod
+    def converse_event(state: StreamState, kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ConverseStream event (or the same object inside a Nova invoke chunk) as chunks."""
         blocks: dict[int, int] = state.extra.setdefault("blocks", {})  # contentBlockIndex -> tool index
         if kind == "messageStart":
             return [cv.chunk(state, {"content": ""})]
@@ -196,6 +238,11 @@ class BedrockAdapter(Adapter):
             # Always the last event: usage for the whole request.
             state.usage = _usage(data.get("usage"))
             state.finished = True
+            if data.get("trace"):
+                # The guardrail trace comes after the finish: one more empty chunk carries it.
+                found = cv.chunk(state, {})
+                found["trace"] = data["trace"]
+                return [found]
         return []
 
     def map_error(self, call: Call, status: int, body: bytes, headers: dict[str, str]) -> PolyrelayError:
@@ -270,6 +317,8 @@ def _converse_body(call: Call) -> dict[str, Any]:
                 "requestMetadata"):
         if key in extra:
             body[key] = extra.pop(key)
+    if "guardrailConfig" in body:
+        body["guardrailConfig"] = _guardrail_config(call, body["guardrailConfig"])
     if extra:
         body["additionalModelRequestFields"] = {**body.get("additionalModelRequestFields", {}), **extra}
     return body
@@ -309,6 +358,9 @@ def _block(call: Call, part: dict[str, Any]) -> dict[str, Any]:
     kind = part.get("type", "text")
     if kind == "text":
         return {"text": part.get("text") or ""}
+    if kind == "guarded_text":
+        # LiteLLM's part type: only this text is assessed by the request's guardrail.
+        return {"guardContent": {"text": {"text": part.get("text") or ""}}}
     if kind == "image_url":
         inline = cv.split_data_url(cv.image_url(part))
         if inline is None or inline[0] not in _IMAGE_FORMATS:
@@ -362,3 +414,41 @@ def _env_region() -> str | None:
         if value:
             return value
     return None
+
+
+_GUARDRAIL_KEYS = frozenset({"guardrailIdentifier", "guardrailVersion", "trace", "streamProcessingMode"})
+
+
+def _guardrail_config(call: Call, config: Any) -> dict[str, Any]:
+    """guardrailConfig as Converse takes it. streamProcessingMode ("sync" or
+    "async") belongs to ConverseStream only: a config set once for a model
+    (litellm_params) serves its plain calls too, so there it is left out."""
+    if not isinstance(config, dict) or not config.get("guardrailIdentifier") or not config.get("guardrailVersion"):
+        raise BadRequestError("guardrailConfig needs guardrailIdentifier and guardrailVersion (e.g. \"DRAFT\" or "
+                              "\"1\")", llm_provider="bedrock", model=call.model, param="guardrailConfig")
+    unknown = sorted(set(config) - _GUARDRAIL_KEYS)
+    if unknown:
+        raise BadRequestError(f"guardrailConfig has fields Bedrock does not know: {', '.join(unknown)} (it takes "
+                              f"{', '.join(sorted(_GUARDRAIL_KEYS))})", llm_provider="bedrock", model=call.model,
+                              param="guardrailConfig")
+    if not call.stream:
+        config = {k: v for k, v in config.items() if k != "streamProcessingMode"}
+    return dict(config)
+
+
+def _check_family(call: Call) -> None:
+    """Refuse, by name, what AWS's Converse table says a model family cannot take."""
+    found = family(call.model)
+    params = call.params
+    if not found.chat:
+        raise BadRequestError(f"bedrock/{call.model} is not a chat model (embeddings, images or rerank): call it "
+                              "through embedding(), image_generation() or rerank()", llm_provider="bedrock",
+                              model=call.model, param="model")
+    if not found.system and any(m.get("role") in ("system", "developer") for m in params.get("messages") or []):
+        raise BadRequestError(f"bedrock/{call.model} takes no system prompt through Converse (AWS's model "
+                              "features table): put the instructions in the first user message",
+                              llm_provider="bedrock", model=call.model, param="messages")
+    if not found.tools and (params.get("tools") or any(m.get("tool_calls") or m.get("role") == "tool"
+                                                       for m in params.get("messages") or [])):
+        raise cv.unsupported(call, "tools", f"with bedrock/{call.model} (AWS's Converse model features table "
+                             "lists no tool use for it)")
