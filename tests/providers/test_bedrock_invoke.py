@@ -206,3 +206,57 @@ def test_invoke_error_mapped(fake):
     fake.reply(Reply(429, json={"message": "Too many requests"}, headers={"x-amzn-ErrorType": "ThrottlingException"}))
     with pytest.raises(polyrelay.RateLimitError):
         chat(fake, model=LLAMA, num_retries=0)
+
+
+def test_guardrail_on_invoke_travels_as_signed_headers(fake):
+    fake.reply(Reply(json={"id": "msg_bdrk_03", "type": "message", "role": "assistant",
+                           "content": [{"type": "text", "text": "Sorry, the model cannot answer this question."}],
+                           "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 9},
+                           "amazon-bedrock-guardrailAction": "INTERVENED",
+                           "amazon-bedrock-trace": {"guardrail": {"input": {"ff6ujrregl1q": {}}}}}))
+    response = chat(fake, model=CLAUDE, guardrailConfig={"guardrailIdentifier": "ff6ujrregl1q",
+                                                         "guardrailVersion": "1", "trace": "enabled"})
+    sent = fake.requests[0]
+    assert "guardrailConfig" not in sent.json
+    assert (sent.headers["x-amzn-bedrock-guardrailidentifier"], sent.headers["x-amzn-bedrock-guardrailversion"],
+            sent.headers["x-amzn-bedrock-trace"]) == ("ff6ujrregl1q", "1", "ENABLED")
+    assert_signed(fake, sent)
+    signed = sent.headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert "x-amzn-bedrock-guardrailidentifier" in signed
+    assert response.choices[0].finish_reason == "content_filter"
+    assert response.trace == {"guardrail": {"input": {"ff6ujrregl1q": {}}}}
+    with pytest.raises(polyrelay.BadRequestError, match="streamProcessingMode"):
+        chat(fake, model=CLAUDE, stream=True, guardrailConfig={"guardrailIdentifier": "ff6ujrregl1q",
+                                                               "guardrailVersion": "1", "streamProcessingMode": "async"})
+
+
+def test_cohere_and_titan_invoke_streams(fake):
+    cohere = [{"is_finished": False, "event_type": "stream-start", "generation_id": "g1"},
+              {"is_finished": False, "event_type": "text-generation", "text": "Or"},
+              {"is_finished": False, "event_type": "text-generation", "text": "ange."},
+              {"is_finished": True, "event_type": "stream-end", "finish_reason": "COMPLETE",
+               "response": {"text": "Orange."}, **metrics(33, 2)}]
+    fake.reply(Reply(stream=[chunk(p) for p in cohere], headers=EVENTSTREAM))
+    chunks = list(chat(fake, model="bedrock/invoke/cohere.command-r-plus-v1:0", stream=True,
+                       stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Orange."
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (33, 2)
+
+    titan = [{"outputText": " Pur", "index": 0, "totalOutputTextTokenCount": 1, "completionReason": None,
+              "inputTextTokenCount": 18},
+             {"outputText": "ple.", "index": 0, "totalOutputTextTokenCount": 2, "completionReason": "LENGTH",
+              "inputTextTokenCount": None, **metrics(18, 2)}]
+    fake.reply(Reply(stream=[chunk(p) for p in titan], headers=EVENTSTREAM))
+    chunks = list(chat(fake, model="bedrock/invoke/amazon.titan-text-express-v1", stream=True,
+                       stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == " Purple."
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (18, 2)
+
+
+def test_invoke_stream_cut_before_the_end_raises(fake):
+    pieces = [{"generation": "Gre", "prompt_token_count": 40, "generation_token_count": 1, "stop_reason": None}]
+    fake.reply(Reply(stream=[chunk(p) for p in pieces], headers=EVENTSTREAM))
+    with pytest.raises(polyrelay.APIConnectionError):
+        list(chat(fake, model=LLAMA, stream=True))

@@ -112,6 +112,7 @@ class BedrockAdapter(Adapter):
                                       llm_provider=self.name, model=call.model)
             base = f"https://bedrock-runtime.{region}.amazonaws.com"
         route, model_id = without_route(call.model)
+        guardrail = None
         # The model id holds ':' (…-v1:0) and an ARN '/': both must be percent-encoded in the path.
         root = f"{base}/model/{quote(model_id, safe='')}"
         if call.kind == EMBEDDING:
@@ -119,6 +120,9 @@ class BedrockAdapter(Adapter):
         elif route == "invoke":
             kind = invoke.family_of(call, bare_id(call.model))
             url = root + ("/invoke-with-response-stream" if call.stream else "/invoke")
+            guardrail = call.params.get("guardrailConfig")
+            if guardrail is not None:
+                call = _without(call, "guardrailConfig")
             body = invoke.request_body(call, kind)
         else:
             _check_family(call)
@@ -126,6 +130,8 @@ class BedrockAdapter(Adapter):
             body = _converse_body(call)
         headers = {"Content-Type": "application/json",
                    "Accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
+        if call.kind != EMBEDDING and route == "invoke" and guardrail is not None:
+            headers.update(invoke.guardrail_headers(call, _guardrail_config(call, guardrail)))
         headers.update(call.creds.extra_headers)
         # With an api_base override and no region, sign for us-east-1 (a proxy or test server).
         headers = self._authorize(call, region or "us-east-1", url, headers, body)
@@ -273,6 +279,12 @@ class BedrockAdapter(Adapter):
         return cls(message, status_code=known_status, **fields)
 
 
+def _without(call: Call, name: str) -> Call:
+    from dataclasses import replace
+
+    return replace(call, params={k: v for k, v in call.params.items() if k != name})
+
+
 def _secrets(call: Call) -> tuple[str, ...]:
     found = [*call.creds.secrets(), os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")]
     return tuple(s for s in found if s)
@@ -377,7 +389,7 @@ def _embedding_body(call: Call) -> dict[str, Any]:
     value = params.get("input")
     texts = value if isinstance(value, list) else [value]
     extra = cv.passthrough(params, frozenset({*_AWS_ARGS, "input", "dimensions", "encoding_format", "user"}))
-    if call.model.startswith("cohere.embed"):
+    if bare_id(call.model).startswith("cohere.embed"):
         return {"texts": texts, "input_type": "search_document", **extra}
     # Titan embeds one text per request; a batch would be several calls.
     if len(texts) != 1 or not isinstance(texts[0], str):

@@ -191,10 +191,35 @@ def _nova_body(call: Call) -> dict[str, Any]:
     return {**body, **extra}
 
 
+def guardrail_headers(call: Call, config: dict[str, Any]) -> dict[str, str]:
+    """InvokeModel takes a guardrail as headers, not in the (vendor's) body;
+    they are signed with the rest."""
+    if "streamProcessingMode" in config:
+        raise BadRequestError("guardrailConfig.streamProcessingMode is ConverseStream's: InvokeModel has no such "
+                              "setting (use the Converse route, bedrock/<model id>)", llm_provider="bedrock",
+                              model=call.model, param="guardrailConfig")
+    headers = {"X-Amzn-Bedrock-GuardrailIdentifier": str(config["guardrailIdentifier"]),
+               "X-Amzn-Bedrock-GuardrailVersion": str(config["guardrailVersion"])}
+    if config.get("trace"):
+        headers["X-Amzn-Bedrock-Trace"] = str(config["trace"]).upper()  # ENABLED | DISABLED | ENABLED_FULL
+    return headers
+
+
 # -- answers -------------------------------------------------------------------
 
 
 def parse(call: Call, kind: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    answer = _parse(call, kind, data, headers)
+    # A guardrail given as headers answers in the body: its action, and its trace when asked for.
+    if data.get("amazon-bedrock-guardrailAction") == "INTERVENED":
+        for choice in answer.get("choices") or []:
+            choice["finish_reason"] = "content_filter"
+    if data.get("amazon-bedrock-trace"):
+        answer["trace"] = data["amazon-bedrock-trace"]
+    return answer
+
+
+def _parse(call: Call, kind: str, data: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     if kind == "anthropic":
         return _ANTHROPIC.parse_response(call, data)
     if kind == "nova":
