@@ -42,7 +42,7 @@ def test_claude_invoke_body_answer_usage_and_cost(fake):
                            "content": [{"type": "text", "text": "Blue."}], "stop_reason": "end_turn",
                            "stop_sequence": None, "usage": {"input_tokens": 21, "output_tokens": 3}},
                      headers={"x-amzn-bedrock-input-token-count": "21", "x-amzn-bedrock-output-token-count": "3"}))
-    response = chat(fake, model=CLAUDE, messages=CONVERSATION, max_tokens=50, temperature=0.2)
+    response = chat(fake, model=CLAUDE, messages=CONVERSATION, max_tokens=50, temperature=0.2, user="u-42")
     sent = fake.requests[0]
     assert (sent.method, sent.path) == ("POST", CLAUDE_PATH + "/invoke")
     assert_signed(fake, sent)
@@ -260,3 +260,21 @@ def test_invoke_stream_cut_before_the_end_raises(fake):
     fake.reply(Reply(stream=[chunk(p) for p in pieces], headers=EVENTSTREAM))
     with pytest.raises(polyrelay.APIConnectionError):
         list(chat(fake, model=LLAMA, stream=True))
+
+
+def test_claude_invoke_tools(fake):
+    tool = {"type": "function", "function": {"name": "top_song", "description": "The top song",
+                                             "parameters": {"type": "object", "properties": {"sign": {"type": "string"}}}}}
+    fake.reply(Reply(json={"id": "msg_bdrk_04", "type": "message", "role": "assistant",
+                           "content": [{"type": "tool_use", "id": "toolu_bdrk_01", "name": "top_song",
+                                        "input": {"sign": "WZPZ"}}],
+                           "stop_reason": "tool_use", "usage": {"input_tokens": 300, "output_tokens": 20}}))
+    response = chat(fake, model=CLAUDE, tools=[tool], tool_choice="required")
+    sent = fake.requests[0].json
+    assert sent["tools"] == [{"name": "top_song", "description": "The top song",
+                              "input_schema": tool["function"]["parameters"]}]
+    assert sent["tool_choice"] == {"type": "any"}
+    call = response.choices[0].message.tool_calls[0]
+    assert (call.id, call.function.name, json.loads(call.function.arguments)) == ("toolu_bdrk_01", "top_song",
+                                                                                   {"sign": "WZPZ"})
+    assert response.choices[0].finish_reason == "tool_calls"

@@ -65,7 +65,10 @@ def family_of(call: Call, bare: str) -> str:
 def request_body(call: Call, kind: str) -> dict[str, Any]:
     params = call.params
     if kind == "anthropic":
-        body = _ANTHROPIC.request_body(call)
+        # The end-user id is ours to track: Bedrock's Claude body has no metadata field to carry it.
+        from dataclasses import replace
+
+        body = _ANTHROPIC.request_body(replace(call, params={k: v for k, v in params.items() if k != "user"}))
         body.pop("model", None)  # the model is in the URL
         body.pop("stream", None)  # the URL says whether to stream
         return {"anthropic_version": ANTHROPIC_VERSION, **body}
