@@ -226,8 +226,8 @@ def test_guardrail_on_invoke_travels_as_signed_headers(fake):
     assert response.choices[0].finish_reason == "content_filter"
     assert response.trace == {"guardrail": {"input": {"ff6ujrregl1q": {}}}}
     with pytest.raises(polyrelay.BadRequestError, match="streamProcessingMode"):
-        chat(fake, model=CLAUDE, stream=True, guardrailConfig={"guardrailIdentifier": "ff6ujrregl1q",
-                                                               "guardrailVersion": "1", "streamProcessingMode": "async"})
+        chat(fake, model=CLAUDE, stream=True, guardrailConfig={
+            "guardrailIdentifier": "ff6ujrregl1q", "guardrailVersion": "1", "streamProcessingMode": "async"})
 
 
 def test_cohere_and_titan_invoke_streams(fake):
@@ -263,8 +263,8 @@ def test_invoke_stream_cut_before_the_end_raises(fake):
 
 
 def test_claude_invoke_tools(fake):
-    tool = {"type": "function", "function": {"name": "top_song", "description": "The top song",
-                                             "parameters": {"type": "object", "properties": {"sign": {"type": "string"}}}}}
+    schema = {"type": "object", "properties": {"sign": {"type": "string"}}}
+    tool = {"type": "function", "function": {"name": "top_song", "description": "The top song", "parameters": schema}}
     fake.reply(Reply(json={"id": "msg_bdrk_04", "type": "message", "role": "assistant",
                            "content": [{"type": "tool_use", "id": "toolu_bdrk_01", "name": "top_song",
                                         "input": {"sign": "WZPZ"}}],

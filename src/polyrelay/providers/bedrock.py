@@ -39,7 +39,7 @@ from ..errors import (
 from ..usage_checks import count
 from . import _convert as cv
 from . import bedrock_invoke as invoke
-from .bedrock_models import bare_id, family, without_route
+from .bedrock_models import bare_id, check_family, family, guardrail_config, without_route
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
 _FINISH = {
@@ -125,13 +125,13 @@ class BedrockAdapter(Adapter):
                 call = _without(call, "guardrailConfig")
             body = invoke.request_body(call, kind)
         else:
-            _check_family(call)
+            check_family(call)
             url = root + ("/converse-stream" if call.stream else "/converse")
             body = _converse_body(call)
         headers = {"Content-Type": "application/json",
                    "Accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
         if call.kind != EMBEDDING and route == "invoke" and guardrail is not None:
-            headers.update(invoke.guardrail_headers(call, _guardrail_config(call, guardrail)))
+            headers.update(invoke.guardrail_headers(call, guardrail_config(call, guardrail)))
         headers.update(call.creds.extra_headers)
         # With an api_base override and no region, sign for us-east-1 (a proxy or test server).
         headers = self._authorize(call, region or "us-east-1", url, headers, body)
@@ -330,7 +330,7 @@ def _converse_body(call: Call) -> dict[str, Any]:
         if key in extra:
             body[key] = extra.pop(key)
     if "guardrailConfig" in body:
-        body["guardrailConfig"] = _guardrail_config(call, body["guardrailConfig"])
+        body["guardrailConfig"] = guardrail_config(call, body["guardrailConfig"])
     if extra:
         body["additionalModelRequestFields"] = {**body.get("additionalModelRequestFields", {}), **extra}
     return body
@@ -427,40 +427,3 @@ def _env_region() -> str | None:
             return value
     return None
 
-
-_GUARDRAIL_KEYS = frozenset({"guardrailIdentifier", "guardrailVersion", "trace", "streamProcessingMode"})
-
-
-def _guardrail_config(call: Call, config: Any) -> dict[str, Any]:
-    """guardrailConfig as Converse takes it. streamProcessingMode ("sync" or
-    "async") belongs to ConverseStream only: a config set once for a model
-    (litellm_params) serves its plain calls too, so there it is left out."""
-    if not isinstance(config, dict) or not config.get("guardrailIdentifier") or not config.get("guardrailVersion"):
-        raise BadRequestError("guardrailConfig needs guardrailIdentifier and guardrailVersion (e.g. \"DRAFT\" or "
-                              "\"1\")", llm_provider="bedrock", model=call.model, param="guardrailConfig")
-    unknown = sorted(set(config) - _GUARDRAIL_KEYS)
-    if unknown:
-        raise BadRequestError(f"guardrailConfig has fields Bedrock does not know: {', '.join(unknown)} (it takes "
-                              f"{', '.join(sorted(_GUARDRAIL_KEYS))})", llm_provider="bedrock", model=call.model,
-                              param="guardrailConfig")
-    if not call.stream:
-        config = {k: v for k, v in config.items() if k != "streamProcessingMode"}
-    return dict(config)
-
-
-def _check_family(call: Call) -> None:
-    """Refuse, by name, what AWS's Converse table says a model family cannot take."""
-    found = family(call.model)
-    params = call.params
-    if not found.chat:
-        raise BadRequestError(f"bedrock/{call.model} is not a chat model (embeddings, images or rerank): call it "
-                              "through embedding(), image_generation() or rerank()", llm_provider="bedrock",
-                              model=call.model, param="model")
-    if not found.system and any(m.get("role") in ("system", "developer") for m in params.get("messages") or []):
-        raise BadRequestError(f"bedrock/{call.model} takes no system prompt through Converse (AWS's model "
-                              "features table): put the instructions in the first user message",
-                              llm_provider="bedrock", model=call.model, param="messages")
-    if not found.tools and (params.get("tools") or any(m.get("tool_calls") or m.get("role") == "tool"
-                                                       for m in params.get("messages") or [])):
-        raise cv.unsupported(call, "tools", f"with bedrock/{call.model} (AWS's Converse model features table "
-                             "lists no tool use for it)")

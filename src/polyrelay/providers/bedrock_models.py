@@ -9,12 +9,18 @@ quirks below are read from the bare model id under it.
 The quirks are AWS's "Supported models and model features" table for the
 Converse API: a few older models take no system prompt, and several take no
 tools. Sending either to them would be an AWS ValidationException after a
-paid round trip, so they are refused up front, by name.
+paid round trip, so they are refused up front, by name. A guardrailConfig
+is checked here too, for both routes (Converse's body, InvokeModel's headers).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadRequestError
+from . import _convert as cv
+from .base import Call
 
 ROUTES = ("converse/", "invoke/")
 PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "us-gov.", "ca.", "in.")
@@ -88,3 +94,41 @@ def family(model: str) -> Family:
             return found
     vendor = bare.split(".", 1)[0] if "." in bare and not bare.startswith("arn:") else ""
     return Family(vendor)
+
+
+_GUARDRAIL_KEYS = frozenset({"guardrailIdentifier", "guardrailVersion", "trace", "streamProcessingMode"})
+
+
+def guardrail_config(call: Call, config: Any) -> dict[str, Any]:
+    """guardrailConfig as Converse takes it. streamProcessingMode ("sync" or
+    "async") belongs to ConverseStream only: a config set once for a model
+    (litellm_params) serves its plain calls too, so there it is left out."""
+    if not isinstance(config, dict) or not config.get("guardrailIdentifier") or not config.get("guardrailVersion"):
+        raise BadRequestError("guardrailConfig needs guardrailIdentifier and guardrailVersion (e.g. \"DRAFT\" or "
+                              "\"1\")", llm_provider="bedrock", model=call.model, param="guardrailConfig")
+    unknown = sorted(set(config) - _GUARDRAIL_KEYS)
+    if unknown:
+        raise BadRequestError(f"guardrailConfig has fields Bedrock does not know: {', '.join(unknown)} (it takes "
+                              f"{', '.join(sorted(_GUARDRAIL_KEYS))})", llm_provider="bedrock", model=call.model,
+                              param="guardrailConfig")
+    if not call.stream:
+        config = {k: v for k, v in config.items() if k != "streamProcessingMode"}
+    return dict(config)
+
+
+def check_family(call: Call) -> None:
+    """Refuse, by name, what AWS's Converse table says a model family cannot take."""
+    found = family(call.model)
+    params = call.params
+    if not found.chat:
+        raise BadRequestError(f"bedrock/{call.model} is not a chat model (embeddings, images or rerank): call it "
+                              "through embedding(), image_generation() or rerank()", llm_provider="bedrock",
+                              model=call.model, param="model")
+    if not found.system and any(m.get("role") in ("system", "developer") for m in params.get("messages") or []):
+        raise BadRequestError(f"bedrock/{call.model} takes no system prompt through Converse (AWS's model "
+                              "features table): put the instructions in the first user message",
+                              llm_provider="bedrock", model=call.model, param="messages")
+    if not found.tools and (params.get("tools") or any(m.get("tool_calls") or m.get("role") == "tool"
+                                                       for m in params.get("messages") or [])):
+        raise cv.unsupported(call, "tools", f"with bedrock/{call.model} (AWS's Converse model features table "
+                             "lists no tool use for it)")
