@@ -126,3 +126,15 @@ def test_non_chat_models_refused_for_chat(fake, model):
         chat(fake, model=f"bedrock/{model}")
     assert "not a chat model" in caught.value.message
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("model", ["meta.llama3-1-70b-instruct-v1:0", "us.meta.llama3-3-70b-instruct-v1:0",
+                                   "mistral.mistral-large-2407-v1:0"])
+def test_streaming_tools_refused_where_converse_stream_lacks_them(fake, model):
+    with pytest.raises(polyrelay.UnsupportedParamsError) as caught:
+        chat(fake, model=f"bedrock/{model}", tools=[TOOL], stream=True)
+    assert "stream" in caught.value.message and model in caught.value.message
+    assert fake.requests == []
+    fake.reply(Reply(json=fixture_json("converse.json")))
+    chat(fake, model=f"bedrock/{model}", tools=[TOOL])  # without streaming the tools go out
+    assert fake.requests[0].json["toolConfig"]["tools"][0]["toolSpec"]["name"] == "f"

@@ -32,6 +32,7 @@ class Family:
     system: bool = True  # takes a system prompt through Converse
     tools: bool = True  # takes tools through Converse
     chat: bool = True  # a chat model at all (not embeddings, images, rerank)
+    stream_tools: bool = True  # takes tools through ConverseStream too
 
 
 # (bare-id prefix, family), longest prefix first where they overlap.
@@ -49,6 +50,12 @@ _QUIRKS: tuple[tuple[str, Family], ...] = (
     ("meta.llama2", Family("meta", tools=False)),
     ("meta.llama3-8b", Family("meta", tools=False)),  # Llama 3.0; 3.1 and later take tools
     ("meta.llama3-70b", Family("meta", tools=False)),
+    ("meta.llama3-2-1b", Family("meta", tools=False)),
+    ("meta.llama3-2-3b", Family("meta", tools=False)),
+    # Llama 3.1 and later, Mistral Large and Small: tools on Converse, not on ConverseStream.
+    ("meta.llama", Family("meta", stream_tools=False)),
+    ("mistral.mistral-large", Family("mistral", stream_tools=False)),
+    ("mistral.mistral-small", Family("mistral", stream_tools=False)),
     ("mistral.mistral-7b-instruct", Family("mistral", system=False, tools=False)),
     ("mistral.mixtral-8x7b-instruct", Family("mistral", system=False, tools=False)),
     ("cohere.command-text", Family("cohere", system=False, tools=False)),
@@ -132,3 +139,6 @@ def check_family(call: Call) -> None:
                                                        for m in params.get("messages") or [])):
         raise cv.unsupported(call, "tools", f"with bedrock/{call.model} (AWS's Converse model features table "
                              "lists no tool use for it)")
+    if call.stream and not found.stream_tools and params.get("tools"):
+        raise cv.unsupported(call, "tools", f"with stream=True on bedrock/{call.model}: ConverseStream takes no "
+                             "tools for it (AWS's model features table); call it without streaming")
