@@ -61,6 +61,7 @@ def test_guardrail_intervention_streamed_with_trace(fake):
     assert finishes == ["content_filter"]
     traced = [c for c in chunks if getattr(c, "trace", None)]
     assert len(traced) == 1 and traced[0].trace == TRACE
+    assert traced[0].provider_specific_fields == {"trace": TRACE}  # where LiteLLM's stream has it
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (9, 4)
 
 

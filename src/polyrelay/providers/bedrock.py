@@ -245,9 +245,11 @@ class BedrockAdapter(Adapter):
             state.usage = _usage(data.get("usage"))
             state.finished = True
             if data.get("trace"):
-                # The guardrail trace comes after the finish: one more empty chunk carries it.
+                # The guardrail trace comes after the finish: one more empty chunk carries it, where
+                # LiteLLM's stream puts it (provider_specific_fields), and as ``trace`` like the answer's.
                 found = cv.chunk(state, {})
                 found["trace"] = data["trace"]
+                found["provider_specific_fields"] = {"trace": data["trace"]}
                 return [found]
         return []
 
