@@ -13,12 +13,19 @@ each payload with its ``:event-type`` (messageStart, contentBlockStart,
 contentBlockDelta, contentBlockStop, messageStop, metadata), or, for an
 exception frame, its exception type. Embeddings use Titan's (or Cohere's)
 ``/model/{modelId}/invoke``.
+
+``bedrock/invoke/<model id>`` sends the family's native body to InvokeModel
+(bedrock_invoke.py); which family a name means, cross-region profiles and
+ARNs included, and what each cannot take, is bedrock_models.py. Bedrock's
+guardrail (``guardrailConfig``, ``guarded_text`` parts) rides in the
+Converse body, or in InvokeModel's headers.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -130,7 +137,7 @@ class BedrockAdapter(Adapter):
             body = _converse_body(call)
         headers = {"Content-Type": "application/json",
                    "Accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
-        if call.kind != EMBEDDING and route == "invoke" and guardrail is not None:
+        if guardrail is not None:  # InvokeModel's guardrail: headers, signed with the rest
             headers.update(invoke.guardrail_headers(call, guardrail_config(call, guardrail)))
         headers.update(call.creds.extra_headers)
         # With an api_base override and no region, sign for us-east-1 (a proxy or test server).
@@ -282,8 +289,6 @@ class BedrockAdapter(Adapter):
 
 
 def _without(call: Call, name: str) -> Call:
-    from dataclasses import replace
-
     return replace(call, params={k: v for k, v in call.params.items() if k != name})
 
 

@@ -24,6 +24,7 @@ response fields for foundation models":
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -66,8 +67,6 @@ def request_body(call: Call, kind: str) -> dict[str, Any]:
     params = call.params
     if kind == "anthropic":
         # The end-user id is ours to track: Bedrock's Claude body has no metadata field to carry it.
-        from dataclasses import replace
-
         body = _ANTHROPIC.request_body(replace(call, params={k: v for k, v in params.items() if k != "user"}))
         body.pop("model", None)  # the model is in the URL
         body.pop("stream", None)  # the URL says whether to stream
