@@ -278,3 +278,31 @@ def test_claude_invoke_tools(fake):
     assert (call.id, call.function.name, json.loads(call.function.arguments)) == ("toolu_bdrk_01", "top_song",
                                                                                    {"sign": "WZPZ"})
     assert response.choices[0].finish_reason == "tool_calls"
+
+
+def test_gpt_oss_invoke_takes_openai_body(fake):
+    fake.reply(Reply(json={"id": "chatcmpl-bdrk", "object": "chat.completion", "created": 1754400000,
+                           "model": "openai.gpt-oss-120b-1:0",
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": "Teal."},
+                                        "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 70, "completion_tokens": 5, "total_tokens": 75}}))
+    response = chat(fake, model="bedrock/invoke/openai.gpt-oss-120b-1:0", messages=CONVERSATION,
+                    max_completion_tokens=100, reasoning_effort="low")
+    sent = fake.requests[0]
+    assert sent.path == "/model/openai.gpt-oss-120b-1%3A0/invoke"
+    assert_signed(fake, sent)
+    assert sent.json == {"messages": CONVERSATION, "max_completion_tokens": 100, "reasoning_effort": "low"}
+    assert response.choices[0].message.content == "Teal."
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (70, 5)
+    assert response._hidden_params["response_cost"] == pytest.approx(70 * 1.5e-07 + 5 * 6e-07)
+
+    pieces = [{"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "openai.gpt-oss-120b-1:0",
+               "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Te"}, "finish_reason": None}]},
+              {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "openai.gpt-oss-120b-1:0",
+               "choices": [{"index": 0, "delta": {"content": "al."}, "finish_reason": "stop"}], **metrics(70, 5)}]
+    fake.reply(Reply(stream=[chunk(p) for p in pieces], headers=EVENTSTREAM))
+    chunks = list(chat(fake, model="bedrock/invoke/openai.gpt-oss-120b-1:0", stream=True,
+                       stream_options={"include_usage": True}))
+    assert "stream" not in fake.requests[1].json and "stream_options" not in fake.requests[1].json
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Teal."
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (70, 5)

@@ -102,6 +102,8 @@ class BedrockAdapter(Adapter):
         route, _ = without_route(model)
         if route == "invoke" and bare_id(model).startswith("anthropic."):
             return invoke.ANTHROPIC_UNSUPPORTED  # Claude's own body: Anthropic's params
+        if route == "invoke" and bare_id(model).startswith("openai."):
+            return frozenset()  # gpt-oss takes OpenAI's body: every OpenAI param goes as it is
         if not family(model).tools:
             return self.unsupported_params | {"tools", "tool_choice"}
         return self.unsupported_params

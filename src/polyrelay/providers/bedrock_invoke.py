@@ -19,6 +19,7 @@ response fields for foundation models":
 - Amazon Titan Text: ``inputText`` and ``textGenerationConfig``.
 - Amazon Nova: ``schemaVersion: "messages-v1"``, Converse-like messages.
 - Cohere Command R / R+: ``message``, ``chat_history``, ``preamble``.
+- OpenAI gpt-oss: OpenAI's Chat Completions body and answer, as they are.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ _NOVA_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "leng
 _FAMILIES = (("anthropic.claude", "anthropic"), ("meta.llama2", "llama2"), ("meta.llama", "llama3"),
              ("mistral.mistral-7b", "mistral"), ("mistral.mixtral", "mistral"),
              ("mistral.mistral-large-2402", "mistral"), ("mistral.mistral-small-2402", "mistral"),
-             ("amazon.titan-text", "titan"), ("amazon.nova", "nova"), ("cohere.command-r", "cohere"))
+             ("amazon.titan-text", "titan"), ("amazon.nova", "nova"), ("cohere.command-r", "cohere"),
+             ("openai.gpt-oss", "openai"))
 _PROMPT_FAMILIES = ("llama2", "llama3", "mistral", "titan", "cohere")
 
 
@@ -77,6 +79,9 @@ def request_body(call: Call, kind: str) -> dict[str, Any]:
                 raise cv.unsupported(call, name, f"on bedrock/invoke/ for {kind} models (use the Converse route)")
     if kind == "nova":
         return _nova_body(call)
+    if kind == "openai":
+        # gpt-oss takes OpenAI's Chat Completions body as it is; model and stream come from the URL.
+        return {k: v for k, v in params.items() if k not in ("model", "stream", "stream_options")}
     system, turns = _turns(call)
     limit, stop = cv.max_tokens(params), cv.stop_list(params.get("stop"))
     sampling = {k: params[k] for k in ("temperature", "top_p") if params.get(k) is not None}
@@ -228,6 +233,10 @@ def _parse(call: Call, kind: str, data: dict[str, Any], headers: dict[str, str])
         from .bedrock import BedrockAdapter  # Nova answers in Converse's shape
 
         return BedrockAdapter.converse_answer(call, data)
+    if kind == "openai":
+        if not data.get("usage"):
+            data = {**data, "usage": _header_usage(headers)}
+        return data  # OpenAI's own chat completion object
     counted = _header_usage(headers)
     if kind in ("llama2", "llama3"):
         text, finish = data.get("generation") or "", "length" if data.get("stop_reason") == "length" else "stop"
@@ -262,6 +271,10 @@ def parse_chunk(state: StreamState, kind: str, event: StreamEvent) -> list[dict[
                      "metadata"):
             if name in data:
                 out += BedrockAdapter.converse_event(state, name, data[name])
+    elif kind == "openai":
+        if data.get("usage"):
+            state.usage = data["usage"]
+        out = [{k: v for k, v in data.items() if k != _METRICS}] if data.get("choices") else []
     else:
         out = _prompt_chunk(state, kind, data)
     if metrics and state.usage is None:
