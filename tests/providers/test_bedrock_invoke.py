@@ -306,3 +306,15 @@ def test_gpt_oss_invoke_takes_openai_body(fake):
     assert "stream" not in fake.requests[1].json and "stream_options" not in fake.requests[1].json
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Teal."
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (70, 5)
+
+
+@pytest.mark.parametrize(("original", "cls"), [(400, polyrelay.BadRequestError), (429, polyrelay.RateLimitError),
+                                               (500, polyrelay.InternalServerError)])
+def test_model_error_424_mapped_by_the_models_own_status(fake, original, cls):
+    fake.reply(Reply(424, json={"message": "Received client error from model", "originalStatusCode": original,
+                                "resourceName": "arn:aws:bedrock:us-west-2::foundation-model/meta.llama3"},
+                     headers={"x-amzn-ErrorType": "ModelErrorException"}))
+    with pytest.raises(cls) as caught:
+        chat(fake, model=LLAMA, num_retries=0)
+    assert type(caught.value) is cls and caught.value.status_code == original
+    assert caught.value.code == "ModelErrorException"

@@ -42,6 +42,7 @@ from ..errors import (
     PolyrelayError,
     RateLimitError,
     ServiceUnavailableError,
+    error_for_status,
 )
 from ..usage_checks import count
 from . import _convert as cv
@@ -285,6 +286,12 @@ class BedrockAdapter(Adapter):
             cls = ContentPolicyViolationError
         fields = dict(llm_provider=self.name, model=call.model, body=parsed, headers=headers, code=kind or None,
                       secrets=_secrets(call))
+        original = parsed.get("originalStatusCode") if isinstance(parsed, dict) else None
+        if kind.lower() == "modelerrorexception" and isinstance(original, int) and 400 <= original <= 599:
+            # InvokeModel's HTTP 424: the model itself failed, and its own status says whose fault it was.
+            if original < 500 and any(m in message.lower() for m in _CONTEXT_MARKERS):
+                return ContextWindowExceededError(message, status_code=400, **fields)
+            return error_for_status(original, message, **fields)
         if cls is None:
             return super().map_error(call, status or 500, body, headers)
         return cls(message, status_code=known_status, **fields)
