@@ -318,3 +318,18 @@ def test_model_error_424_mapped_by_the_models_own_status(fake, original, cls):
         chat(fake, model=LLAMA, num_retries=0)
     assert type(caught.value) is cls and caught.value.status_code == original
     assert caught.value.code == "ModelErrorException"
+
+
+def test_nova_invoke_tools_and_tool_choice(fake):
+    tool = {"type": "function", "function": {"name": "f", "description": "F",
+                                             "parameters": {"type": "object", "properties": {}}}}
+    fake.reply(Reply(json={"output": {"message": {"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": "tooluse_n1", "name": "f", "input": {}}}]}}, "stopReason": "tool_use",
+        "usage": {"inputTokens": 50, "outputTokens": 10}}))
+    response = chat(fake, model=NOVA, tools=[tool], tool_choice={"type": "function", "function": {"name": "f"}})
+    assert fake.requests[0].json["toolConfig"] == {
+        "tools": [{"toolSpec": {"name": "f", "description": "F",
+                                "inputSchema": {"json": {"type": "object", "properties": {}}}}}],
+        "toolChoice": {"tool": {"name": "f"}}}
+    assert response.choices[0].finish_reason == "tool_calls"
+    assert response.choices[0].message.tool_calls[0].id == "tooluse_n1"

@@ -39,13 +39,10 @@ from .base import Call, StreamEvent, StreamState
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 _ANTHROPIC = AnthropicAdapter()
 _METRICS = "amazon-bedrock-invocationMetrics"
-_DEFAULT_MAX_TOKENS = 4096  # Claude's Messages body requires max_tokens
 _TITAN_FINISH = {"FINISH": "stop", "LENGTH": "length", "CONTENT_FILTERED": "content_filter",
                  "STOP_CRITERIA_MET": "stop"}
 _COHERE_FINISH = {"COMPLETE": "stop", "MAX_TOKENS": "length", "ERROR_TOXIC": "content_filter",
                   "STOP_SEQUENCE": "stop"}
-_NOVA_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-                "content_filtered": "content_filter", "guardrail_intervened": "content_filter"}
 # bare-id prefix -> the family whose native body /invoke takes.
 _FAMILIES = (("anthropic.claude", "anthropic"), ("meta.llama2", "llama2"), ("meta.llama", "llama3"),
              ("mistral.mistral-7b", "mistral"), ("mistral.mixtral", "mistral"),
@@ -189,10 +186,17 @@ def _nova_body(call: Call) -> dict[str, Any]:
     if config:
         body["inferenceConfig"] = config
     tools = [t.get("function") or {} for t in params.get("tools") or []]
-    if tools:
+    choice = params.get("tool_choice")
+    if tools and choice != "none":
         body["toolConfig"] = {"tools": [{"toolSpec": {
             "name": f.get("name"), "description": f.get("description") or f.get("name"),
             "inputSchema": {"json": f.get("parameters") or {"type": "object", "properties": {}}}}} for f in tools]}
+        if choice == "required":
+            body["toolConfig"]["toolChoice"] = {"any": {}}
+        elif isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+            body["toolConfig"]["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
+        elif choice not in (None, "auto"):
+            raise cv.unsupported(call, "tool_choice", f"value {choice!r}")
     extra = cv.passthrough(params, frozenset({"messages", "max_tokens", "max_completion_tokens", "temperature",
                                               "top_p", "stop", "user", "tools", "tool_choice"}))
     return {**body, **extra}
