@@ -145,7 +145,7 @@ async def _call(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str
         raise BadRequestError(f"{call.provider} answered with a JSON {type(parsed).__name__}, not an object",
                               llm_provider=call.provider, model=call.model, status_code=502)
     try:
-        response = _answer(call, kind, adapter, bridge, parsed, kwargs, hidden)
+        response = _answer(call, kind, adapter, bridge, parsed, kwargs, hidden, reply.headers)
     except PolyrelayError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -163,9 +163,10 @@ async def _call(kind: str, model: str, payload: dict[str, Any], kwargs: dict[str
     return response
 
 
-def _answer(call, kind: str, adapter, bridge, parsed: dict[str, Any], kwargs: dict[str, Any], hidden: dict[str, Any]):
+def _answer(call, kind: str, adapter, bridge, parsed: dict[str, Any], kwargs: dict[str, Any], hidden: dict[str, Any],
+            headers: dict[str, str] | None = None):
     """The provider's answer as ours: parsed, bridged, with usage and cost."""
-    data = adapter.parse_response(call, parsed)
+    data = adapter.parse_reply(call, parsed, headers or {})
     if bridge is not None:
         data = bridge.response(data)
     measured = usage_mod.normalize(data.get("usage"), call.provider)

@@ -276,6 +276,10 @@ def _variants(provider: str, name: str) -> Iterator[str]:
         if name.startswith(route):
             name = name[len(route):]
             yield name
+    if name.startswith("arn:") and (":inference-profile/" in name or ":foundation-model/" in name):
+        # A system inference profile's or a foundation model's ARN ends with the model id.
+        name = name.rsplit("/", 1)[-1]
+        yield name
     for region in _BEDROCK_REGIONS:
         if name.startswith(region):
             yield name[len(region):]

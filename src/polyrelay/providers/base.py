@@ -135,6 +135,11 @@ class Adapter:
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
         raise NotImplementedError(f"{self.name} does not serve {call.kind} requests")
 
+    def parse_reply(self, call: Call, data: Any, headers: dict[str, str]) -> dict[str, Any]:
+        """The answer with the reply's headers, for providers that put part of it there (Bedrock's
+        invoke API reports token counts in headers); most need only the body."""
+        return self.parse_response(call, data)
+
     def parse_stream_event(self, state: StreamState, event: StreamEvent) -> list[dict[str, Any]]:
         raise NotImplementedError(f"{self.name} does not stream {state.call.kind} requests")
 

@@ -13,12 +13,19 @@ each payload with its ``:event-type`` (messageStart, contentBlockStart,
 contentBlockDelta, contentBlockStop, messageStop, metadata), or, for an
 exception frame, its exception type. Embeddings use Titan's (or Cohere's)
 ``/model/{modelId}/invoke``.
+
+``bedrock/invoke/<model id>`` sends the family's native body to InvokeModel
+(bedrock_invoke.py); which family a name means, cross-region profiles and
+ARNs included, and what each cannot take, is bedrock_models.py. Bedrock's
+guardrail (``guardrailConfig``, ``guarded_text`` parts) rides in the
+Converse body, or in InvokeModel's headers.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -35,9 +42,12 @@ from ..errors import (
     PolyrelayError,
     RateLimitError,
     ServiceUnavailableError,
+    error_for_status,
 )
 from ..usage_checks import count
 from . import _convert as cv
+from . import bedrock_invoke as invoke
+from .bedrock_models import bare_id, check_family, family, guardrail_config, without_route
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
 _FINISH = {
@@ -89,6 +99,16 @@ class BedrockAdapter(Adapter):
         "prediction", "store", "service_tier", "web_search_options", "verbosity", "reasoning_effort",
     })
 
+    def unsupported_params_for(self, model: str) -> frozenset[str]:
+        route, _ = without_route(model)
+        if route == "invoke" and bare_id(model).startswith("anthropic."):
+            return invoke.ANTHROPIC_UNSUPPORTED  # Claude's own body: Anthropic's params
+        if route == "invoke" and bare_id(model).startswith("openai."):
+            return frozenset()  # gpt-oss takes OpenAI's body: every OpenAI param goes as it is
+        if not family(model).tools:
+            return self.unsupported_params | {"tools", "tool_choice"}
+        return self.unsupported_params
+
     def build_request(self, call: Call) -> HTTPRequest:
         region = call.creds.extra.get("aws_region_name") or _env_region()
         if region and not _REGION.match(region):
@@ -101,15 +121,27 @@ class BedrockAdapter(Adapter):
                 raise BadRequestError("bedrock needs a region: pass aws_region_name= or set AWS_REGION_NAME or AWS_REGION",
                                       llm_provider=self.name, model=call.model)
             base = f"https://bedrock-runtime.{region}.amazonaws.com"
-        # The model id holds ':' (…-v1:0); it must be percent-encoded in the path.
-        root = f"{base}/model/{quote(call.model, safe='')}"
+        route, model_id = without_route(call.model)
+        guardrail = None
+        # The model id holds ':' (…-v1:0) and an ARN '/': both must be percent-encoded in the path.
+        root = f"{base}/model/{quote(model_id, safe='')}"
         if call.kind == EMBEDDING:
             url, body = root + "/invoke", _embedding_body(call)
+        elif route == "invoke":
+            kind = invoke.family_of(call, bare_id(call.model))
+            url = root + ("/invoke-with-response-stream" if call.stream else "/invoke")
+            guardrail = call.params.get("guardrailConfig")
+            if guardrail is not None:
+                call = _without(call, "guardrailConfig")
+            body = invoke.request_body(call, kind)
         else:
+            check_family(call)
             url = root + ("/converse-stream" if call.stream else "/converse")
             body = _converse_body(call)
         headers = {"Content-Type": "application/json",
                    "Accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
+        if guardrail is not None:  # InvokeModel's guardrail: headers, signed with the rest
+            headers.update(invoke.guardrail_headers(call, guardrail_config(call, guardrail)))
         headers.update(call.creds.extra_headers)
         # With an api_base override and no region, sign for us-east-1 (a proxy or test server).
         headers = self._authorize(call, region or "us-east-1", url, headers, body)
@@ -140,9 +172,15 @@ class BedrockAdapter(Adapter):
         return dict(signed.headers.items())
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        return self.parse_reply(call, data, {})
+
+    def parse_reply(self, call: Call, data: Any, headers: dict[str, str]) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise BadRequestError("bedrock answered with an unexpected body", llm_provider=self.name,
                                   model=call.model, status_code=502)
+        route, _ = without_route(call.model)
+        if call.kind != EMBEDDING and route == "invoke":
+            return invoke.parse(call, invoke.family_of(call, bare_id(call.model)), data, headers)
         if call.kind == EMBEDDING:
             vectors = data["embeddings"] if "embeddings" in data else [data.get("embedding") or []]
             prompt = data.get("inputTextTokenCount")
@@ -150,6 +188,11 @@ class BedrockAdapter(Adapter):
                     "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                     "usage": {"prompt_tokens": int(prompt), "completion_tokens": 0, "total_tokens": int(prompt)}
                     if prompt is not None else None}
+        return self.converse_answer(call, data)
+
+    @staticmethod
+    def converse_answer(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+        """A Converse answer (and Nova's invoke answer, which has its shape) in OpenAI's."""
         blocks = ((data.get("output") or {}).get("message") or {}).get("content") or []
         text = "".join(b["text"] for b in blocks if "text" in b)
         tools = [{"id": use.get("toolUseId") or cv.call_id(), "type": "function",
@@ -162,13 +205,28 @@ class BedrockAdapter(Adapter):
         if reasoning:
             message["reasoning_content"] = reasoning
         finish = _FINISH.get(data.get("stopReason") or "", "stop")
-        return cv.response(call, [{"index": 0, "message": message, "finish_reason": finish}], _usage(data.get("usage")))
+        answer = cv.response(call, [{"index": 0, "message": message, "finish_reason": finish}],
+                             _usage(data.get("usage")))
+        if data.get("trace"):
+            # The guardrail's assessment (guardrailConfig trace "enabled"): response.trace, as LiteLLM has it.
+            answer["trace"] = data["trace"]
+        return answer
 
     def parse_stream_event(self, state: StreamState, event: StreamEvent) -> list[dict[str, Any]]:
         kind = event.event or ""
         if kind.lower().endswith(("exception", "error")):
             raise self._error(state.call, kind, 0, event.data.encode(), {})
+        route, _ = without_route(state.call.model)
+        if route == "invoke":
+            if kind != "chunk":
+                return []
+            return invoke.parse_chunk(state, invoke.family_of(state.call, bare_id(state.call.model)), event)
         data = orjson.loads(event.data) if event.data else {}
+        return self.converse_event(state, kind, data)
+
+    @staticmethod
+    def converse_event(state: StreamState, kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ConverseStream event (or the same object inside a Nova invoke chunk) as chunks."""
         blocks: dict[int, int] = state.extra.setdefault("blocks", {})  # contentBlockIndex -> tool index
         if kind == "messageStart":
             return [cv.chunk(state, {"content": ""})]
@@ -196,6 +254,13 @@ class BedrockAdapter(Adapter):
             # Always the last event: usage for the whole request.
             state.usage = _usage(data.get("usage"))
             state.finished = True
+            if data.get("trace"):
+                # The guardrail trace comes after the finish: one more empty chunk carries it, where
+                # LiteLLM's stream puts it (provider_specific_fields), and as ``trace`` like the answer's.
+                found = cv.chunk(state, {})
+                found["trace"] = data["trace"]
+                found["provider_specific_fields"] = {"trace": data["trace"]}
+                return [found]
         return []
 
     def map_error(self, call: Call, status: int, body: bytes, headers: dict[str, str]) -> PolyrelayError:
@@ -221,9 +286,19 @@ class BedrockAdapter(Adapter):
             cls = ContentPolicyViolationError
         fields = dict(llm_provider=self.name, model=call.model, body=parsed, headers=headers, code=kind or None,
                       secrets=_secrets(call))
+        original = parsed.get("originalStatusCode") if isinstance(parsed, dict) else None
+        if kind.lower() == "modelerrorexception" and isinstance(original, int) and 400 <= original <= 599:
+            # InvokeModel's HTTP 424: the model itself failed, and its own status says whose fault it was.
+            if original < 500 and any(m in message.lower() for m in _CONTEXT_MARKERS):
+                return ContextWindowExceededError(message, status_code=400, **fields)
+            return error_for_status(original, message, **fields)
         if cls is None:
             return super().map_error(call, status or 500, body, headers)
         return cls(message, status_code=known_status, **fields)
+
+
+def _without(call: Call, name: str) -> Call:
+    return replace(call, params={k: v for k, v in call.params.items() if k != name})
 
 
 def _secrets(call: Call) -> tuple[str, ...]:
@@ -270,6 +345,8 @@ def _converse_body(call: Call) -> dict[str, Any]:
                 "requestMetadata"):
         if key in extra:
             body[key] = extra.pop(key)
+    if "guardrailConfig" in body:
+        body["guardrailConfig"] = guardrail_config(call, body["guardrailConfig"])
     if extra:
         body["additionalModelRequestFields"] = {**body.get("additionalModelRequestFields", {}), **extra}
     return body
@@ -309,6 +386,9 @@ def _block(call: Call, part: dict[str, Any]) -> dict[str, Any]:
     kind = part.get("type", "text")
     if kind == "text":
         return {"text": part.get("text") or ""}
+    if kind == "guarded_text":
+        # LiteLLM's part type: only this text is assessed by the request's guardrail.
+        return {"guardContent": {"text": {"text": part.get("text") or ""}}}
     if kind == "image_url":
         inline = cv.split_data_url(cv.image_url(part))
         if inline is None or inline[0] not in _IMAGE_FORMATS:
@@ -325,7 +405,7 @@ def _embedding_body(call: Call) -> dict[str, Any]:
     value = params.get("input")
     texts = value if isinstance(value, list) else [value]
     extra = cv.passthrough(params, frozenset({*_AWS_ARGS, "input", "dimensions", "encoding_format", "user"}))
-    if call.model.startswith("cohere.embed"):
+    if bare_id(call.model).startswith("cohere.embed"):
         return {"texts": texts, "input_type": "search_document", **extra}
     # Titan embeds one text per request; a batch would be several calls.
     if len(texts) != 1 or not isinstance(texts[0], str):
@@ -362,3 +442,4 @@ def _env_region() -> str | None:
         if value:
             return value
     return None
+
