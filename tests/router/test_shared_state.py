@@ -116,3 +116,43 @@ def test_memory_state_expires():
         return first, await state.get_many(["a"])
 
     assert asyncio.run(go()) == ([1], [None])
+
+
+def test_a_redis_restart_is_one_outage_not_a_flapping_one(monkeypatch):
+    """Restarted Redis: every pooled connection is dead. Once Redis answers
+    again, the shared state must be used at once by every concurrent caller —
+    not fail once per stale connection, each failure putting the instance back
+    on its own counters for another REDIS_RETRY_SECONDS (found by the fault
+    drill: rpm limits held per instance for ~10 s after Redis was back)."""
+    import asyncio
+
+    from polyrelay.router import state as state_module
+    from services import RedisServer
+
+    redis = RedisServer().start()
+    state = RedisState(url=redis.url, prefix=f"t{uuid.uuid4().hex}:")
+
+    async def concurrently(n: int) -> list[float]:
+        return await asyncio.gather(*(state.incr("rpm", 1, 60) for _ in range(n)))
+
+    async def go():
+        await concurrently(12)  # a pool of several connections, all to the Redis about to go
+        assert await state.get_many(["rpm"]) == [12.0]
+        await asyncio.to_thread(redis.stop)
+        await state.incr("rpm", 1, 60)  # noticed: local state until Redis is back
+        assert state._degraded
+        await asyncio.to_thread(redis.start)
+        monkeypatch.setattr(state_module, "REDIS_RETRY_SECONDS", 0.0)
+        state._retry_at = 0.0  # time to try Redis again
+        counts = await concurrently(12)
+        shared = await state.get_many(["rpm"])
+        await state.aclose()
+        return counts, shared
+
+    try:
+        counts, shared = asyncio.run(go())
+    finally:
+        redis.close()
+    assert not state._degraded
+    assert sorted(counts) == [float(n) for n in range(1, 13)]  # all twelve counted in the (new, empty) Redis
+    assert shared == [12.0]

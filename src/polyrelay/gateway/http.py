@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import BadRequestError, InternalServerError, PolyrelayError
+from ..errors import BadRequestError, InternalServerError, PolyrelayError, ServiceUnavailableError
 from ..redact import scrub
+from ..store.database import is_unavailable
 
 log = logging.getLogger("polyrelay.gateway")
 
@@ -140,10 +141,20 @@ async def send_json(send, status: int, data: Any, headers: list[tuple[bytes, byt
     await send_bytes(send, status, orjson.dumps(data), headers)
 
 
+_unavailable_logged_at = float("-inf")
+
+
 def as_polyrelay_error(exc: BaseException) -> PolyrelayError:
     """Any exception as one of ours; unexpected ones are logged and hidden."""
     if isinstance(exc, PolyrelayError):
         return exc
+    if is_unavailable(exc):  # PostgreSQL restarting, say: try again, nothing is wrong with the request
+        global _unavailable_logged_at
+        if time.monotonic() - _unavailable_logged_at > 10:  # once per outage, not once per request
+            _unavailable_logged_at = time.monotonic()
+            log.warning("the database is unavailable (%s); requests that need it answer 503", type(exc).__name__)
+        return ServiceUnavailableError("The gateway's database is unavailable; try again shortly.",
+                                       headers={"retry-after": "1"})
     log.error("unhandled error while serving a request", exc_info=exc)
     return InternalServerError(f"The gateway failed to handle this request ({type(exc).__name__}).")
 

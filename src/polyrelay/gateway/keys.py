@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import AuthenticationError, PermissionDeniedError
 from . import key_fields
 from .auth import Principal
-from ..store.database import Database
+from ..store.database import Database, is_unavailable
 from ..store.ledger import Subject
 from ..store.records import Records, hash_key
 
@@ -124,8 +124,17 @@ class VirtualKeys:
         if cached is not None and cached[0] > time.monotonic():
             entry = cached[1]
         else:
-            entry = await self.db.run(self._load, token_hash)
-            self._cache.put(token_hash, (time.monotonic() + self.cache_seconds, entry))
+            try:
+                entry = await self.db.run(self._load, token_hash)
+            except Exception as exc:
+                if cached is None or not is_unavailable(exc):
+                    raise
+                # The database is down (a restart, a failover): a key we knew a moment ago
+                # keeps working on what we knew, rather than every caller getting 503.
+                # Tried again at the next call; budgets and limits are counted live meanwhile.
+                entry = cached[1]
+            else:
+                self._cache.put(token_hash, (time.monotonic() + self.cache_seconds, entry))
         if entry is None:
             return None
         row = entry.key

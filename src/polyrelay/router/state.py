@@ -111,6 +111,7 @@ class RedisState:
         self._local = MemoryState()
         self._degraded = False
         self._retry_at = 0.0  # while degraded, Redis is tried again only after this
+        self._closing: set[asyncio.Task] = set()
 
     @property
     def _redis(self):
@@ -128,8 +129,23 @@ class RedisState:
         if not self._degraded:
             log.warning("router state: Redis unavailable (%s); using in-process state until it is back",
                         exc.__class__.__name__)
+            # Drop the client and its pooled connections: after a Redis restart every one
+            # of them is dead and would fail once, each failure putting us back in degraded
+            # mode for REDIS_RETRY_SECONDS (measured: rpm limits flapping for ~10 s after Redis was back).
+            stale = self._clients.pop(asyncio.get_running_loop(), None)
+            if stale is not None:
+                task = asyncio.get_running_loop().create_task(self._close_quietly(stale))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
         self._degraded = True
         self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
+
+    @staticmethod
+    async def _close_quietly(client) -> None:
+        try:
+            await client.aclose()
+        except Exception:  # it is dead already: nothing to close cleanly
+            pass
 
     def _skip(self) -> bool:
         """While Redis is down, go straight to local state between probes."""

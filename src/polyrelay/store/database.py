@@ -45,6 +45,23 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Is this the database being unreachable (down, restarting, refusing
+    connections), rather than a fault in what we asked of it? Requests that
+    meet one answer 503 (try again), not 500."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support not installed
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
 class Database:
     def __init__(self, url: str | None = None) -> None:
         self.url = normalize_url(url)

@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import update
+from sqlalchemy import JSON, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import rollup
@@ -178,18 +178,10 @@ class SpendDrain:
         rows = list({row["request_id"]: row for row in reversed(entries)}.values())
         dialect = postgresql if self.db.dialect == "postgresql" else sqlite
         with self.db.engine.begin() as conn:
-            statement = (dialect.insert(spend_logs).on_conflict_do_nothing(index_elements=["request_id"])
-                         .returning(spend_logs.c.request_id))
-            new_ids: set[str] = set()
-            # Pages of exactly INSERT_PAGE_ROWS, then the rest one row at a
-            # time: two SQL texts in all. Batches of every size each made a
-            # new multi-row statement, which SQLite and psycopg keep prepared
-            # (the drain grew by ~1 MB a second under load).
-            whole = len(rows) - len(rows) % INSERT_PAGE_ROWS
-            for start in range(0, whole, INSERT_PAGE_ROWS):
-                new_ids.update(conn.execute(statement, rows[start:start + INSERT_PAGE_ROWS]).scalars())
-            for row in rows[whole:]:
-                new_ids.update(conn.execute(statement, row).scalars())
+            if dialect is postgresql:
+                new_ids = _insert_copied(conn, rows)
+            else:
+                new_ids = _insert_paged(conn, dialect, rows)
             rollup.add(conn, dialect, [row for row in rows if row["request_id"] in new_ids])
             totals: dict[tuple[str, str], float] = defaultdict(float)
             for row in rows:
@@ -278,6 +270,50 @@ class DrainProcess:
             self._child.kill()
 
 
+def _insert_paged(conn, dialect, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert what is new; the request ids inserted. Pages of exactly
+    INSERT_PAGE_ROWS, then the rest one row at a time: two SQL texts in all.
+    Batches of every size each made a new multi-row statement, which SQLite
+    keeps prepared (the drain grew by ~1 MB a second under load)."""
+    statement = (dialect.insert(spend_logs).on_conflict_do_nothing(index_elements=["request_id"])
+                 .returning(spend_logs.c.request_id))
+    new_ids: set[str] = set()
+    whole = len(rows) - len(rows) % INSERT_PAGE_ROWS
+    for start in range(0, whole, INSERT_PAGE_ROWS):
+        new_ids.update(conn.execute(statement, rows[start:start + INSERT_PAGE_ROWS]).scalars())
+    for row in rows[whole:]:
+        new_ids.update(conn.execute(statement, row).scalars())
+    return new_ids
+
+
+_COLUMNS = [column.name for column in spend_logs.columns]
+_JSON_COLUMNS = frozenset(column.name for column in spend_logs.columns if isinstance(column.type, JSON))
+_COLUMN_LIST = ", ".join(f'"{name}"' for name in _COLUMNS)
+
+
+def _insert_copied(conn, rows: list[dict[str, Any]]) -> set[str]:
+    """PostgreSQL: the batch is COPYed into a temporary table, then moved with
+    one INSERT ... ON CONFLICT DO NOTHING, in the caller's transaction. The
+    paged multi-row INSERT cost the drain most of its CPU: each page's
+    statement (thousands of parameters) is past psycopg's statement cache and
+    was parsed again every time, after SQLAlchemy compiled it (bench/README.md)."""
+    from psycopg.types.json import Json
+
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS spend_logs_incoming (LIKE spend_logs) "
+                       "ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY spend_logs_incoming ({_COLUMN_LIST}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([Json(row[name]) if name in _JSON_COLUMNS and row[name] is not None else row[name]
+                                for name in _COLUMNS])
+        cursor.execute(f"INSERT INTO spend_logs ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM spend_logs_incoming "
+                       "ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+        return {found[0] for found in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
 def _row(entry: dict[str, Any]) -> dict[str, Any]:
     """A spool line as a spend_logs row. Raises on a line that is no record."""
     if not isinstance(entry, dict) or not isinstance(entry.get("request_id"), str) or not entry["request_id"]:
@@ -307,6 +343,12 @@ def _is_outage(exc: BaseException) -> bool:
     what one record holds (set it aside)?"""
     if isinstance(exc, (sa_exc.DataError, sa_exc.IntegrityError)):
         return False  # too long, out of range, not valid for its column
+    try:  # the PostgreSQL COPY path raises psycopg's own errors
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support not installed
+        psycopg = None
+    if psycopg is not None and isinstance(exc, psycopg.Error):  # as for SQLAlchemy's below
+        return not isinstance(exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded))
     if isinstance(exc, sa_exc.DBAPIError):
         # PostgreSQL's "index row size exceeds maximum": the value, not the server.
         return exc.connection_invalidated or type(exc.orig).__name__ != "ProgramLimitExceeded"

@@ -5,7 +5,6 @@ the master key or a virtual key (see ``gateway/auth.py``). The caller's
 
 from __future__ import annotations
 
-from ...errors import PolyrelayError
 from ..anthropic_errors import MESSAGES_PATHS, send_anthropic_error
 from ..auth import Authenticator, token_from_headers
 from ..http import context, send_error
@@ -36,7 +35,7 @@ class AuthMiddleware:
             routes = getattr(principal.entry, "routes", None)
             if routes is not None:  # the key's allowed_routes / key_type
                 check_route(routes, scope["path"])
-        except PolyrelayError as exc:
+        except Exception as exc:  # ours, or the database being unreachable (503): an OpenAI-format error either way
             reply = send_anthropic_error if scope["path"] in MESSAGES_PATHS else send_error
             await reply(send, exc, scope, self.secrets + ((token,) if token else ()))
             return
