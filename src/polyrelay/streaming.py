@@ -12,7 +12,6 @@ short answer.
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any, AsyncIterator, Callable
 
 from . import usage as usage_mod
@@ -39,7 +38,7 @@ class CompletionStream:
         self._hidden_params = hidden
         self._pricing = pricing or {}  # per-call price arguments, for the cost at the end
         self._gen = self._run_and_report()  # yields lists: the chunks made from one network read
-        self._buffered: deque[dict[str, Any]] = deque()
+        self._buffered: list[dict[str, Any]] = []  # a list: a deque's first block is ~0.6 KB per stream
         # The text so far, for usage when the provider sends none: its latest
         # pieces, and the earlier ones joined (see _JOIN_EVERY).
         self._pieces: list[str] = []
@@ -62,14 +61,14 @@ class CompletionStream:
         object built. Raises ``StopAsyncIteration`` at the end, like ``__anext__``."""
         if not self._buffered:
             self._buffered.extend(await self._gen.__anext__())
-        return self._buffered.popleft()
+        return self._buffered.pop(0)  # a batch is the few chunks of one read
 
     async def next_batch(self) -> list[dict[str, Any]]:
         """Every chunk that is ready, at least one, waiting only if none is:
         for relaying (the gateway writes a batch at once)."""
         if self._buffered:
-            ready = list(self._buffered)
-            self._buffered.clear()
+            ready = self._buffered
+            self._buffered = []
             return ready
         return await self._gen.__anext__()
 

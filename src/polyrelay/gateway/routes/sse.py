@@ -114,7 +114,7 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send, encoder=CHAT_
     send = body_sender(send)
     chunks = encoder.chunks
     try:
-        batch = first
+        batch, first = first, None  # held no longer than it is sent
         while batch is not None and not getattr(stream, "ended", False):
             await send({"type": "http.response.body", "body": chunks(batch), "more_body": True})
             try:
