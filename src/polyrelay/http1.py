@@ -25,7 +25,10 @@ import httptools
 
 USER_AGENT = "polyrelay"
 KEEPALIVE_SECONDS = 30.0  # an idle connection older than this is not reused
-MAX_IDLE_PER_HOST = 100
+# Idle connections kept per origin. A gateway holding thousands of slow
+# streams opens as many connections; keeping up to this many when they end
+# spares the next calls a TCP (and TLS) handshake each (issue 23).
+MAX_IDLE_PER_HOST = 1000
 PAUSE_AT_BYTES = 1 << 20  # unread body past this stops reading from the socket until the reader catches up
 
 
