@@ -12,7 +12,6 @@ short answer.
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any, AsyncIterator, Callable
 
 from . import usage as usage_mod
@@ -39,8 +38,11 @@ class CompletionStream:
         self._hidden_params = hidden
         self._pricing = pricing or {}  # per-call price arguments, for the cost at the end
         self._gen = self._run_and_report()  # yields lists: the chunks made from one network read
-        self._buffered: deque[dict[str, Any]] = deque()
-        self._generated: list[str] = []  # text so far, for usage when the provider sends none
+        self._buffered: list[dict[str, Any]] = []  # a list: a deque's first block is ~0.6 KB per stream
+        # The text so far, for usage when the provider sends none: its latest
+        # pieces, and the earlier ones joined (see _JOIN_EVERY).
+        self._pieces: list[str] = []
+        self._joined: list[str] = []
         self._done_callbacks: list[Callable[["CompletionStream", BaseException | None], None]] = []
         self.usage: Usage | None = None  # the whole request's usage, once the stream ends
         self.first_chunk_ms: float | None = None
@@ -59,14 +61,14 @@ class CompletionStream:
         object built. Raises ``StopAsyncIteration`` at the end, like ``__anext__``."""
         if not self._buffered:
             self._buffered.extend(await self._gen.__anext__())
-        return self._buffered.popleft()
+        return self._buffered.pop(0)  # a batch is the few chunks of one read
 
     async def next_batch(self) -> list[dict[str, Any]]:
         """Every chunk that is ready, at least one, waiting only if none is:
         for relaying (the gateway writes a batch at once)."""
         if self._buffered:
-            ready = list(self._buffered)
-            self._buffered.clear()
+            ready = self._buffered
+            self._buffered = []
             return ready
         return await self._gen.__anext__()
 
@@ -87,24 +89,10 @@ class CompletionStream:
         None), failed, or closed early by the consumer (GeneratorExit)."""
         self._done_callbacks.append(callback)
 
-    async def _run_and_report(self):
-        error: BaseException | None = None
-        try:
-            async for batch in self._run():
-                yield batch
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if self.usage is None:
-                self._settle_partial()
-            for callback in self._done_callbacks:
-                callback(self, error)
-
     def _settle_partial(self) -> None:
         """A stream stopped early (the consumer left, or it failed) is billed
         for what was generated: counted, since the provider's usage never came."""
-        measured = usage_mod.estimate(self._call, "".join(self._generated))
+        measured = usage_mod.estimate(self._call, self._text())
         self.usage = Usage.from_dict(measured)
         self._hidden_params["usage_estimated"] = True
         self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params)
@@ -118,72 +106,107 @@ class CompletionStream:
         obj._hidden_params = self._hidden_params
         return obj
 
-    async def _run(self):
-        state = StreamState(self._call)
-        generated = self._generated
-        saw_finish = False
-        last: dict[str, Any] = {}
-        final: list[dict[str, Any]] = []  # the last batch, sent with the usage chunk when the end is known
+    async def _run_and_report(self):
+        """The chunks, batch by batch; then the stream's end: usage, cost,
+        callbacks. One generator, not a generator relaying another's batches:
+        each layer a chunk climbs through costs CPU (issue 23)."""
+        error: BaseException | None = None
         try:
-            async for events in self._events:
-                batch: list[dict[str, Any]] = []
-                for event in events:
-                    try:
-                        for chunk in self._adapter.parse_stream_event(state, event):
-                            if self._bridge is not None:
-                                chunk = self._bridge.chunk(chunk)
-                            if chunk.get("usage"):
-                                state.usage = chunk["usage"]
-                            choices = chunk.get("choices")
-                            if not choices:
-                                continue  # the provider's usage-only chunk: re-sent at the end if asked for
-                            for choice in choices:
-                                saw_finish = saw_finish or bool(choice.get("finish_reason"))
-                                generated.append(_choice_text(choice))
-                            last = chunk
-                            chunk["usage"] = None
-                            if self.first_chunk_ms is None:
-                                self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
-                            batch.append(chunk)
-                    except Exception as exc:
-                        if batch:
-                            yield batch  # what came before the error is delivered first
-                        if isinstance(exc, PolyrelayError):
-                            raise  # the provider's own error event, mapped by the adapter
-                        raise _unreadable(self._call, event, exc) from exc
+            state = StreamState(self._call)
+            parse = self._adapter.parse_stream_event
+            bridge = self._bridge
+            generated = self._pieces
+            saw_finish = False
+            last: dict[str, Any] = {}
+            final: list[dict[str, Any]] = []  # the last batch, sent with the usage chunk when the end is known
+            try:
+                async for events in self._events:
+                    batch: list[dict[str, Any]] = []
+                    for event in events:
+                        try:
+                            for chunk in parse(state, event):
+                                if bridge is not None:
+                                    chunk = bridge.chunk(chunk)
+                                if chunk.get("usage"):
+                                    state.usage = chunk["usage"]
+                                choices = chunk.get("choices")
+                                if not choices:
+                                    continue  # the provider's usage-only chunk: re-sent at the end if asked for
+                                for choice in choices:
+                                    if choice.get("finish_reason"):
+                                        saw_finish = True
+                                    text = _choice_text(choice)
+                                    if text:
+                                        generated.append(text)
+                                if len(generated) >= _JOIN_EVERY:  # held as a few long strings, not one per token
+                                    self._joined.append("".join(generated))
+                                    generated.clear()
+                                last = chunk
+                                chunk["usage"] = None
+                                if self.first_chunk_ms is None:
+                                    self.first_chunk_ms = (time.perf_counter() - self._started) * 1000
+                                batch.append(chunk)
+                        except Exception as exc:
+                            if batch:
+                                yield batch  # what came before the error is delivered first
+                            if isinstance(exc, PolyrelayError):
+                                raise  # the provider's own error event, mapped by the adapter
+                            raise _unreadable(self._call, event, exc) from exc
+                        if state.finished:
+                            break
                     if state.finished:
+                        final = batch
                         break
-                if state.finished:
-                    final = batch
-                    break
-                if batch:
-                    yield batch
+                    if batch:
+                        yield batch
+            finally:
+                await aclose_iterator(self._events)
+            if not (state.finished or saw_finish):
+                raise APIConnectionError(
+                    f"the stream from {self._call.provider} ended before the answer was complete",
+                    llm_provider=self._call.provider, model=self._call.model, status_code=502)
+            measured = usage_mod.normalize(state.usage, self._call.provider)
+            if measured is None:
+                measured = usage_mod.estimate(self._call, self._text())
+                self._hidden_params["usage_estimated"] = True
+            self.usage = Usage.from_dict(measured)
+            self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing,
+                                                                 self._hidden_params, last)
+            self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
+            if self._include_usage:
+                final.append({
+                    "id": last.get("id") or new_id("chatcmpl"),
+                    "object": "text_completion" if self._kind == TEXT else "chat.completion.chunk",
+                    "created": last.get("created") or now(),
+                    "model": last.get("model") or self._call.model,
+                    "choices": [],
+                    "usage": measured,
+                })
+            if final:
+                self.ended = True
+                yield final
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            await aclose_iterator(self._events)
-        if not (state.finished or saw_finish):
-            raise APIConnectionError(
-                f"the stream from {self._call.provider} ended before the answer was complete",
-                llm_provider=self._call.provider, model=self._call.model, status_code=502)
-        measured = usage_mod.normalize(state.usage, self._call.provider)
-        if measured is None:
-            measured = usage_mod.estimate(self._call, "".join(generated))
-            self._hidden_params["usage_estimated"] = True
-        self.usage = Usage.from_dict(measured)
-        self._hidden_params["response_cost"] = response_cost(self._call, measured, self._pricing, self._hidden_params,
-                                                             last)
-        self._hidden_params["_response_ms"] = (time.perf_counter() - self._started) * 1000
-        if self._include_usage:
-            final.append({
-                "id": last.get("id") or new_id("chatcmpl"),
-                "object": "text_completion" if self._kind == TEXT else "chat.completion.chunk",
-                "created": last.get("created") or now(),
-                "model": last.get("model") or self._call.model,
-                "choices": [],
-                "usage": measured,
-            })
-        if final:
-            self.ended = True
-            yield final
+            if self.usage is None:
+                self._settle_partial()
+            for callback in self._done_callbacks:
+                callback(self, error)
+
+    def _text(self) -> str:
+        """What was generated so far, for usage counted when the provider sends none."""
+        return "".join(self._joined) + "".join(self._pieces)
+
+    @property
+    def _generated(self) -> list[str]:
+        """The text so far, as one piece (observe/ logs it for a streamed answer)."""
+        return [self._text()]
+
+
+# Generated text is kept in case usage must be counted; every this many
+# pieces are joined, so an open stream holds a few strings, not one per token.
+_JOIN_EVERY = 64
 
 
 def _unreadable(call: Call, event: StreamEvent, exc: Exception) -> APIError:
@@ -197,9 +220,15 @@ def _unreadable(call: Call, event: StreamEvent, exc: Exception) -> APIError:
 def _choice_text(choice: dict[str, Any]) -> str:
     if "text" in choice:
         return choice.get("text") or ""
-    delta = choice.get("delta") or {}
-    parts = [delta.get("content") or ""]
-    for tool_call in delta.get("tool_calls") or []:
+    delta = choice.get("delta")
+    if not delta:
+        return ""
+    content = delta.get("content") or ""
+    tool_calls = delta.get("tool_calls")
+    if not tool_calls:
+        return content  # the usual chunk: a piece of text
+    parts = [content]
+    for tool_call in tool_calls:
         function = tool_call.get("function") or {}
         parts.append((function.get("name") or "") + (function.get("arguments") or ""))
     return "".join(parts)

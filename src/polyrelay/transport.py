@@ -266,26 +266,32 @@ def _too_long(limit: int) -> StreamFormatError:
                              "(max_stream_event_size_mb); the stream was closed")
 
 
-async def _line_batches(chunks: AsyncIterator[bytes], limit: int | None = None) -> AsyncIterator[list[str]]:
-    """Lines ending in \\n, \\r\\n or \\r, whatever the read boundaries: per read, those it completed.
+class _Lines:
+    """Lines ending in \\n, \\r\\n or \\r, whatever the read boundaries: ``feed``
+    returns those a read completed.
 
     Linear in the bytes read: an unfinished line is kept as a list of
     pieces and joined once, when a read brings its end (joining on every
     read made a stream without newlines quadratic). A line longer than
     ``limit`` bytes ends the stream with ``StreamFormatError``."""
-    limit = stream_event_limit() if limit is None else limit
-    pending: list[bytes] = []  # the unfinished line, in pieces
-    pending_size = 0
-    for_later = pending.append
-    async for chunk in chunks:
+
+    __slots__ = ("limit", "pending", "pending_size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending: list[bytes] = []  # the unfinished line, in pieces
+        self.pending_size = 0
+
+    def feed(self, chunk: bytes) -> list[str]:
+        pending, limit = self.pending, self.limit
         if pending:
             if pending[-1][-1:] != b"\r" and b"\n" not in chunk and b"\r" not in chunk:
-                for_later(chunk)  # still no line end (and no \r held that \n could complete)
-                pending_size += len(chunk)
-                if pending_size > limit:
+                pending.append(chunk)  # still no line end (and no \r held that \n could complete)
+                self.pending_size += len(chunk)
+                if self.pending_size > limit:
                     raise _too_long(limit)
-                continue
-            for_later(chunk)
+                return []
+            pending.append(chunk)
             chunk = b"".join(pending)
             pending.clear()
         raw: list[bytes] = []
@@ -293,16 +299,25 @@ async def _line_batches(chunks: AsyncIterator[bytes], limit: int | None = None) 
         if len(chunk) > limit and (len(chunk) - start > limit or any(len(line) > limit for line in raw)):
             raise _too_long(limit)
         if start < len(chunk):
-            for_later(chunk[start:])
-            pending_size = len(chunk) - start
-        if raw:
-            try:
-                lines = [line.decode("utf-8") for line in raw]
-            except UnicodeDecodeError as exc:
-                raise _not_utf8(exc) from None
-            yield lines
-    if pending:
-        yield _decoded([b"".join(pending)])
+            pending.append(chunk[start:])
+            self.pending_size = len(chunk) - start
+        return _decoded(raw) if raw else []
+
+    def rest(self) -> list[str]:
+        """The unfinished last line, at the end of the stream."""
+        return _decoded([b"".join(self.pending)]) if self.pending else []
+
+
+async def _line_batches(chunks: AsyncIterator[bytes], limit: int | None = None) -> AsyncIterator[list[str]]:
+    """Per read, the lines it completed (see ``_Lines``)."""
+    lines = _Lines(stream_event_limit() if limit is None else limit)
+    async for chunk in chunks:
+        completed = lines.feed(chunk)
+        if completed:
+            yield completed
+    rest = lines.rest()
+    if rest:
+        yield rest
 
 
 def _split_lines(buffer: bytes, lines: list[bytes]) -> int:
@@ -348,14 +363,25 @@ def _not_utf8(exc: UnicodeDecodeError) -> StreamFormatError:
 async def iter_sse(chunks: AsyncIterator[bytes]) -> EventBatches:
     """Server-sent events, field by field as the WHATWG algorithm reads them:
     ``data:`` lines join with \\n, a blank line dispatches, ``:`` lines are
-    comments (keep-alives), unknown fields are ignored."""
+    comments (keep-alives), unknown fields are ignored.
+
+    The usual read (what an LLM API sends: whole ``data: ...\\n\\n`` events,
+    one line each) is split at once by ``_whole_events``; anything else goes
+    line by line."""
     limit = stream_event_limit()
+    reader = _Lines(limit)
     data: list[str] = []
     size = 0  # of the event's data so far: many short data lines must not add up past the cap either
     event: str | None = None
-    async for lines in _line_batches(chunks, limit):
-        batch: list[StreamEvent] = []
-        for line in lines:
+    async for chunk in chunks:
+        if not data and event is None and not reader.pending:
+            batch = _whole_events(chunk, limit)
+            if batch is not None:
+                if batch:
+                    yield batch
+                continue
+        batch = []
+        for line in reader.feed(chunk):
             if not line:
                 if data:
                     batch.append(StreamEvent("\n".join(data), event))
@@ -377,6 +403,24 @@ async def iter_sse(chunks: AsyncIterator[bytes]) -> EventBatches:
             yield batch
     # An event not closed by a blank line at end of stream is incomplete:
     # the algorithm discards it, and so do we (the caller then sees a cut stream).
+
+
+def _whole_events(chunk: bytes, limit: int) -> list[StreamEvent] | None:
+    """The events of a read made only of whole one-line ``data: ...`` events
+    (\\n line ends, no comment or other field), the same the line-by-line
+    reading finds; None for any other read."""
+    if chunk[-2:] != b"\n\n" or b"\r" in chunk or len(chunk) > limit:
+        return None
+    batch: list[StreamEvent] = []
+    for part in chunk.split(b"\n\n"):
+        if part[:6] == b"data: " and b"\n" not in part:
+            try:
+                batch.append(StreamEvent(part[6:].decode("utf-8")))
+            except UnicodeDecodeError:
+                return None  # the line-by-line reading names the error
+        elif part:
+            return None
+    return batch
 
 
 async def iter_ndjson(chunks: AsyncIterator[bytes]) -> EventBatches:

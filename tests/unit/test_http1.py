@@ -171,6 +171,37 @@ def test_no_bytes_for_too_long_is_a_read_timeout():
     run(main())
 
 
+def test_a_body_that_stops_coming_mid_stream_is_a_read_timeout():
+    # One timer per connection serves every wait (re-armed when a wait outlives the
+    # one it was armed for): pieces that keep coming within the timeout never trip it,
+    # a stall after them does.
+    async def main():
+        server = await asyncio.start_server(slow_body, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = http1.Client()
+        response = await client.request("GET", f"http://127.0.0.1:{port}/", {}, None, timeout=1.0,
+                                        connect_timeout=2)
+        pieces = []
+        with pytest.raises(http1.ReadTimeout):
+            async for piece in response.iter_chunks(1.0):
+                pieces.append(piece)
+        await client.close()
+        server.close()
+        return pieces
+
+    async def slow_body(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(4):  # 4 x 0.3 s: longer in all than the timeout, each gap well within it
+            await asyncio.sleep(0.3)
+            writer.write(b"5\r\npiece\r\n")
+            await writer.drain()
+        await asyncio.sleep(4)  # then nothing
+        writer.close()
+
+    assert run(main()) == [b"piece"] * 4
+
+
 def test_a_refused_connection_and_a_line_break_in_a_header_are_errors():
     async def main():
         client = http1.Client()

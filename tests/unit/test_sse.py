@@ -107,3 +107,35 @@ def test_bytes_that_are_not_utf8_end_the_stream():
 
     with pytest.raises(StreamFormatError, match="UTF-8"):
         decode(iter_sse, [b"data: \xff\n\n"])
+
+
+def test_whole_event_reads_and_any_other_read_give_the_same_events():
+    # Reads of whole one-line data events are split at once; the rest (comments, event
+    # names, multi-line data, \r, an event cut across reads) go line by line. Mixed in
+    # one stream, the events are those of feeding the same bytes one at a time.
+    reads = [
+        b'data: {"a":1}\n\ndata: {"b":2}\n\n',
+        b": keep-alive\n\ndata: x\n\n",
+        b'data: {"cut',
+        b'":3}\n\ndata: after-cut\n\n',
+        b"event: named\ndata: e\n\n",
+        b"data: two\ndata: lines\n\n",
+        b"data: cr\r\n\r\n",
+        b"data: \n\ndata:  leading-space\n\n\n\n",
+        b"data: [DONE]\n\n",
+    ]
+    mixed = decode(iter_sse, reads)
+    raw = b"".join(reads)
+    assert mixed == decode(iter_sse, [raw[i:i + 1] for i in range(len(raw))])
+    assert mixed == [(None, '{"a":1}'), (None, '{"b":2}'), (None, "x"), (None, '{"cut":3}'), (None, "after-cut"),
+                     ("named", "e"), (None, "two\nlines"), (None, "cr"), (None, ""), (None, " leading-space"),
+                     (None, "[DONE]")]
+
+
+def test_bytes_that_are_not_utf8_are_refused_in_a_whole_event_read_too():
+    import pytest
+
+    from polyrelay.transport import StreamFormatError
+
+    with pytest.raises(StreamFormatError, match="not UTF-8"):
+        decode(iter_sse, [b"data: ok\n\n", b"data: \xff\xfe\n\n"])

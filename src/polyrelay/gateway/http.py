@@ -101,6 +101,16 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+def body_sender(send):
+    """The ``send`` to use once the response has started. A middleware whose
+    wrapper acts only on ``http.response.start`` names the send it wraps as
+    the wrapper's ``after_start``; a stream's chunks skip those wrappers
+    (a coroutine call each per relayed chunk, issue 23)."""
+    while (inner := getattr(send, "after_start", None)) is not None:
+        send = inner
+    return send
+
+
 def overhead_header(ctx: RequestContext) -> tuple[bytes, bytes]:
     return (b"x-polyrelay-overhead-ms", f"{ctx.overhead_ms():.3f}".encode())
 

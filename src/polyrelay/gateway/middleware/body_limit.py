@@ -50,6 +50,7 @@ class BodyLimitMiddleware:
                 started = True
             await send(message)
 
+        tracking_send.after_start = send  # only the start is watched (http.body_sender)
         try:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:

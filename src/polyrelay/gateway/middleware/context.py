@@ -26,4 +26,5 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), call_id]
             await send(message)
 
+        send_with_call_id.after_start = send  # only the start is changed (http.body_sender)
         await self.app(scope, receive, send_with_call_id)

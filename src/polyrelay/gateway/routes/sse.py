@@ -22,7 +22,15 @@ import time
 import orjson
 
 from ..disconnect import DisconnectWatch
-from ..http import as_polyrelay_error, error_body, error_dict, guardrail_headers, overhead_header, send_error
+from ..http import (
+    as_polyrelay_error,
+    body_sender,
+    error_body,
+    error_dict,
+    guardrail_headers,
+    overhead_header,
+    send_error,
+)
 
 log = logging.getLogger("polyrelay.gateway")
 
@@ -36,6 +44,8 @@ SSE_HEADERS = [
 
 def frames(chunks: list[dict]) -> bytes:
     """Several events in one body: written at once, read by the client as separate events."""
+    if len(chunks) == 1:  # the usual batch on a slow stream
+        return b"data: " + orjson.dumps(chunks[0]) + b"\n\n"
     return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)
 
 
@@ -101,10 +111,12 @@ async def relay_stream(gateway, ctx, stream, scope, receive, send, encoder=CHAT_
 
     task = asyncio.current_task()
     watch = DisconnectWatch(receive, task)
+    send = body_sender(send)
+    chunks = encoder.chunks
     try:
-        batch = first
+        batch, first = first, None  # held no longer than it is sent
         while batch is not None and not getattr(stream, "ended", False):
-            await send({"type": "http.response.body", "body": encoder.chunks(batch), "more_body": True})
+            await send({"type": "http.response.body", "body": chunks(batch), "more_body": True})
             try:
                 batch = await next_batch()
             except StopAsyncIteration:
