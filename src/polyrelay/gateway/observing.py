@@ -23,9 +23,16 @@ class Observing:
 
     @classmethod
     def configured(cls, registry=None) -> "Observing | None":
+        from ..observe.handlers import offload_service_sinks
+
+        offload_service_sinks()  # langfuse, otel, s3, generic_api: in a sink process (observe/sink_process.py)
         handlers = observe.active_handlers()
         if handlers is None:
             return None
+        if any(getattr(sink, "remote", False) for sink in handlers.success + handlers.failure):
+            from ..observe.sink_process import CHANNEL
+
+            CHANNEL.start()  # now, not on the first call: its start-up is not paid by a request
         if registry is not None:
             registry.register(DispatchCollector())
             from ..observe.sinks.prometheus import PrometheusSink
@@ -116,10 +123,10 @@ class DispatchCollector:
     def collect(self):
         from prometheus_client.core import CounterMetricFamily
 
-        dispatcher = observe.DISPATCHER
-        for name, counts, text in (("dropped", dispatcher.dropped, "Logging records dropped (queue full or every "
+        dropped, delivered = observe.DISPATCHER.counts()  # the sink process's counts included
+        for name, counts, text in (("dropped", dropped, "Logging records dropped (queue full or every "
                                     "delivery try failed), by callback"),
-                                   ("delivered", dispatcher.delivered, "Logging records delivered, by callback")):
+                                   ("delivered", delivered, "Logging records delivered, by callback")):
             family = CounterMetricFamily(f"polyrelay_callback_events_{name}", text, labels=["callback"])
             for callback, value in sorted(counts.items()):
                 family.add_metric([callback], value)

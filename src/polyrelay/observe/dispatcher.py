@@ -27,6 +27,7 @@ import collections
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 log = logging.getLogger("polyrelay.observe")
@@ -68,18 +69,38 @@ class Dispatcher:
         loop = self._loop
         if loop is None or self._pid != os.getpid() or not loop.is_running():
             return True
+        deadline = time.monotonic() + timeout
         future = asyncio.run_coroutine_threadsafe(self._drained(), loop)
         try:
             future.result(timeout)
-            return True
         except TimeoutError:
             future.cancel()
             log.warning("callback flush: records still queued after %gs", timeout)
             return False
+        from .sink_process import CHANNEL  # what went to the sink process is delivered there
+
+        if not CHANNEL.flush(max(0.1, deadline - time.monotonic())):
+            log.warning("callback flush: the sink process still held records after %gs", timeout)
+            return False
+        return True
+
+    def counts(self) -> tuple[collections.Counter, collections.Counter]:
+        """(dropped, delivered) by callback, the sink process's included."""
+        from .sink_process import CHANNEL
+
+        dropped, delivered = collections.Counter(self.dropped), collections.Counter(self.delivered)
+        if CHANNEL.active():
+            CHANNEL.refresh()
+            dropped.update(CHANNEL.dropped)
+            delivered.update(CHANNEL.delivered)
+        return dropped, delivered
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush, then stop the loop and its workers (at interpreter exit)."""
         self.flush(timeout)
+        from .sink_process import CHANNEL
+
+        CHANNEL.close(timeout)
         loop, thread = self._loop, self._thread
         if loop is None or self._pid != os.getpid() or not loop.is_running():
             return
@@ -168,7 +189,8 @@ class _Worker:
         for attempt in range(retries + 1):
             try:
                 await asyncio.wait_for(sink.send(batch), getattr(sink, "timeout", 30.0))
-                self.dispatcher.delivered[sink.name] += len(batch)
+                if not getattr(sink, "remote", False):  # the sink process counts what it delivers
+                    self.dispatcher.delivered[sink.name] += len(batch)
                 return
             except Exception as exc:  # a sink's failure must never reach a caller: counted and logged
                 if attempt >= retries:
