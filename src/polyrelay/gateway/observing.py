@@ -8,6 +8,7 @@ is None otherwise, and the LLM route then does none of this.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,7 +26,8 @@ class Observing:
     def configured(cls, registry=None) -> "Observing | None":
         from ..observe.handlers import offload_service_sinks
 
-        offload_service_sinks()  # langfuse, otel, s3, generic_api: in a sink process (observe/sink_process.py)
+        if os.environ.get("POLYRELAY_SINK_PROCESS", "1").strip() != "0":
+            offload_service_sinks()  # langfuse, otel, s3, generic_api: in a sink process (observe/sink_process.py)
         handlers = observe.active_handlers()
         if handlers is None:
             return None

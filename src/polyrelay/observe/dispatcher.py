@@ -170,6 +170,9 @@ class _Worker:
             if size > 1:
                 deadline = asyncio.get_running_loop().time() + getattr(sink, "flush_interval", FLUSH_INTERVAL)
                 while len(batch) < size:
+                    if not queue.empty():  # what is already queued joins without a wait_for (a task each)
+                        batch.append(queue.get_nowait())
+                        continue
                     left = deadline - asyncio.get_running_loop().time()
                     if left <= 0:
                         break

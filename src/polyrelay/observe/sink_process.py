@@ -254,6 +254,7 @@ def main() -> None:
         setattr(polyrelay, name, value)
     threading.Thread(target=report_forever, daemon=True).start()
     sinks: dict[bytes, tuple] = {}
+    decoded: dict[bytes, Received] = {}
     for line in stdin:
         name, _, rest = line.partition(b"\t")
         if name in (b"!flush", b"!report"):
@@ -270,7 +271,15 @@ def main() -> None:
                 log.warning("callback sink process: %s unavailable (%s)", name.decode(), exc)
                 target = sinks[name] = ()
         if target:
-            DISPATCHER.submit(phase.decode(), Received(orjson.loads(body)), target)
+            # Each service sink's line carries the same payload: decoded once, for the first, kept for the rest.
+            record = decoded.pop(body, None) if len(sinks) > 1 else None
+            if record is None:
+                record = Received(orjson.loads(body))
+                if len(sinks) > 1:
+                    if len(decoded) >= 4_000:
+                        decoded.clear()
+                    decoded[body] = record
+            DISPATCHER.submit(phase.decode(), record, target)
     DISPATCHER.flush(30.0)
     stop.set()
     report(flushed=-1)
