@@ -2,7 +2,8 @@
 
 One daemon thread per process runs its own event loop; the call path only
 appends to a bounded deque (``submit``) and, when the loop is idle, wakes it
-once. On that loop each sink has a worker with its own bounded queue, so a
+once; while records keep coming the loop takes them every ``TICK`` (10 ms)
+instead of being woken for each. On that loop each sink has a worker with its own bounded queue, so a
 sink that is slow, down or answering 500 delays only itself:
 
 - batches: a worker takes up to ``sink.batch_size`` records at once, waiting
@@ -36,6 +37,7 @@ MAX_PENDING = 10_000  # records waiting for the loop to pick them up
 SINK_QUEUE_SIZE = 10_000  # records waiting per sink
 FLUSH_INTERVAL = 1.0
 BACKOFF_BASE = 0.5
+TICK = 0.01  # seconds between takes while records keep coming (see Dispatcher._tick)
 
 
 class Dispatcher:
@@ -61,7 +63,7 @@ class Dispatcher:
         self._pending.append((phase, record, sinks))
         if not self._wake_pending:
             self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._fan_out)
+            self._loop.call_soon_threadsafe(self._tick)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait (from any thread but the dispatcher's) until everything queued is
@@ -134,9 +136,21 @@ class Dispatcher:
             self._loop = loop
             self._pid = os.getpid()
 
-    def _fan_out(self) -> None:
-        # Cleared before draining: a record appended after the drain began wakes us again.
+    def _tick(self) -> None:
+        """While records keep coming, take them every ``TICK`` seconds rather than being woken
+        for each (a wake-up is a pipe write, a thread switch and a GIL hand-over: per call, at
+        thousands of calls a second, that cost more than the sinks' own work). Once a tick finds
+        nothing, the next ``submit`` wakes us again."""
+        if self._pending:
+            self._fan_out()
+            self._loop.call_later(TICK, self._tick)
+            return
         self._wake_pending = False
+        if self._pending:  # appended between the check and the flag: it did not wake us
+            self._wake_pending = True
+            self._loop.call_soon(self._tick)
+
+    def _fan_out(self) -> None:
         pending = self._pending
         while pending:
             phase, record, sinks = pending.popleft()

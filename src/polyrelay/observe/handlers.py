@@ -192,9 +192,12 @@ def _as_model(kind: str, data: dict[str, Any]) -> Any:
 
 
 class LoggerSink:
-    """A ``CustomLogger``: its async methods awaited, its sync ones run in a worker thread."""
+    """A ``CustomLogger``: its async methods awaited, its sync ones run in a worker thread.
+    Records are taken in batches of what is already queued (no waiting to fill one): one
+    task and timer per batch rather than per record; each is still handed over on its own."""
 
-    batch_size, retries, timeout = 1, 0, 60.0
+    batch_size, retries, timeout = 20, 0, 60.0
+    flush_interval = 0.0
 
     def __init__(self, handler: Any) -> None:
         self.handler = handler
@@ -224,9 +227,10 @@ class LoggerSink:
 
 
 class FunctionSink:
-    """``fn(kwargs, response_obj, start_time, end_time)``, sync or async."""
+    """``fn(kwargs, response_obj, start_time, end_time)``, sync or async (batched as LoggerSink)."""
 
-    batch_size, retries, timeout = 1, 0, 60.0
+    batch_size, retries, timeout = 20, 0, 60.0
+    flush_interval = 0.0
 
     def __init__(self, handler: Callable) -> None:
         self.handler = handler
