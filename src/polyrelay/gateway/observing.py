@@ -31,10 +31,12 @@ class Observing:
         handlers = observe.active_handlers()
         if handlers is None:
             return None
-        if any(getattr(sink, "remote", False) for sink in handlers.success + handlers.failure):
+        remote = tuple(dict.fromkeys(sink.name for sink in handlers.success + handlers.failure
+                                     if getattr(sink, "remote", False)))
+        if remote:
             from ..observe.sink_process import CHANNEL
 
-            CHANNEL.start()  # now, not on the first call: its start-up is not paid by a request
+            CHANNEL.start(remote)  # now, not on the first call: its start-up is not paid by a request
         if registry is not None:
             registry.register(DispatchCollector())
             from ..observe.sinks.prometheus import PrometheusSink

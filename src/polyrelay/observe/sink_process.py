@@ -89,12 +89,14 @@ class Channel:
         self.dropped: dict[str, int] = {}
         self.delivered: dict[str, int] = {}
 
-    def start(self) -> None:
+    def start(self, names: tuple[str, ...] = ()) -> None:
+        """Start the child; ``names``: sinks it makes (and loads the modules of) before any record."""
         with self._lock:
             if self._pid == os.getpid():
                 return
             module = sys.modules.get("polyrelay")
             settings = {name: getattr(module, name, None) for name in SETTINGS}
+            settings["sinks"] = list(names)
             self._queue = queue.Queue(WRITE_QUEUE_SIZE)
             self._flushes = self._acked = 0
             self.dropped, self.delivered = {}, {}
@@ -250,10 +252,22 @@ def main() -> None:
                 last = now
                 report()
 
-    for name, value in orjson.loads(stdin.readline() or b"{}").items():
+    settings = orjson.loads(stdin.readline() or b"{}")
+    eager = settings.pop("sinks", None) or ()
+    for name, value in settings.items():
         setattr(polyrelay, name, value)
     threading.Thread(target=report_forever, daemon=True).start()
     sinks: dict[bytes, tuple] = {}
+
+    def make(name: bytes) -> tuple:
+        try:
+            return (sink_for(name.decode()),)
+        except Exception as exc:  # checked at the gateway's start-up; a sink that fails here is logged
+            log.warning("callback sink process: %s unavailable (%s)", name.decode(), exc)
+            return ()
+
+    for name in eager:  # made now, not with the first record: its imports are not paid under load
+        sinks[name.encode()] = make(name.encode())
     decoded: dict[bytes, Received] = {}
     for line in stdin:
         name, _, rest = line.partition(b"\t")
@@ -265,11 +279,7 @@ def main() -> None:
         phase, _, body = rest.partition(b"\t")
         target = sinks.get(name)
         if target is None:
-            try:
-                target = sinks[name] = (sink_for(name.decode()),)
-            except Exception as exc:  # checked at the gateway's start-up; a sink that fails here is logged
-                log.warning("callback sink process: %s unavailable (%s)", name.decode(), exc)
-                target = sinks[name] = ()
+            target = sinks[name] = make(name)
         if target:
             # Each service sink's line carries the same payload: decoded once, for the first, kept for the rest.
             record = decoded.pop(body, None) if len(sinks) > 1 else None
