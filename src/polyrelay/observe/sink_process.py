@@ -146,9 +146,12 @@ class Channel:
         """Stop feeding the child: it flushes once more and exits."""
         if self._pid != os.getpid() or self._child is None:
             return
-        self._queue.put(None)
         try:
+            self._queue.put(None, timeout=timeout)
             self._child.wait(timeout)
+        except queue.Full:
+            log.warning("callback sink process: its queue stayed full for %gs; stopping it", timeout)
+            self._child.kill()
         except subprocess.TimeoutExpired:
             log.warning("callback sink process did not finish in %gs; stopping it", timeout)
             self._child.kill()
