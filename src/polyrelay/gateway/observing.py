@@ -26,7 +26,9 @@ class Observing:
     def configured(cls, registry=None) -> "Observing | None":
         from ..observe.handlers import offload_service_sinks
 
-        if os.environ.get("POLYRELAY_SINK_PROCESS", "1").strip() != "0":
+        # Set by the CLI (gateway/cli.py): a gateway embedded in another program (background.py)
+        # leaves that program's callbacks where they are.
+        if os.environ.get("POLYRELAY_SINK_PROCESS", "").strip() == "1":
             offload_service_sinks()  # langfuse, otel, s3, generic_api: in a sink process (observe/sink_process.py)
         handlers = observe.active_handlers()
         if handlers is None:
