@@ -60,6 +60,13 @@ def _usable(row: dict | None) -> bool:
     return (row.get("errors") or 0) <= 0.01 * row["requests"]
 
 
+def _cpu_per_request(row: dict | None) -> float | None:
+    """Seconds of CPU (the target's process tree) per answered request."""
+    if not _usable(row) or not row.get("cpu_percent") or not row.get("rps"):
+        return None
+    return row["cpu_percent"] / 100 / row["rps"]
+
+
 def ratios(rows: list[dict], subjects: list[str], others: list[str], scenario: str = "plain") -> list[dict]:
     """For each subject (a gateway) and each kind x connections: its req/s
     divided by each reference's (direct, nginx-hop: always the plain runs)
@@ -83,6 +90,13 @@ def ratios(rows: list[dict], subjects: list[str], others: list[str], scenario: s
                 other = find(rows, ref, kind, conns, ref_scenario)
                 ok = _usable(row) and _usable(other)
                 vs[label] = ratio(row["rps"], other["rps"]) if ok else None
+            if scenario != "plain":
+                # CPU per request, plain's ÷ this one's: the ratio the scenario would show if the
+                # target's own CPU were the only limit. On a shared machine, where the req/s of
+                # both runs moves with other work, this one moves far less.
+                plain = find(rows, subject, kind, conns, "plain")
+                mine, theirs = _cpu_per_request(row), _cpu_per_request(plain)
+                vs[f"{subject} plain, CPU/req"] = ratio(theirs, mine) if mine and theirs else None
             out.append({"target": subject, "scenario": scenario, "kind": kind, "connections": conns,
                         "rps": row["rps"], "vs": vs})
     return out

@@ -260,3 +260,16 @@ def test_help_prints_every_option():
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--scenario" in done.stdout and "100% hits" in done.stdout
+
+
+def test_a_scenario_is_also_compared_by_cpu_per_request():
+    plain = _row("polyrelay", "chat", 16, 3000, 5.0, 9.0)
+    plain["cpu_percent"] = 90.0  # 300 µs a request
+    callbacks = _row("polyrelay", "chat", 16, 1500, 9.0, 20.0, scenario="callbacks")
+    callbacks["cpu_percent"] = 60.0  # 400 µs a request: 0.75 of plain's rate if CPU were the limit
+    (item,) = report.ratios([plain, callbacks], ["polyrelay"], [], scenario="callbacks")
+    assert item["vs"]["polyrelay plain"] == pytest.approx(0.5)
+    assert item["vs"]["polyrelay plain, CPU/req"] == pytest.approx(0.75)
+    plain["cpu_percent"] = None  # not measured (a target whose process was not found): no ratio
+    (item,) = report.ratios([plain, callbacks], ["polyrelay"], [], scenario="callbacks")
+    assert item["vs"]["polyrelay plain, CPU/req"] is None

@@ -309,3 +309,35 @@ guardrails:
     assert request["start"] <= auth["start"] <= auth["end"] <= call["start"] <= call["end"] <= request["end"]
     assert call["attributes"]["polyrelay.call_id"] == reply.headers["x-polyrelay-call-id"]
     assert call["attributes"]["gen_ai.request.model"] == "gpt" and call["attributes"]["gen_ai.usage.input_tokens"] == 5
+
+
+def test_an_unknown_sink_process_setting_stops_start_up_naming_it(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("model_list: []\nlitellm_settings: {success_callback: [generic_api]}\n")
+    result = run_cli("--config", str(config), "--port", "1",
+                     env={"POLYRELAY_SINK_PROCESS": "yes", "GENERIC_LOGGER_ENDPOINT": "http://127.0.0.1:9/logs"})
+    assert result.returncode == 2
+    assert "POLYRELAY_SINK_PROCESS='yes' is not served" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_service_sinks_run_in_a_sink_process_of_the_gateway(servers):
+    gateway, upstream, sink, _ = servers
+    children = []
+    for entry in __import__("os").listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == gateway.proc.pid:
+            children.append(cmdline)
+    assert any("polyrelay.observe.sink_process" in c for c in children), children
+    upstream.reply(Reply(json=ANSWER))
+    assert httpx.post(gateway.url + "/chat/completions",
+                      json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]}).status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not sink.requests:
+        time.sleep(0.05)
+    assert [p["status"] for r in sink.requests for p in r.json] == ["success"]  # delivered by the sink process

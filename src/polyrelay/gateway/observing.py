@@ -8,6 +8,7 @@ is None otherwise, and the LLM route then does none of this.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -23,9 +24,21 @@ class Observing:
 
     @classmethod
     def configured(cls, registry=None) -> "Observing | None":
+        from ..observe.handlers import offload_service_sinks
+
+        # Set by the CLI (gateway/cli.py): a gateway embedded in another program (background.py)
+        # leaves that program's callbacks where they are.
+        if os.environ.get("POLYRELAY_SINK_PROCESS", "").strip() == "1":
+            offload_service_sinks()  # langfuse, otel, s3, generic_api: in a sink process (observe/sink_process.py)
         handlers = observe.active_handlers()
         if handlers is None:
             return None
+        remote = tuple(dict.fromkeys(sink.name for sink in handlers.success + handlers.failure
+                                     if getattr(sink, "remote", False)))
+        if remote:
+            from ..observe.sink_process import CHANNEL
+
+            CHANNEL.start(remote)  # now, not on the first call: its start-up is not paid by a request
         if registry is not None:
             registry.register(DispatchCollector())
             from ..observe.sinks.prometheus import PrometheusSink
@@ -116,10 +129,10 @@ class DispatchCollector:
     def collect(self):
         from prometheus_client.core import CounterMetricFamily
 
-        dispatcher = observe.DISPATCHER
-        for name, counts, text in (("dropped", dispatcher.dropped, "Logging records dropped (queue full or every "
+        dropped, delivered = observe.DISPATCHER.counts()  # the sink process's counts included
+        for name, counts, text in (("dropped", dropped, "Logging records dropped (queue full or every "
                                     "delivery try failed), by callback"),
-                                   ("delivered", dispatcher.delivered, "Logging records delivered, by callback")):
+                                   ("delivered", delivered, "Logging records delivered, by callback")):
             family = CounterMetricFamily(f"polyrelay_callback_events_{name}", text, labels=["callback"])
             for callback, value in sorted(counts.items()):
                 family.add_metric([callback], value)

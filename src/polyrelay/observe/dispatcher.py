@@ -2,7 +2,8 @@
 
 One daemon thread per process runs its own event loop; the call path only
 appends to a bounded deque (``submit``) and, when the loop is idle, wakes it
-once. On that loop each sink has a worker with its own bounded queue, so a
+once; while records keep coming the loop takes them every ``TICK`` (10 ms)
+instead of being woken for each. On that loop each sink has a worker with its own bounded queue, so a
 sink that is slow, down or answering 500 delays only itself:
 
 - batches: a worker takes up to ``sink.batch_size`` records at once, waiting
@@ -27,6 +28,7 @@ import collections
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 log = logging.getLogger("polyrelay.observe")
@@ -35,6 +37,7 @@ MAX_PENDING = 10_000  # records waiting for the loop to pick them up
 SINK_QUEUE_SIZE = 10_000  # records waiting per sink
 FLUSH_INTERVAL = 1.0
 BACKOFF_BASE = 0.5
+TICK = 0.01  # seconds between takes while records keep coming (see Dispatcher._tick)
 
 
 class Dispatcher:
@@ -60,7 +63,7 @@ class Dispatcher:
         self._pending.append((phase, record, sinks))
         if not self._wake_pending:
             self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._fan_out)
+            self._loop.call_soon_threadsafe(self._tick)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait (from any thread but the dispatcher's) until everything queued is
@@ -68,18 +71,38 @@ class Dispatcher:
         loop = self._loop
         if loop is None or self._pid != os.getpid() or not loop.is_running():
             return True
+        deadline = time.monotonic() + timeout
         future = asyncio.run_coroutine_threadsafe(self._drained(), loop)
         try:
             future.result(timeout)
-            return True
         except TimeoutError:
             future.cancel()
             log.warning("callback flush: records still queued after %gs", timeout)
             return False
+        from .sink_process import CHANNEL  # what went to the sink process is delivered there
+
+        if not CHANNEL.flush(max(0.1, deadline - time.monotonic())):
+            log.warning("callback flush: the sink process still held records after %gs", timeout)
+            return False
+        return True
+
+    def counts(self) -> tuple[collections.Counter, collections.Counter]:
+        """(dropped, delivered) by callback, the sink process's included."""
+        from .sink_process import CHANNEL
+
+        dropped, delivered = collections.Counter(self.dropped), collections.Counter(self.delivered)
+        if CHANNEL.active():
+            CHANNEL.refresh()
+            dropped.update(CHANNEL.dropped)
+            delivered.update(CHANNEL.delivered)
+        return dropped, delivered
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush, then stop the loop and its workers (at interpreter exit)."""
         self.flush(timeout)
+        from .sink_process import CHANNEL
+
+        CHANNEL.close(timeout)
         loop, thread = self._loop, self._thread
         if loop is None or self._pid != os.getpid() or not loop.is_running():
             return
@@ -113,9 +136,21 @@ class Dispatcher:
             self._loop = loop
             self._pid = os.getpid()
 
-    def _fan_out(self) -> None:
-        # Cleared before draining: a record appended after the drain began wakes us again.
+    def _tick(self) -> None:
+        """While records keep coming, take them every ``TICK`` seconds rather than being woken
+        for each (a wake-up is a pipe write, a thread switch and a GIL hand-over: per call, at
+        thousands of calls a second, that cost more than the sinks' own work). Once a tick finds
+        nothing, the next ``submit`` wakes us again."""
+        if self._pending:
+            self._fan_out()
+            self._loop.call_later(TICK, self._tick)
+            return
         self._wake_pending = False
+        if self._pending:  # appended between the check and the flag: it did not wake us
+            self._wake_pending = True
+            self._loop.call_soon(self._tick)
+
+    def _fan_out(self) -> None:
         pending = self._pending
         while pending:
             phase, record, sinks = pending.popleft()
@@ -149,6 +184,9 @@ class _Worker:
             if size > 1:
                 deadline = asyncio.get_running_loop().time() + getattr(sink, "flush_interval", FLUSH_INTERVAL)
                 while len(batch) < size:
+                    if not queue.empty():  # what is already queued joins without a wait_for (a task each)
+                        batch.append(queue.get_nowait())
+                        continue
                     left = deadline - asyncio.get_running_loop().time()
                     if left <= 0:
                         break
@@ -168,7 +206,8 @@ class _Worker:
         for attempt in range(retries + 1):
             try:
                 await asyncio.wait_for(sink.send(batch), getattr(sink, "timeout", 30.0))
-                self.dispatcher.delivered[sink.name] += len(batch)
+                if not getattr(sink, "remote", False):  # the sink process counts what it delivers
+                    self.dispatcher.delivered[sink.name] += len(batch)
                 return
             except Exception as exc:  # a sink's failure must never reach a caller: counted and logged
                 if attempt >= retries:

@@ -31,6 +31,8 @@ SECRET_ARGS = frozenset({"api_key", "azure_ad_token", "aws_access_key_id", "aws_
 # name -> factory of the sink serving it (each a module of sinks/).
 NAMED_SINKS: dict[str, Callable[[], Any]] = {}
 ALIASES = {"s3_v2": "s3", "generic": "generic_api"}
+# Set by the gateway (offload_service_sinks): the service sinks then run in a child process.
+OFFLOADED: frozenset[str] = frozenset()
 
 
 def _register_named() -> None:
@@ -91,6 +93,18 @@ def resolve(callbacks: list, success: list, failure: list) -> Handlers:
     return handlers
 
 
+def offload_service_sinks() -> None:
+    """From now on ``langfuse``, ``otel``, ``s3`` and ``generic_api`` run in this
+    process's sink process (sink_process.py); the gateway calls this at start-up."""
+    global OFFLOADED
+    from .sink_process import SERVICE_SINKS
+
+    OFFLOADED = SERVICE_SINKS
+    for name in SERVICE_SINKS:
+        _sinks.pop(name, None)
+    _resolved.clear()
+
+
 def sink_for(item: Any) -> Any:
     if isinstance(item, str):
         if not NAMED_SINKS:
@@ -102,7 +116,12 @@ def sink_for(item: Any) -> Any:
                                   f"{', '.join(known_names())}, a CustomLogger instance or a function")
         sink = _sinks.get(item)
         if sink is None:
-            sink = _sinks[item] = factory()
+            sink = factory()  # made here too when offloaded: a sink missing its settings is refused now
+            if item in OFFLOADED:
+                from .sink_process import RemoteSink
+
+                sink = RemoteSink(item)
+            _sinks[item] = sink
         return sink
     sink = _sinks.get(id(item))
     if sink is None or sink.handler is not item:
@@ -173,9 +192,12 @@ def _as_model(kind: str, data: dict[str, Any]) -> Any:
 
 
 class LoggerSink:
-    """A ``CustomLogger``: its async methods awaited, its sync ones run in a worker thread."""
+    """A ``CustomLogger``: its async methods awaited, its sync ones run in a worker thread.
+    Records are taken in batches of what is already queued (no waiting to fill one): one
+    task and timer per batch rather than per record; each is still handed over on its own."""
 
-    batch_size, retries, timeout = 1, 0, 60.0
+    batch_size, retries, timeout = 20, 0, 60.0
+    flush_interval = 0.0
 
     def __init__(self, handler: Any) -> None:
         self.handler = handler
@@ -205,9 +227,10 @@ class LoggerSink:
 
 
 class FunctionSink:
-    """``fn(kwargs, response_obj, start_time, end_time)``, sync or async."""
+    """``fn(kwargs, response_obj, start_time, end_time)``, sync or async (batched as LoggerSink)."""
 
-    batch_size, retries, timeout = 1, 0, 60.0
+    batch_size, retries, timeout = 20, 0, 60.0
+    flush_interval = 0.0
 
     def __init__(self, handler: Callable) -> None:
         self.handler = handler

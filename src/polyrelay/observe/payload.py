@@ -50,6 +50,7 @@ class Record:
     stream: bool = False
     redact: bool = False
     built: dict[str, Any] | None = None
+    wire: bytes | None = None  # ``built`` encoded once for the sink process (sink_process.py)
 
     def standard_logging_object(self) -> dict[str, Any]:
         if not self.end:

@@ -18,15 +18,22 @@ whole request, child of the caller's ``traceparent`` when it sent one) with
 a ``polyrelay.auth`` child (authentication, limits and budgets, up to the
 Router), a ``polyrelay.guardrail {name}`` child per guardrail decision (its
 mode and status as attributes) and the GenAI span as the provider call. Spans are made from the
-finished record on the dispatcher's thread, with the call's own timestamps,
-and exported in batches there: nothing is done on the request path.
+finished record with the call's own timestamps (in the gateway, in its sink
+process: observe/sink_process.py), written as OTLP protobuf directly
+(otlp_wire.py: the SDK's live spans cost more than the request itself) and
+sent in batches by the official OTLP exporter: nothing is done on the
+request path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
+import re
 from typing import Any
+
+from . import otlp_wire
 
 OPERATIONS = {"acompletion": "chat", "atext_completion": "text_completion", "aembedding": "embeddings",
               "amoderation": "moderation"}
@@ -47,91 +54,104 @@ class OTelSink:
     def __init__(self) -> None:
         try:
             from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
         except ImportError as exc:
             raise ValueError("callback 'otel' needs the OpenTelemetry SDK: pip install 'polyrelay[otel]'") from exc
         self.exporter = _exporter()
-
-        class Collect(SpanProcessor):
-            """Ended spans, kept for the sink to export itself (so a failed export is retried and counted)."""
-
-            def __init__(self) -> None:
-                self.ended: list = []
-
-            def on_end(self, span) -> None:
-                self.ended.append(span)
-
-        self._collect = Collect()
         service = os.environ.get("OTEL_SERVICE_NAME") or "polyrelay"
-        provider = TracerProvider(resource=Resource.create({"service.name": service}))
-        provider.add_span_processor(self._collect)
-        self.tracer = provider.get_tracer("polyrelay")
+        # The SDK's resource: service.name, telemetry.sdk.*, OTEL_RESOURCE_ATTRIBUTES.
+        self.resource = dict(Resource.create({"service.name": service}).attributes)
 
     def wants(self, phase: str) -> bool:
         return phase != "pre"
 
     async def send(self, batch: list) -> None:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
+        spans: list[bytes] = []
         for _, record in batch:
-            self.emit(record.standard_logging_object())
-        spans, self._collect.ended = self._collect.ended, []
-        result = await asyncio.to_thread(self.exporter.export, spans)
-        if result is not SpanExportResult.SUCCESS:
+            spans.extend(self.emit(record.standard_logging_object()))
+        body = otlp_wire.request(self.resource, "polyrelay", spans)
+        if not await asyncio.to_thread(_export, self.exporter, body):
             raise RuntimeError("the OTLP endpoint did not take the spans")
 
-    def emit(self, std: dict[str, Any]) -> None:
-        from opentelemetry import trace
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
+    def emit(self, std: dict[str, Any]) -> list[bytes]:
+        """The call's spans, encoded (otlp_wire.span), with the call's own timestamps."""
         gateway = std.get("gateway") or {}
-        parent = None
         traceparent = gateway.get("traceparent") or (std.get("metadata") or {}).get("traceparent")
-        if traceparent:
-            parent = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+        trace_id, parent_id = parse_traceparent(traceparent) if traceparent else (None, None)
+        if trace_id is None:
+            trace_id = _new_id(16)
         failed = std["status"] != "success"
-        request_span = None
+        out = []
         if gateway.get("request_start"):
-            request_span = self.tracer.start_span(
-                "polyrelay.request", context=parent, kind=SpanKind.SERVER, start_time=_ns(gateway["request_start"]),
-                attributes={"polyrelay.call_id": std["id"], "http.route": gateway.get("route") or ""})
-            parent = trace.set_span_in_context(request_span)
+            request_id = _new_id(8)
+            request_start = _ns(gateway["request_start"])
+            out.append(otlp_wire.span(trace_id, request_id, parent_id, "polyrelay.request", otlp_wire.KIND_SERVER,
+                                      request_start, _ns(std["endTime"]),
+                                      {"polyrelay.call_id": std["id"], "http.route": gateway.get("route") or ""},
+                                      error="" if failed else None))
+            parent_id = request_id
             auth_end = gateway.get("router_start") or std["startTime"]
-            auth = self.tracer.start_span("polyrelay.auth", context=parent, start_time=_ns(gateway["request_start"]))
-            auth.end(end_time=_ns(auth_end))
+            out.append(otlp_wire.span(trace_id, _new_id(8), parent_id, "polyrelay.auth", otlp_wire.KIND_INTERNAL,
+                                      request_start, _ns(auth_end)))
             for decision in std.get("guardrail_information") or ():  # one span per guardrail decision
-                self._guardrail_span(parent, decision)
+                guard = _guardrail_span(trace_id, parent_id, decision)
+                if guard is not None:
+                    out.append(guard)
         operation = OPERATIONS.get(std["call_type"], std["call_type"])
         model = std.get("model_group") or std.get("model")
-        span = self.tracer.start_span(f"{operation} {model}", context=parent, kind=SpanKind.CLIENT,
-                                      start_time=_ns(std["startTime"]), attributes=attributes(std, operation))
+        attrs = attributes(std, operation)
+        error = None
         if failed:
-            error = std.get("error_information") or {}
-            span.set_attribute("error.type", error.get("error_class") or "error")
-            span.set_status(Status(StatusCode.ERROR, std.get("error_str") or ""))
-        span.end(end_time=_ns(std["endTime"]))
-        if request_span is not None:
-            if failed:
-                request_span.set_status(Status(StatusCode.ERROR))
-            request_span.end(end_time=_ns(std["endTime"]))
+            attrs["error.type"] = (std.get("error_information") or {}).get("error_class") or "error"
+            error = std.get("error_str") or ""
+        out.append(otlp_wire.span(trace_id, _new_id(8), parent_id, f"{operation} {model}", otlp_wire.KIND_CLIENT,
+                                  _ns(std["startTime"]), _ns(std["endTime"]), attrs, error=error))
+        return out
 
 
-    def _guardrail_span(self, parent, decision: dict[str, Any]) -> None:
-        from opentelemetry.trace import Status, StatusCode
+def _guardrail_span(trace_id: bytes, parent_id: bytes, decision: Any) -> bytes | None:
+    if not isinstance(decision, dict) or not decision.get("start_time"):
+        return None
+    name = str(decision.get("guardrail_name") or "")
+    status = str(decision.get("guardrail_status") or "")
+    return otlp_wire.span(trace_id, _new_id(8), parent_id, f"polyrelay.guardrail {name}", otlp_wire.KIND_INTERNAL,
+                          _ns(decision["start_time"]), _ns(decision.get("end_time") or decision["start_time"]),
+                          {"polyrelay.guardrail.name": name,
+                           "polyrelay.guardrail.mode": str(decision.get("guardrail_mode") or ""),
+                           "polyrelay.guardrail.status": status},
+                          error="the guardrail did not answer" if status == "guardrail_failed_to_respond" else None)
 
-        if not isinstance(decision, dict) or not decision.get("start_time"):
-            return
-        name = str(decision.get("guardrail_name") or "")
-        status = str(decision.get("guardrail_status") or "")
-        span = self.tracer.start_span(f"polyrelay.guardrail {name}", context=parent,
-                                      start_time=_ns(decision["start_time"]), attributes={
-                                          "polyrelay.guardrail.name": name,
-                                          "polyrelay.guardrail.mode": str(decision.get("guardrail_mode") or ""),
-                                          "polyrelay.guardrail.status": status})
-        if status == "guardrail_failed_to_respond":
-            span.set_status(Status(StatusCode.ERROR, "the guardrail did not answer"))
-        span.end(end_time=_ns(decision.get("end_time") or decision["start_time"]))
+
+# W3C trace context: version-traceid-parentid-flags, lowercase hex (as the SDK's propagator reads it)
+_TRACEPARENT = re.compile(r"^\s*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?\s*$")
+
+
+def parse_traceparent(header: str) -> tuple[bytes | None, bytes | None]:
+    """(trace id, parent span id) from a ``traceparent`` header; (None, None) when it is not valid."""
+    match = _TRACEPARENT.match(header)
+    if match is None:
+        return None, None
+    version, trace_hex, parent_hex, _, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or trace_hex == "0" * 32 or parent_hex == "0" * 16:
+        return None, None
+    return bytes.fromhex(trace_hex), bytes.fromhex(parent_hex)
+
+
+def _new_id(size: int) -> bytes:
+    while True:  # an all-zero id is invalid in OTLP
+        value = random.getrandbits(size * 8)
+        if value:
+            return value.to_bytes(size, "big")
+
+
+def _export(exporter: Any, body: bytes) -> bool:
+    """Send an encoded ExportTraceServiceRequest with the official exporter (its endpoint,
+    headers, compression, TLS and retries from the OTEL_EXPORTER_OTLP_* settings)."""
+    client = getattr(exporter, "_client", None)
+    if hasattr(client, "export") and not hasattr(exporter, "_translate_data"):  # OTLP/HTTP
+        return bool(client.export(body).success)
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    return exporter._export(body) is SpanExportResult.SUCCESS  # OTLP/gRPC: _translate_data parses the bytes
 
 
 def attributes(std: dict[str, Any], operation: str) -> dict[str, Any]:
@@ -177,7 +197,13 @@ def _exporter():
         except ImportError as exc:
             raise ValueError("OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc: "
                              "pip install 'polyrelay[otel-grpc]' (or use http/protobuf)") from exc
-        return OTLPSpanExporter()
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        exporter = OTLPSpanExporter()
+        # We hand it the request already encoded (otlp_wire.py): parsed back for the grpc stub.
+        exporter._translate_data = ExportTraceServiceRequest.FromString
+        exporter._count_data = lambda body: 0
+        return exporter
     if protocol != "http/protobuf":
         raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not served; use http/protobuf or grpc")
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

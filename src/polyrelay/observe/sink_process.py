@@ -1,0 +1,302 @@
+"""The gateway's service sinks (``langfuse``, ``otel``, ``s3``, ``generic_api``)
+run in a child process of their own, one per serving process.
+
+Why: building OpenTelemetry spans through the SDK, encoding OTLP and
+Langfuse batches costs ~0.3-0.5 ms of Python per call. On the dispatcher's
+thread that time holds the GIL the event loop needs, so the gateway served
+a third to a half of its plain req/s with those sinks on (bench
+``--scenario callbacks``). In a child process it runs beside the loop.
+
+The serving process keeps what is cheap: the standard logging payload is
+built there (message masking and ``turn_off_message_logging`` applied, as
+before, so no prompt text ever leaves when logging is off), encoded once
+with orjson, and handed as one line per record and sink to a writer thread
+that feeds the child's stdin. The writer's queue is bounded: when it is
+full the record is dropped and counted, as a sink's own queue does. Custom
+Python callbacks (``CustomLogger`` instances, functions) stay in the serving
+process: they are the user's code and may need its state.
+
+The child (``python -m polyrelay.observe.sink_process``) makes the real
+sinks and feeds them through its own ``Dispatcher`` (batches, retries,
+bounded queues), reporting its delivered/dropped counts back on stdout for
+``/metrics``. ``flush`` (SIGTERM) asks the child to deliver everything it
+holds and waits for its answer. The child ignores SIGINT/SIGTERM (the
+gateway flushes it first) and exits when its stdin closes, after one last
+flush; so a gateway killed outright still gets its queued records out.
+
+Wire (stdin): a first line with the sink settings (orjson), then lines
+``name \\t phase \\t payload-json``, ``!flush \\t n`` or ``!report \\t n``. Stdout: lines of
+orjson ``{"dropped": {...}, "delivered": {...}, "flushed": n}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("polyrelay.observe")
+
+SERVICE_SINKS = frozenset({"langfuse", "otel", "s3", "generic_api"})
+WRITE_QUEUE_SIZE = 2_000  # encoded batches waiting for the pipe (each up to a worker's batch)
+SETTINGS = ("s3_callback_params",)  # module settings the child's sinks read
+
+
+class RemoteSink:
+    """Stands in, in the serving process, for the named sink the child runs."""
+
+    remote = True  # the dispatcher does not count these as delivered: the child reports that
+    batch_size, retries, timeout = 200, 0, 5.0
+    flush_interval = 0.02  # hand records to the child soon; the child batches them for the service
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.handler = None
+
+    def wants(self, phase: str) -> bool:
+        return phase != "pre"
+
+    async def send(self, batch: list) -> None:
+        prefix = self.name.encode()
+        lines = []
+        for phase, record in batch:
+            wire = record.wire
+            if wire is None:
+                wire = record.wire = orjson.dumps(record.standard_logging_object(), default=str,
+                                                  option=orjson.OPT_NON_STR_KEYS)
+            lines.append(b"%s\t%s\t%s\n" % (prefix, phase.encode(), wire))
+        if not CHANNEL.put(b"".join(lines)):
+            raise RuntimeError("the sink process is not keeping up (its queue is full)")
+
+
+class Channel:
+    """The pipe to this serving process's sink process (started once per process id)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._child: subprocess.Popen | None = None
+        self._queue: queue.Queue = queue.Queue(WRITE_QUEUE_SIZE)
+        self._flushes = 0
+        self._flushed = threading.Condition()
+        self._acked = 0
+        self.dropped: dict[str, int] = {}
+        self.delivered: dict[str, int] = {}
+
+    def start(self, names: tuple[str, ...] = ()) -> None:
+        """Start the child; ``names``: sinks it makes (and loads the modules of) before any record."""
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            module = sys.modules.get("polyrelay")
+            settings = {name: getattr(module, name, None) for name in SETTINGS}
+            settings["sinks"] = list(names)
+            self._queue = queue.Queue(WRITE_QUEUE_SIZE)
+            self._flushes = self._acked = 0
+            self.dropped, self.delivered = {}, {}
+            self._child = subprocess.Popen([sys.executable, "-m", "polyrelay.observe.sink_process"],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+            self._child.stdin.write(orjson.dumps(settings, default=str) + b"\n")
+            self._pid = os.getpid()
+            threading.Thread(target=self._write, args=(self._child, self._queue), name="polyrelay-sinks-writer",
+                             daemon=True).start()
+            threading.Thread(target=self._read, args=(self._child,), name="polyrelay-sinks-reader",
+                             daemon=True).start()
+
+    def active(self) -> bool:
+        return self._pid == os.getpid()
+
+    def put(self, data: bytes) -> bool:
+        if self._pid != os.getpid():
+            self.start()
+        try:
+            self._queue.put_nowait(data)
+            return True
+        except queue.Full:
+            return False
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the child has delivered (or dropped) everything sent so far."""
+        return self._ask(b"!flush", timeout)
+
+    def refresh(self, timeout: float = 0.5) -> None:
+        """Fresh counts from the child (at a /metrics scrape): it answers at once."""
+        self._ask(b"!report", timeout)
+
+    def _ask(self, command: bytes, timeout: float) -> bool:
+        if self._pid != os.getpid() or self._child is None or self._child.poll() is not None:
+            return True
+        with self._flushed:
+            self._flushes += 1
+            wanted = self._flushes
+        try:
+            self._queue.put(b"%s\t%d\n" % (command, wanted), timeout=timeout)
+        except queue.Full:
+            return False
+        with self._flushed:
+            return self._flushed.wait_for(lambda: self._acked >= wanted or self._child.poll() is not None, timeout)
+
+    def close(self, timeout: float) -> None:
+        """Stop feeding the child: it flushes once more and exits."""
+        if self._pid != os.getpid() or self._child is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+            self._child.wait(timeout)
+        except queue.Full:
+            log.warning("callback sink process: its queue stayed full for %gs; stopping it", timeout)
+            self._child.kill()
+        except subprocess.TimeoutExpired:
+            log.warning("callback sink process did not finish in %gs; stopping it", timeout)
+            self._child.kill()
+        self._pid = None
+
+    @staticmethod
+    def _write(child: subprocess.Popen, source: queue.Queue) -> None:
+        pipe = child.stdin
+        try:
+            while True:
+                data = source.get()
+                if data is None:
+                    break
+                chunks = [data]
+                while len(chunks) < 64:  # what else is waiting goes in the same write
+                    try:
+                        more = source.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        source.put(None)
+                        break
+                    chunks.append(more)
+                pipe.write(b"".join(chunks))
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            log.warning("callback sink process: pipe closed (%s)", exc)
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def _read(self, child: subprocess.Popen) -> None:
+        for line in child.stdout:
+            try:
+                report = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            self.dropped, self.delivered = report.get("dropped", {}), report.get("delivered", {})
+            if "flushed" in report:
+                with self._flushed:
+                    self._acked = max(self._acked, report["flushed"])
+                    self._flushed.notify_all()
+        with self._flushed:  # the child is gone: nobody waits for it
+            self._flushed.notify_all()
+
+
+CHANNEL = Channel()
+
+
+# --- the child ------------------------------------------------------------------------------
+
+class Received:
+    """A record as the child gets it: the payload, already built by the serving process."""
+
+    __slots__ = ("std",)
+
+    def __init__(self, std: dict[str, Any]) -> None:
+        self.std = std
+
+    def standard_logging_object(self) -> dict[str, Any]:
+        return self.std
+
+
+def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway flushes us, then closes our stdin
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from .diagnostics import env_level
+
+    try:
+        level = env_level() or "WARNING"
+    except ValueError:  # refused by the gateway at start-up already
+        level = "WARNING"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import polyrelay
+
+    from .dispatcher import DISPATCHER
+    from .handlers import sink_for
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    report_lock = threading.Lock()
+
+    def report(**extra: Any) -> None:
+        with report_lock:
+            try:
+                stdout.write(orjson.dumps({"dropped": dict(DISPATCHER.dropped),
+                                           "delivered": dict(DISPATCHER.delivered), **extra}) + b"\n")
+                stdout.flush()
+            except (BrokenPipeError, ValueError):  # the gateway is gone: nobody to tell
+                pass
+
+    stop = threading.Event()
+
+    def report_forever() -> None:
+        last = None
+        while not stop.wait(0.5):
+            now = (dict(DISPATCHER.dropped), dict(DISPATCHER.delivered))
+            if now != last:
+                last = now
+                report()
+
+    settings = orjson.loads(stdin.readline() or b"{}")
+    eager = settings.pop("sinks", None) or ()
+    for name, value in settings.items():
+        setattr(polyrelay, name, value)
+    threading.Thread(target=report_forever, daemon=True).start()
+    sinks: dict[bytes, tuple] = {}
+
+    def make(name: bytes) -> tuple:
+        try:
+            return (sink_for(name.decode()),)
+        except Exception as exc:  # checked at the gateway's start-up; a sink that fails here is logged
+            log.warning("callback sink process: %s unavailable (%s)", name.decode(), exc)
+            return ()
+
+    for name in eager:  # made now, not with the first record: its imports are not paid under load
+        sinks[name.encode()] = make(name.encode())
+    decoded: dict[bytes, Received] = {}
+    for line in stdin:
+        name, _, rest = line.partition(b"\t")
+        if name in (b"!flush", b"!report"):
+            if name == b"!flush":
+                DISPATCHER.flush(30.0)
+            report(flushed=int(rest))
+            continue
+        phase, _, body = rest.partition(b"\t")
+        target = sinks.get(name)
+        if target is None:
+            target = sinks[name] = make(name)
+        if target:
+            # Each service sink's line carries the same payload: decoded once, for the first, kept for the rest.
+            record = decoded.pop(body, None) if len(sinks) > 1 else None
+            if record is None:
+                record = Received(orjson.loads(body))
+                if len(sinks) > 1:
+                    if len(decoded) >= 4_000:
+                        decoded.clear()
+                    decoded[body] = record
+            DISPATCHER.submit(phase.decode(), record, target)
+    DISPATCHER.flush(30.0)
+    stop.set()
+    report(flushed=-1)
+
+
+if __name__ == "__main__":
+    main()
