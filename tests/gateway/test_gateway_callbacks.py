@@ -82,7 +82,7 @@ def servers(tmp_path):
     sink.default = Reply(json={"ok": True})
     events = tmp_path / "events.jsonl"
     gateway = GatewayProcess(CONFIG, env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url + "/logs",
-                                          "EVENTS_FILE": str(events)})
+                                          "EVENTS_FILE": str(events), "POLYRELAY_SINK_PROCESS": "1"})
     (gateway.config_path.parent / "custom_callbacks.py").write_text(HANDLER)
     gateway.start()
     yield gateway, upstream, sink, events
