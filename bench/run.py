@@ -123,13 +123,15 @@ def parser() -> argparse.ArgumentParser:
                    help="interpreter for the gateway (default: the repo's .venv, else this one)")
     p.add_argument("--soak", type=seconds, metavar="S",
                    help="instead of the matrix: S seconds of steady mixed load (chat and stream) on polyrelay "
-                        "(or --soak-target), sampling its RSS; reports min/max/drift")
+                        "(or --soak-target; with --scenario callbacks, polyrelay with its callbacks on), "
+                        "sampling its RSS; reports min/max/drift")
     p.add_argument("--soak-interval", type=float, default=5.0, metavar="S", help="RSS sample interval (default: 5)")
     p.add_argument("--soak-connections", type=int, default=16, metavar="N", help="soak connections (default: 16)")
     p.add_argument("--soak-target", default="polyrelay", metavar="NAME", help="target to soak (default: polyrelay)")
     p.add_argument("--profile", type=seconds, metavar="S",
-                   help="instead of the matrix: profile polyrelay with py-spy for S seconds under "
-                        "load (--profile-kind, --profile-connections) and print the hot spots")
+                   help="instead of the matrix: profile polyrelay (with --scenario callbacks: with its "
+                        "callbacks on) with py-spy for S seconds under load (--profile-kind, "
+                        "--profile-connections) and print the hot spots")
     p.add_argument("--profile-kind", choices=("chat", "stream"), default="chat",
                    help="request kind during --profile (default: chat)")
     p.add_argument("--profile-connections", type=int, default=16, metavar="N",
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.add_polyrelay()
         bench.add_extra_targets()
         if args.serve:
+            if "callbacks" in args.scenarios:
+                bench.targets.append(modes.setup_callbacks_target(bench))
             for t in bench.targets:
                 log(f"  {t.name:<12} {' '.join(sorted(set(t.urls.values())))}")
             log("serving; Ctrl-C stops everything")
@@ -215,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile or args.soak:
             name = "polyrelay" if args.profile else args.soak_target
             target = next((t for t in bench.targets if t.name == name), None)
+            if name == "polyrelay" and "callbacks" in args.scenarios:
+                # --scenario callbacks: profile / soak the gateway with its sinks on
+                target = modes.setup_callbacks_target(bench)
             if target is None:
                 raise SystemExit(f"bench/run.py: no target {name!r} to {'profile' if args.profile else 'soak'}")
             problem = bench.smoke(target, "chat", wait=30)

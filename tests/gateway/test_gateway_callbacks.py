@@ -16,7 +16,7 @@ from fakeserver import FakeServer, Reply, sse
 from gateway_process import GatewayProcess, run_cli
 
 HANDLER = '''
-import json, os
+import json, os, threading
 from polyrelay.integrations.custom_logger import CustomLogger
 from starlette.exceptions import HTTPException
 
@@ -25,7 +25,8 @@ class Handler(CustomLogger):
     def _write(self, what, kwargs):
         std = kwargs["standard_logging_object"]
         with open(os.environ["EVENTS_FILE"], "a") as f:
-            f.write(json.dumps({"what": what, "std": std}, default=str) + "\\n")
+            f.write(json.dumps({"what": what, "std": std, "thread": threading.current_thread().name},
+                               default=str) + "\\n")
 
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
         self._write("success", kwargs)
@@ -120,6 +121,8 @@ def test_hooks_and_logging_through_a_real_gateway(servers):
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "HELLO"  # streaming hook
 
     found = read_events(events, 3)
+    # On the gateway's own loop (as LiteLLM's proxy runs them), not a dispatcher thread.
+    assert {e["thread"] for e in found} == {"MainThread"}
     by = {(e["what"], e["std"]["stream"]): e["std"] for e in found}
     ok = by[("success", False)]
     assert ok["metadata"]["tags"] == ["t1"] and ok["request_tags"] == ["t1"]

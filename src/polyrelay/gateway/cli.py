@@ -158,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
                     "reach this address may call every model and use the management API (create keys, read "
                     "spend). Set general_settings.master_key, or listen on 127.0.0.1. !!!", args.host)
 
-    # POLYRELAY_SINK_PROCESS=1 runs the service sinks in a sink process per worker (observe/sink_process.py);
-    # workers (--num_workers) read it from the environment. Off by default: on a machine with no idle core
-    # it measured no cheaper than the gateway's own background thread (docs/observability.md).
-    if os.environ.setdefault("POLYRELAY_SINK_PROCESS", "0").strip() not in ("0", "1"):
-        print(f"polyrelay: POLYRELAY_SINK_PROCESS={os.environ['POLYRELAY_SINK_PROCESS']!r} is not served; use 0 "
-              "(service sinks on the gateway's background thread, the default) or 1 (in a sink process)",
+    # POLYRELAY_SINK_PROCESS=1 (the default) runs the service sinks in a sink process per worker
+    # (observe/sink_process.py); 0 runs them on the gateway's own loop. Workers (--num_workers) read it
+    # from the environment; its being set also tells observing.py this is the served gateway.
+    if os.environ.setdefault("POLYRELAY_SINK_PROCESS", "1").strip() not in ("0", "1"):
+        print(f"polyrelay: POLYRELAY_SINK_PROCESS={os.environ['POLYRELAY_SINK_PROCESS']!r} is not served; use 1 "
+              "(service sinks in a sink process, the default) or 0 (on the gateway's own event loop)",
               file=sys.stderr)
         return 2
     import uvicorn

@@ -8,6 +8,7 @@ is None otherwise, and the LLM route then does none of this.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -28,11 +29,14 @@ class Observing:
 
         # Set by the CLI (gateway/cli.py): a gateway embedded in another program (background.py)
         # leaves that program's callbacks where they are.
-        if os.environ.get("POLYRELAY_SINK_PROCESS", "").strip() == "1":
+        served = os.environ.get("POLYRELAY_SINK_PROCESS", "").strip()
+        if served == "1":
             offload_service_sinks()  # langfuse, otel, s3, generic_api: in a sink process (observe/sink_process.py)
         handlers = observe.active_handlers()
         if handlers is None:
             return None
+        if served:
+            observe.DISPATCHER.attach(asyncio.get_running_loop())  # no second thread taking the GIL
         remote = tuple(dict.fromkeys(sink.name for sink in handlers.success + handlers.failure
                                      if getattr(sink, "remote", False)))
         if remote:

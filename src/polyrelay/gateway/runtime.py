@@ -155,7 +155,11 @@ class Gateway:
         from ..observe import DISPATCHER
 
         await transport.aclose()
-        await asyncio.to_thread(DISPATCHER.flush, 10.0)  # what sinks have queued goes out before we exit
+        # What sinks have queued goes out before we exit.
+        if DISPATCHER.attached_to(asyncio.get_running_loop()):
+            await DISPATCHER.detach(10.0)
+        else:
+            await asyncio.to_thread(DISPATCHER.flush, 10.0)
 
     def apply_module_settings(self) -> None:
         """litellm_settings like ``drop_params`` are module settings, as in LiteLLM."""

@@ -5,7 +5,7 @@ set (``polyrelay.callbacks``, ``success_callback``, ``failure_callback`` all
 empty) it returns None and the call does nothing more for logging. Otherwise
 it returns a ``Watch`` that records the call's end (answer, failure, or a
 stream's last chunk) and hands the record to the dispatcher: the payload is
-built, and every sink runs, on the dispatcher's thread.
+built, and every sink runs, on the dispatcher's loop (dispatcher.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ never called (the dispatcher checks which ones a class overrides). This
 module imports nothing from the gateway: guardrails subclass it too.
 
 Logging methods (SDK and gateway) run off the call's path, on the
-dispatcher's thread (``dispatcher.py``); sync ones in a worker thread so
+dispatcher's loop (``dispatcher.py``: its own thread in the SDK, the
+gateway's loop in the served gateway); sync ones in a worker thread so
 blocking I/O in them never stalls other sinks. The ``async_*_hook``
 methods are the gateway's and run inside the request: a pre-call hook may
 change ``data`` or raise to refuse the call.

@@ -7,7 +7,10 @@ instead of being woken for each. On that loop each sink has a worker with its ow
 sink that is slow, down or answering 500 delays only itself:
 
 - batches: a worker takes up to ``sink.batch_size`` records at once, waiting
-  at most ``FLUSH_INTERVAL`` seconds to fill a batch;
+  at most ``FLUSH_INTERVAL`` seconds to fill a batch, and has up to
+  ``PARALLEL_BATCHES`` of them in delivery at once (on a loop that is also
+  serving calls, one batch at a time falls behind: each round trip then
+  takes many turns of the loop);
 - retries: a batch that raises is sent again after 0.5 s, 1 s, 2 s... up to
   ``sink.retries`` times, each try bounded by ``sink.timeout``;
 - dropped: a record that finds a queue full, or whose batch failed every
@@ -18,6 +21,15 @@ sink that is slow, down or answering 500 delays only itself:
 
 Running on a thread of its own also means a record queued by a short
 ``asyncio.run(...)`` is still delivered after that loop has closed.
+
+The served gateway instead runs the dispatcher on its own event loop
+(``attach``, at start-up): a second thread in a process that is busy
+relaying calls costs more than the sinks' work, because every time the
+gateway's thread releases the GIL (a socket send, a file write) the
+dispatcher's thread takes it, and the gateway then waits for it back;
+measured, callbacks on a thread cost ~2x what the same work costs on the
+loop. A ``CustomLogger``'s async methods then run on the loop that serves
+the calls, as LiteLLM's proxy runs them.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ MAX_PENDING = 10_000  # records waiting for the loop to pick them up
 SINK_QUEUE_SIZE = 10_000  # records waiting per sink
 FLUSH_INTERVAL = 1.0
 BACKOFF_BASE = 0.5
+PARALLEL_BATCHES = 4  # batches of one sink in delivery at once
 TICK = 0.01  # seconds between takes while records keep coming (see Dispatcher._tick)
 
 
@@ -47,6 +60,7 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._loop_thread: int | None = None  # ident of the thread running self._loop
         self._wake_pending = False
         self._workers: dict[int, _Worker] = {}
         self.dropped: collections.Counter[str] = collections.Counter()
@@ -63,7 +77,49 @@ class Dispatcher:
         self._pending.append((phase, record, sinks))
         if not self._wake_pending:
             self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._tick)
+            if threading.get_ident() == self._loop_thread:
+                self._loop.call_soon(self._tick)  # attached, on the loop itself: no pipe write
+            else:
+                self._loop.call_soon_threadsafe(self._tick)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """From now on deliver on ``loop`` (the served gateway's, called from it) instead
+        of a thread of our own; ``detach`` before that loop stops."""
+        if self._pid == os.getpid() and self._thread is not None:
+            self.close()  # records queued before start-up go out on the thread they were given to
+        self._pending.clear()
+        self._workers = {}
+        self._wake_pending = False
+        self._loop, self._thread, self._pid = loop, None, os.getpid()
+        self._loop_thread = threading.get_ident()
+
+    def attached_to(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return self._loop is loop and self._thread is None and self._pid == os.getpid()
+
+    async def detach(self, timeout: float = 10.0) -> bool:
+        """On the attached loop, before it stops: deliver what is queued (within
+        ``timeout``), stop the workers; the next record starts a thread again."""
+        delivered = True
+        try:
+            await asyncio.wait_for(self._drained(), timeout)
+        except TimeoutError:
+            log.warning("callback flush: records still queued after %gs", timeout)
+            delivered = False
+        from .sink_process import CHANNEL
+
+        if not await asyncio.to_thread(CHANNEL.flush, timeout):
+            log.warning("callback flush: the sink process still held records after %gs", timeout)
+            delivered = False
+        for worker in self._workers.values():
+            worker.task.cancel()
+        await asyncio.gather(*(w.task for w in self._workers.values()), return_exceptions=True)
+        for sink in {id(w.sink): w.sink for w in self._workers.values()}.values():
+            aclose = getattr(sink, "aclose", None)
+            if aclose is not None:
+                await aclose()  # its HTTP client belongs to this loop
+        self._workers = {}
+        self._loop = self._pid = self._loop_thread = None
+        return delivered
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait (from any thread but the dispatcher's) until everything queued is
@@ -71,6 +127,8 @@ class Dispatcher:
         loop = self._loop
         if loop is None or self._pid != os.getpid() or not loop.is_running():
             return True
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("Dispatcher.flush would wait on its own loop: await detach() there instead")
         deadline = time.monotonic() + timeout
         future = asyncio.run_coroutine_threadsafe(self._drained(), loop)
         try:
@@ -134,6 +192,7 @@ class Dispatcher:
             self._thread = threading.Thread(target=loop.run_forever, name="polyrelay-observe", daemon=True)
             self._thread.start()
             self._loop = loop
+            self._loop_thread = self._thread.ident
             self._pid = os.getpid()
 
     def _tick(self) -> None:
@@ -179,6 +238,8 @@ class _Worker:
     async def _run(self) -> None:
         sink, queue = self.sink, self.queue
         size = max(1, getattr(sink, "batch_size", 1))
+        slots = asyncio.Semaphore(PARALLEL_BATCHES)
+        in_delivery: set[asyncio.Task] = set()
         while True:
             batch = [await queue.get()]
             if size > 1:
@@ -194,11 +255,18 @@ class _Worker:
                         batch.append(await asyncio.wait_for(queue.get(), left))
                     except TimeoutError:
                         break
-            try:
-                await self._deliver(batch)
-            finally:
-                for _ in batch:
-                    queue.task_done()
+            await slots.acquire()
+            task = asyncio.get_running_loop().create_task(self._deliver_batch(batch, slots))
+            in_delivery.add(task)  # held until done: the loop keeps only weak references to tasks
+            task.add_done_callback(in_delivery.discard)
+
+    async def _deliver_batch(self, batch: list, slots: asyncio.Semaphore) -> None:
+        try:
+            await self._deliver(batch)
+        finally:
+            slots.release()
+            for _ in batch:
+                self.queue.task_done()
 
     async def _deliver(self, batch: list) -> None:
         sink = self.sink

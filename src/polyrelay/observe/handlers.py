@@ -31,6 +31,8 @@ SECRET_ARGS = frozenset({"api_key", "azure_ad_token", "aws_access_key_id", "aws_
 # name -> factory of the sink serving it (each a module of sinks/).
 NAMED_SINKS: dict[str, Callable[[], Any]] = {}
 ALIASES = {"s3_v2": "s3", "generic": "generic_api"}
+# Records a CustomLogger / function sink takes at once (see LoggerSink).
+LOCAL_BATCH = 1_000
 # Set by the gateway (offload_service_sinks): the service sinks then run in a child process.
 OFFLOADED: frozenset[str] = frozenset()
 
@@ -194,9 +196,12 @@ def _as_model(kind: str, data: dict[str, Any]) -> Any:
 class LoggerSink:
     """A ``CustomLogger``: its async methods awaited, its sync ones run in a worker thread.
     Records are taken in batches of what is already queued (no waiting to fill one): one
-    task and timer per batch rather than per record; each is still handed over on its own."""
+    task and timer per batch rather than per record; each is still handed over on its own.
+    The batch is large because on the gateway's loop (dispatcher ``attach``) the worker runs
+    once per loop turn, and a turn under load can finish many calls: a small batch there
+    falls behind until the queue overflows."""
 
-    batch_size, retries, timeout = 20, 0, 60.0
+    batch_size, retries, timeout = LOCAL_BATCH, 0, 60.0
     flush_interval = 0.0
 
     def __init__(self, handler: Any) -> None:
@@ -229,7 +234,7 @@ class LoggerSink:
 class FunctionSink:
     """``fn(kwargs, response_obj, start_time, end_time)``, sync or async (batched as LoggerSink)."""
 
-    batch_size, retries, timeout = 20, 0, 60.0
+    batch_size, retries, timeout = LOCAL_BATCH, 0, 60.0
     flush_interval = 0.0
 
     def __init__(self, handler: Callable) -> None:

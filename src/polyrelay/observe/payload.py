@@ -4,7 +4,7 @@
 
 ``Record`` is what the call path keeps (references and timestamps, nothing
 copied); ``build`` turns it into the payload once, on the dispatcher's
-thread, so the work is off the call's path. With message logging turned off
+loop, after the call has been answered. With message logging turned off
 (``polyrelay.turn_off_message_logging``, or ``metadata.turn_off_message_logging``
 on the request) the prompt and the answer are replaced by ``REDACTED``
 everywhere the payload carries them; usage and cost stay.

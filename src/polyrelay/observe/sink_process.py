@@ -10,8 +10,10 @@ a third to a half of its plain req/s with those sinks on (bench
 The serving process keeps what is cheap: the standard logging payload is
 built there (message masking and ``turn_off_message_logging`` applied, as
 before, so no prompt text ever leaves when logging is off), encoded once
-with orjson, and handed as one line per record and sink to a writer thread
-that feeds the child's stdin. The writer's queue is bounded: when it is
+with orjson, and written as one line per record and sink to the child's
+stdin, straight from the caller when the pipe takes it (a non-blocking
+write: no other thread wakes, so no GIL hand-over), else queued for a
+writer thread that waits for the pipe. That queue is bounded: when it is
 full the record is dropped and counted, as a sink's own queue does. Custom
 Python callbacks (``CustomLogger`` instances, functions) stay in the serving
 process: they are the user's code and may need its state.
@@ -34,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -82,7 +85,9 @@ class Channel:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._child: subprocess.Popen | None = None
-        self._queue: queue.Queue = queue.Queue(WRITE_QUEUE_SIZE)
+        self._queue: queue.Queue = queue.Queue()
+        self._write_lock = threading.Lock()  # orders direct writes against the writer thread's
+        self._backlog = 0  # items in _queue or being written by the writer thread
         self._flushes = 0
         self._flushed = threading.Condition()
         self._acked = 0
@@ -97,12 +102,13 @@ class Channel:
             module = sys.modules.get("polyrelay")
             settings = {name: getattr(module, name, None) for name in SETTINGS}
             settings["sinks"] = list(names)
-            self._queue = queue.Queue(WRITE_QUEUE_SIZE)
+            self._queue, self._backlog = queue.Queue(), 0
             self._flushes = self._acked = 0
             self.dropped, self.delivered = {}, {}
             self._child = subprocess.Popen([sys.executable, "-m", "polyrelay.observe.sink_process"],
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
             self._child.stdin.write(orjson.dumps(settings, default=str) + b"\n")
+            os.set_blocking(self._child.stdin.fileno(), False)
             self._pid = os.getpid()
             threading.Thread(target=self._write, args=(self._child, self._queue), name="polyrelay-sinks-writer",
                              daemon=True).start()
@@ -112,14 +118,27 @@ class Channel:
     def active(self) -> bool:
         return self._pid == os.getpid()
 
-    def put(self, data: bytes) -> bool:
+    def put(self, data: bytes | None) -> bool:
+        """Send ``data`` to the child (None: close its stdin once all before it is written).
+        False when the writer's backlog is full (the caller counts the records dropped)."""
         if self._pid != os.getpid():
             self.start()
-        try:
+        with self._write_lock:
+            if self._backlog == 0 and data is not None:  # nothing waits before us: write now
+                try:
+                    written = os.write(self._child.stdin.fileno(), data)
+                except BlockingIOError:
+                    written = 0
+                except (OSError, ValueError):  # the child is gone (its exit is logged by the writer)
+                    return False
+                if written == len(data):
+                    return True
+                data = data[written:]
+            if self._backlog >= WRITE_QUEUE_SIZE and data is not None:
+                return False
+            self._backlog += 1
             self._queue.put_nowait(data)
-            return True
-        except queue.Full:
-            return False
+        return True
 
     def flush(self, timeout: float) -> bool:
         """Wait until the child has delivered (or dropped) everything sent so far."""
@@ -135,9 +154,7 @@ class Channel:
         with self._flushed:
             self._flushes += 1
             wanted = self._flushes
-        try:
-            self._queue.put(b"%s\t%d\n" % (command, wanted), timeout=timeout)
-        except queue.Full:
+        if not self.put(b"%s\t%d\n" % (command, wanted)):
             return False
         with self._flushed:
             return self._flushed.wait_for(lambda: self._acked >= wanted or self._child.poll() is not None, timeout)
@@ -147,35 +164,31 @@ class Channel:
         if self._pid != os.getpid() or self._child is None:
             return
         try:
-            self._queue.put(None, timeout=timeout)
+            self.put(None)
             self._child.wait(timeout)
-        except queue.Full:
-            log.warning("callback sink process: its queue stayed full for %gs; stopping it", timeout)
-            self._child.kill()
         except subprocess.TimeoutExpired:
             log.warning("callback sink process did not finish in %gs; stopping it", timeout)
             self._child.kill()
         self._pid = None
 
-    @staticmethod
-    def _write(child: subprocess.Popen, source: queue.Queue) -> None:
+    def _write(self, child: subprocess.Popen, source: queue.Queue) -> None:
+        """What ``put`` could not write at once, in order, waiting for the pipe."""
         pipe = child.stdin
+        fd = pipe.fileno()
         try:
             while True:
                 data = source.get()
                 if data is None:
                     break
-                chunks = [data]
-                while len(chunks) < 64:  # what else is waiting goes in the same write
+                view = memoryview(data)
+                while view:
+                    select.select([], [fd], [])
                     try:
-                        more = source.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        source.put(None)
-                        break
-                    chunks.append(more)
-                pipe.write(b"".join(chunks))
+                        view = view[os.write(fd, view):]
+                    except BlockingIOError:
+                        continue
+                with self._write_lock:
+                    self._backlog -= 1
         except (BrokenPipeError, OSError, ValueError) as exc:
             log.warning("callback sink process: pipe closed (%s)", exc)
         finally:

@@ -10,6 +10,8 @@ import os
 import httpx
 import orjson
 
+from . import LoopBoundClient
+
 
 def parse_headers(text: str | None) -> dict[str, str]:
     headers: dict[str, str] = {}
@@ -20,7 +22,7 @@ def parse_headers(text: str | None) -> dict[str, str]:
     return headers
 
 
-class GenericAPISink:
+class GenericAPISink(LoopBoundClient):
     name = "generic_api"
     batch_size, retries, timeout = 100, 3, 15.0
 

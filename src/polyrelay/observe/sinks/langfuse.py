@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import orjson
 
+from . import LoopBoundClient
+
 DEFAULT_HOST = "https://cloud.langfuse.com"
 
 
@@ -34,7 +36,7 @@ def iso(epoch: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class LangfuseSink:
+class LangfuseSink(LoopBoundClient):
     name = "langfuse"
     batch_size, retries, timeout = 50, 3, 15.0
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ...s3 import PARAMS, S3Client, S3Settings, resolve_env
+from . import LoopBoundClient
 
 PARALLEL_PUTS = 16
 BATCH_PARAMS = frozenset({"s3_batch_size", "s3_flush_interval"})
@@ -45,7 +46,7 @@ def check_params(params: Any, where: str) -> S3Settings:
     return S3Settings.from_params({k: v for k, v in params.items() if k in PARAMS}, where)
 
 
-class S3Sink:
+class S3Sink(LoopBoundClient):
     name = "s3"
     batch_size, retries, timeout = 100, 3, 30.0
     flush_interval = 1.0
