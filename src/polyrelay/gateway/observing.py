@@ -67,14 +67,16 @@ class Observing:
                               user_role="proxy_admin" if getattr(principal, "is_admin", False) else "internal_user")
 
     def caller(self, ctx, body: dict[str, Any]) -> dict[str, Any]:
-        """The key fields of the standard logging payload's metadata (observe/payload.py)."""
-        auth = self.auth(ctx, body)
-        entry = getattr(ctx.principal, "entry", None)
+        """The key fields of the standard logging payload's metadata (observe/payload.py): the
+        same values ``auth`` gives the hooks, read directly (this runs on every call)."""
+        principal = ctx.principal
+        entry = getattr(principal, "entry", None)
         key = getattr(entry, "key", None) or {}
         team = getattr(entry, "team", None) or {}
-        return {"user_api_key_hash": auth.api_key, "user_api_key_alias": auth.key_alias,
-                "user_api_key_team_id": auth.team_id, "user_api_key_user_id": auth.user_id,
-                "user_api_key_team_alias": auth.team_alias, "trace_id": ctx.call_id,
+        return {"user_api_key_hash": getattr(principal, "key_hash", None), "user_api_key_alias": key.get("key_alias"),
+                "user_api_key_team_id": getattr(principal, "team_id", None),
+                "user_api_key_user_id": getattr(principal, "user_id", None),
+                "user_api_key_team_alias": team.get("team_alias"), "trace_id": ctx.call_id,
                 "user_api_key_max_budget": key.get("max_budget"), "user_api_key_spend": key.get("spend"),
                 "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend"),
                 "applied_guardrails": ctx.guardrails.decode().split(",") if ctx.guardrails else [],

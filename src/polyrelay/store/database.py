@@ -11,18 +11,21 @@ path for both databases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import sys
 from importlib import resources
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 DEFAULT_URL = "sqlite:///polyrelay.db"
 DATABASE_URL_ENV = "POLYRELAY_DATABASE_URL"  # how child processes (migration, spend drain) get the URL
+MIGRATION_LOCK_KEY = 0x706F6C79  # "poly": PostgreSQL advisory lock held while migrating
 
 
 def normalize_url(url: str | None) -> str:
@@ -88,9 +91,25 @@ class Database:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         config = Config()
         config.set_main_option("script_location", str(resources.files("polyrelay.store") / "migrations"))
-        with self.engine.begin() as connection:
+        # Several gateways (or --num_workers workers) starting at once on a new database each
+        # migrate: one at a time, or the second one's CREATE TABLE fails and its start-up with it.
+        # The later ones then find the schema at head and do nothing.
+        with self._migration_lock(), self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self):
+        """For a SQLite file, an exclusive flock on a file beside it (PostgreSQL takes an
+        advisory lock in the migration's transaction instead)."""
+        if not self.is_sqlite or self.in_memory:
+            yield
+            return
+        with open(f"{self.engine.url.database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes
+            yield
 
     @property
     def in_memory(self) -> bool:
