@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from ..errors import BadRequestError
 from ..providers.base import Adapter, Call, HTTPRequest
-from ..providers.bedrock import _REGION, _env_region
+from ..providers._aws import REGION, env_region
 from ..types import new_id, now
 from .images import _ASPECT_RATIOS
 from .rerank import _with_documents
@@ -30,8 +30,8 @@ _QUALITY = {"standard": "standard", "hd": "premium", "premium": "premium", "high
 
 
 def _region(call: Call) -> str | None:
-    region = call.creds.extra.get("aws_region_name") or _env_region()
-    if region and not _REGION.match(region):
+    region = call.creds.extra.get("aws_region_name") or env_region()
+    if region and not REGION.match(region):
         raise BadRequestError(f"bedrock region {region[:64]!r} is not a region name", param="aws_region_name",
                               llm_provider="bedrock", model=call.model)
     return region

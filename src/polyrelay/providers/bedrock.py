@@ -24,7 +24,6 @@ Converse body, or in InvokeModel's headers.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +45,7 @@ from ..errors import (
 )
 from ..usage_checks import count
 from . import _convert as cv
+from ._aws import AWS_ARGS, REGION, env_region, secret_values
 from . import bedrock_invoke as invoke
 from .bedrock_models import bare_id, check_family, family, guardrail_config, without_route
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
@@ -75,8 +75,6 @@ _ERRORS: dict[str, tuple[type[PolyrelayError], int]] = {
     "modelerrorexception": (InternalServerError, 500),
 }
 _CONTEXT_MARKERS = ("too long", "input is too long", "too many input tokens", "context window")
-_REGION = re.compile(r"^[a-z0-9-]{1,64}$")
-_AWS_ARGS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name")
 _CONSUMED = frozenset({
     "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
     "tool_choice",
@@ -92,7 +90,7 @@ class BedrockAdapter(Adapter):
     kinds = frozenset({CHAT, EMBEDDING})
     api_key_env = ("AWS_BEARER_TOKEN_BEDROCK",)
     api_base_env = ("BEDROCK_API_BASE",)
-    credential_args = _AWS_ARGS
+    credential_args = AWS_ARGS
     unsupported_params = frozenset({
         "n", "seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
         "response_format", "parallel_tool_calls", "functions", "function_call", "modalities", "audio",
@@ -110,8 +108,8 @@ class BedrockAdapter(Adapter):
         return self.unsupported_params
 
     def build_request(self, call: Call) -> HTTPRequest:
-        region = call.creds.extra.get("aws_region_name") or _env_region()
-        if region and not _REGION.match(region):
+        region = call.creds.extra.get("aws_region_name") or env_region()
+        if region and not REGION.match(region):
             # The region becomes part of the host name: "x@evil:80/" would send the signed request elsewhere.
             raise BadRequestError(f"bedrock region {region[:64]!r} is not a region name (lower-case letters, digits "
                                   "and '-')", llm_provider=self.name, model=call.model, param="aws_region_name")
@@ -285,7 +283,7 @@ class BedrockAdapter(Adapter):
         elif cls is BadRequestError and "content filter" in message.lower():
             cls = ContentPolicyViolationError
         fields = dict(llm_provider=self.name, model=call.model, body=parsed, headers=headers, code=kind or None,
-                      secrets=_secrets(call))
+                      secrets=secret_values(call))
         original = parsed.get("originalStatusCode") if isinstance(parsed, dict) else None
         if kind.lower() == "modelerrorexception" and isinstance(original, int) and 400 <= original <= 599:
             # InvokeModel's HTTP 424: the model itself failed, and its own status says whose fault it was.
@@ -300,10 +298,6 @@ class BedrockAdapter(Adapter):
 def _without(call: Call, name: str) -> Call:
     return replace(call, params={k: v for k, v in call.params.items() if k != name})
 
-
-def _secrets(call: Call) -> tuple[str, ...]:
-    found = [*call.creds.secrets(), os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")]
-    return tuple(s for s in found if s)
 
 
 def _converse_body(call: Call) -> dict[str, Any]:
@@ -404,7 +398,7 @@ def _embedding_body(call: Call) -> dict[str, Any]:
     params = call.params
     value = params.get("input")
     texts = value if isinstance(value, list) else [value]
-    extra = cv.passthrough(params, frozenset({*_AWS_ARGS, "input", "dimensions", "encoding_format", "user"}))
+    extra = cv.passthrough(params, frozenset({*AWS_ARGS, "input", "dimensions", "encoding_format", "user"}))
     if bare_id(call.model).startswith("cohere.embed"):
         return {"texts": texts, "input_type": "search_document", **extra}
     # Titan embeds one text per request; a batch would be several calls.
@@ -434,12 +428,4 @@ def _usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
         out["cache_creation_input_tokens"] = write
     return out
 
-
-def _env_region() -> str | None:
-    # LiteLLM's name first (its users set AWS_REGION_NAME), then the AWS SDKs' own.
-    for name in ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 

@@ -23,7 +23,6 @@ flushed; the adapter joins the pieces into lines. ``ModelStreamError`` and
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -44,11 +43,10 @@ from ..errors import (
 from ..redact import scrub
 from ..usage_checks import count
 from . import _convert as cv
+from ._aws import AWS_ARGS, REGION, env_region, secret_values
 from . import _relay
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
-_AWS_ARGS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name")
-_REGION = re.compile(r"^[a-z0-9-]{1,64}$")
 # TGI's details.finish_reason -> OpenAI's.
 _FINISH = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
 # x-amzn-ErrorType (or a stream's exception type) -> (class, status), from the InvokeEndpoint API reference.
@@ -76,7 +74,7 @@ _TGI_PARAMS = ("temperature", "top_p", "seed", "frequency_penalty")
 class SageMakerAdapter(Adapter):
     kinds = frozenset({CHAT, EMBEDDING})
     api_base_env = ("SAGEMAKER_API_BASE",)
-    credential_args = _AWS_ARGS
+    credential_args = AWS_ARGS
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -92,8 +90,8 @@ class SageMakerAdapter(Adapter):
             self.kinds = frozenset({CHAT})
 
     def build_request(self, call: Call) -> HTTPRequest:
-        region = call.creds.extra.get("aws_region_name") or _env_region()
-        if region and not _REGION.match(region):
+        region = call.creds.extra.get("aws_region_name") or env_region()
+        if region and not REGION.match(region):
             raise BadRequestError(f"sagemaker region {region[:64]!r} is not a region name (lower-case letters, "
                                   "digits and '-')", llm_provider=self.name, model=call.model, param="aws_region_name")
         base = (call.creds.api_base or "").rstrip("/")
@@ -192,7 +190,7 @@ class SageMakerAdapter(Adapter):
         return self._error(call, kind, status, body, headers)
 
     def _error(self, call: Call, kind: str, status: int, body: bytes, headers: dict[str, str]) -> PolyrelayError:
-        secrets = _secrets(call)
+        secrets = secret_values(call)
         body = scrub(body.decode("utf-8", "replace"), secrets).encode()
         try:
             parsed = orjson.loads(body) if body else None
@@ -314,14 +312,3 @@ def _signed(call: Call, name: str, region: str, url: str, headers: dict[str, str
     return dict(signed.headers.items())
 
 
-def _secrets(call: Call) -> tuple[str, ...]:
-    found = [*call.creds.secrets(), os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")]
-    return tuple(s for s in found if s)
-
-
-def _env_region() -> str | None:
-    for name in ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
