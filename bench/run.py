@@ -129,8 +129,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-connections", type=int, default=16, metavar="N", help="soak connections (default: 16)")
     p.add_argument("--soak-target", default="polyrelay", metavar="NAME", help="target to soak (default: polyrelay)")
     p.add_argument("--profile", type=seconds, metavar="S",
-                   help="instead of the matrix: profile polyrelay (with --scenario callbacks: with its "
-                        "callbacks on) with py-spy for S seconds under load (--profile-kind, "
+                   help="instead of the matrix: profile polyrelay (with --scenario callbacks or keys: "
+                        "with its callbacks on / called with a virtual key) with py-spy for S seconds under load (--profile-kind, "
                         "--profile-connections) and print the hot spots")
     p.add_argument("--profile-kind", choices=("chat", "stream"), default="chat",
                    help="request kind during --profile (default: chat)")
@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             if name == "polyrelay" and "callbacks" in args.scenarios:
                 # --scenario callbacks: profile / soak the gateway with its sinks on
                 target = modes.setup_callbacks_target(bench)
+            elif name == "polyrelay" and "keys" in args.scenarios:
+                # --scenario keys: the keyed path, on the first --keys-db
+                target = modes.setup_keys_target(bench, args.keys_db[0])
             if target is None:
                 raise SystemExit(f"bench/run.py: no target {name!r} to {'profile' if args.profile else 'soak'}")
             problem = bench.smoke(target, "chat", wait=30)
