@@ -18,6 +18,7 @@ import os
 import sys
 from importlib import resources
 from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -107,7 +108,15 @@ class Database:
         if not self.is_sqlite or self.in_memory:
             yield
             return
-        with open(f"{self.engine.url.database}.migrate-lock", "a") as lock:
+        path = self.engine.url.database
+        if path.startswith("file:"):  # a SQLite URI (file:/path?mode=ro&uri=true)
+            path = urlsplit(path).path
+        try:
+            lock = open(f"{path}.migrate-lock", "a")
+        except OSError:  # a read-only place: nothing there to migrate at once with anyone
+            yield
+            return
+        with lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes
             yield
 
