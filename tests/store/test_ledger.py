@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 
@@ -105,3 +106,68 @@ def test_a_refusal_by_one_subject_undoes_the_others(state):
         return await ledger.admit([key], 0.01)  # the key's parallel slot was given back
 
     asyncio.run(go())
+
+
+class CountingState:
+    """The state the ledger is given, counting the round trips it makes."""
+
+    def __init__(self, inner):
+        self.inner, self.trips = inner, 0
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        async def counted(*args, **kwargs):
+            self.trips += 1
+            return await method(*args, **kwargs)
+
+        return counted
+
+
+def test_admit_and_settle_are_one_round_trip_each(state):
+    counting = CountingState(state)
+    ledger = Ledger(counting)
+    key = Subject("key", uuid.uuid4().hex, max_budget=5.0, rpm_limit=100, tpm_limit=100_000, max_parallel_requests=10)
+    team = Subject("team", uuid.uuid4().hex, max_budget=50.0, rpm_limit=1000)
+
+    async def go():
+        await ledger.settle(await ledger.admit([key, team], 0.01, 50), 0.01, 20)  # the first seeds the spend
+        counting.trips = 0
+        admission = await ledger.admit([key, team], 0.01, 50)
+        admitted = counting.trips
+        await ledger.settle(admission, 0.02, 20)
+        return admitted, counting.trips - admitted, await ledger.live_spend(key), await ledger.live_spend(team)
+
+    admitted, settled, key_spend, team_spend = asyncio.run(go())
+    assert (admitted, settled) == (1, 1)
+    assert key_spend == pytest.approx(0.03) and team_spend == pytest.approx(0.03)
+
+
+def test_a_refused_request_counts_for_the_rpm_checked_before_it_only(state):
+    ledger = Ledger(state)
+    key = Subject("key", uuid.uuid4().hex, rpm_limit=10)
+    team = Subject("team", uuid.uuid4().hex, max_budget=0.0, rpm_limit=10)
+
+    async def go():
+        with pytest.raises(BudgetExceededError):
+            await ledger.admit([key, team], 0.01)
+        minute = int(time.time() // 60)
+        return await state.get_many([f"rpm:key:{key.ident}:{minute}", f"rpm:team:{team.ident}:{minute}",
+                                     f"resv:team:{team.ident}"])
+
+    key_rpm, team_rpm, team_reserved = asyncio.run(go())
+    # As with one subject checked at a time: the key's request was counted, then the team
+    # refused on its budget (its own rpm, checked before its budget, counted too).
+    assert key_rpm == 1 and team_rpm == 1 and not team_reserved
+
+    spent_key = Subject("key", uuid.uuid4().hex, max_budget=0.0, rpm_limit=10)
+    later = Subject("team", uuid.uuid4().hex, rpm_limit=10)
+
+    async def refused_first():
+        with pytest.raises(BudgetExceededError):
+            await ledger.admit([spent_key, later], 0.01)
+        minute = int(time.time() // 60)
+        return await state.get_many([f"rpm:key:{spent_key.ident}:{minute}", f"rpm:team:{later.ident}:{minute}"])
+
+    key_rpm, later_rpm = asyncio.run(refused_first())
+    assert key_rpm == 1 and not later_rpm  # the team was never reached: its count given back

@@ -33,6 +33,11 @@ class State(Protocol):
         """Set ``key`` to ``value`` unless it exists; return what it holds."""
         ...
 
+    async def apply(self, reads: list[str], incrs: list[tuple[str, float, float]]) -> tuple[list, list[float]]:
+        """Read ``reads``, then ``incr`` each (key, amount, ttl) of ``incrs``, in one round trip:
+        (values read, values after each increment)."""
+        ...
+
 
 class MemoryState:
     """A dict of (value, expires_at). Single event loop: no locks needed."""
@@ -87,6 +92,10 @@ class MemoryState:
             self._values[key] = (value, now + ttl)
             return value
         return current
+
+    async def apply(self, reads: list[str], incrs: list[tuple[str, float, float]]) -> tuple[list, list[float]]:
+        read = await self.get_many(reads) if reads else []
+        return read, [await self.incr(key, amount, ttl) for key, amount, ttl in incrs]
 
 
 class RedisState:
@@ -170,6 +179,25 @@ class RedisState:
             return await self._local.incr(key, amount, ttl)
         self._recovered()
         return float(value)
+
+    async def apply(self, reads: list[str], incrs: list[tuple[str, float, float]]) -> tuple[list, list[float]]:
+        if self._skip():
+            return await self._local.apply(reads, incrs)
+        prefix = self._prefix
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if reads:
+                    pipe.mget([prefix + k for k in reads])
+                for key, amount, ttl in incrs:
+                    pipe.incrbyfloat(prefix + key, amount)
+                    pipe.expire(prefix + key, max(1, int(ttl + 0.999)), nx=True)
+                replies = await pipe.execute()
+        except self._errors as exc:
+            self._failed(exc)
+            return await self._local.apply(reads, incrs)
+        self._recovered()
+        read = [None if v is None else float(v) for v in replies[0]] if reads else []
+        return read, [float(v) for v in replies[1 if reads else 0::2]]
 
     async def get_many(self, keys: list[str]) -> list[float | None]:
         if not keys:

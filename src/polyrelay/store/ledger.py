@@ -93,75 +93,102 @@ class Ledger:
         return value
 
     async def admit(self, subjects: list[Subject], reserve: float, reserve_tokens: int = 0) -> Admission:
+        """Count the call against every subject's limits and reserve its budget, or raise.
+
+        One round trip to the state (Redis): every counter read and taken at once, then
+        checked in order (per subject: parallel requests, rpm, tpm, budget). A refusal
+        gives back every reservation; of the rpm counts, those checked before the refusal
+        stay taken (a refused request still counts, as one checked subject at a time
+        would have it), the refusing one and the later ones are given back."""
         reserve = max(0.0, reserve)  # a reservation never hands budget back
         reserve_tokens = max(0, reserve_tokens)
         admission = Admission(subjects, reserve)
-        try:
-            for s in subjects:
-                await self._admit_one(s, reserve, reserve_tokens, admission)
-        except Exception:
-            await self._reverse(admission)
-            raise
+        minute = _minute()
+        reads: list[str] = []
+        incrs: list[tuple[str, float, float]] = []
+        checks: list[tuple[str, Subject, int, int]] = []  # (what, subject, incr index, read index)
+        for s in subjects:
+            if s.max_parallel_requests is not None:
+                checks.append(("parallel", s, len(incrs), -1))
+                incrs.append((f"par:{s.kind}:{s.ident}", 1, RESERVATION_TTL))
+            if s.rpm_limit is not None:
+                checks.append(("rpm", s, len(incrs), -1))
+                incrs.append((f"rpm:{s.kind}:{s.ident}:{minute}", 1, 120))
+            if s.tpm_limit is not None:
+                # Like budgets: the tokens a call may use are reserved while it runs, so
+                # concurrent calls overshoot the limit by at most one call, not by their number.
+                checks.append(("tpm", s, len(incrs), len(reads)))
+                reads.append(f"tpm:{s.kind}:{s.ident}:{minute}")
+                incrs.append((f"tpmr:{s.kind}:{s.ident}", reserve_tokens, RESERVATION_TTL))
+            if s.max_budget is not None:
+                checks.append(("budget", s, len(incrs), len(reads)))
+                reads.append(self._spend_key(s))
+                incrs.append((f"resv:{s.kind}:{s.ident}", reserve, RESERVATION_TTL))
+        if not checks:
+            return admission
+        read, taken = await self.state.apply(reads, incrs)
+        admission.undo = [incrs[at] for what, _, at, _ in checks if what != "rpm"]
+        for i, (what, s, at, where) in enumerate(checks):
+            try:
+                await self._check(what, s, taken[at], read[where] if where >= 0 else None, reserve, reserve_tokens)
+            except Exception:
+                admission.undo += [incrs[later] for kind, _, later, _ in checks[i:] if kind == "rpm"]
+                await self._reverse(admission)
+                raise
         return admission
 
-    async def _admit_one(self, s: Subject, reserve: float, reserve_tokens: int, admission: Admission) -> None:
-        minute = _minute()
-        if s.max_parallel_requests is not None:
-            running = await self._take(admission, f"par:{s.kind}:{s.ident}", 1, RESERVATION_TTL)
-            if running > s.max_parallel_requests:
-                raise RateLimitError(f"{s.label()} {s.ident!r} is at its max_parallel_requests "
-                                     f"({s.max_parallel_requests})", headers={"retry-after": "1"})
-        if s.rpm_limit is not None:
-            count = await self._take(admission, f"rpm:{s.kind}:{s.ident}:{minute}", 1, 120, reverse=False)
-            if count > s.rpm_limit:
-                await self.state.incr(f"rpm:{s.kind}:{s.ident}:{minute}", -1, 120)
-                raise RateLimitError(f"{s.label()} {s.ident!r} reached its rpm_limit ({s.rpm_limit} requests "
-                                     "per minute)", headers={"retry-after": str(60 - int(time.time()) % 60)})
-        if s.tpm_limit is not None:
-            # Like budgets: the tokens a call may use are reserved while it runs, so
-            # concurrent calls overshoot the limit by at most one call, not by their number.
-            (used,) = await self.state.get_many([f"tpm:{s.kind}:{s.ident}:{minute}"])
-            reserved = await self._take(admission, f"tpmr:{s.kind}:{s.ident}", reserve_tokens, RESERVATION_TTL)
-            others = max(0, reserved - reserve_tokens)
-            if (used or 0) + others >= s.tpm_limit:
+    async def _check(self, what: str, s: Subject, taken: float, read: float | None, reserve: float,
+                     reserve_tokens: int) -> None:
+        if what == "parallel" and taken > s.max_parallel_requests:
+            raise RateLimitError(f"{s.label()} {s.ident!r} is at its max_parallel_requests "
+                                 f"({s.max_parallel_requests})", headers={"retry-after": "1"})
+        if what == "rpm" and taken > s.rpm_limit:
+            raise RateLimitError(f"{s.label()} {s.ident!r} reached its rpm_limit ({s.rpm_limit} requests "
+                                 "per minute)", headers={"retry-after": str(60 - int(time.time()) % 60)})
+        if what == "tpm":
+            others = max(0, taken - reserve_tokens)
+            if (read or 0) + others >= s.tpm_limit:
                 raise RateLimitError(f"{s.label()} {s.ident!r} reached its tpm_limit ({s.tpm_limit} tokens "
                                      f"per minute; {others} reserved by requests in flight)",
                                      headers={"retry-after": str(60 - int(time.time()) % 60)})
-        if s.max_budget is not None:
-            spent = await self.live_spend(s)
-            reserved = await self._take(admission, f"resv:{s.kind}:{s.ident}", reserve, RESERVATION_TTL)
-            others = max(0.0, reserved - reserve)  # what requests already in flight have claimed
+        if what == "budget":
+            spent = read if read is not None else await self.live_spend(s)  # first call this period: seeded
+            others = max(0.0, taken - reserve)  # what requests already in flight have claimed
             if spent + others >= s.max_budget - 1e-12:
                 raise BudgetExceededError(
                     f"Budget has been exceeded for {s.label()} {s.ident!r}: spend {spent:.6f} "
                     f"(+{others:.6f} reserved by requests in flight) of max_budget {s.max_budget}",
                     code="budget_exceeded")
 
-    async def _take(self, admission: Admission, key: str, amount: float, ttl: float, reverse: bool = True) -> float:
-        value = await self.state.incr(key, amount, ttl)
-        if reverse:
-            admission.undo.append((key, amount, ttl))
-        return value
-
     async def _reverse(self, admission: Admission) -> None:
-        for key, amount, ttl in admission.undo:
-            await self.state.incr(key, -amount, ttl)
-        admission.undo.clear()
+        undo, admission.undo = admission.undo, []
+        if undo:
+            await self.state.apply([], [(key, -amount, ttl) for key, amount, ttl in undo])
 
     async def release(self, admission: Admission) -> None:
         """Give the reservation back: the call was never made."""
         await self._reverse(admission)
 
     async def settle(self, admission: Admission, cost: float, tokens: int) -> None:
-        """Release the reservation and count what the call really cost."""
+        """Release the reservation and count what the call really cost, in one round trip
+        (a subject with only a soft_budget has its spend seeded first: admission did not)."""
         cost = max(0.0, cost)
-        await self._reverse(admission)
         minute = _minute()
+        incrs = [(key, -amount, ttl) for key, amount, ttl in admission.undo]
+        admission.undo = []
+        spent_at: list[tuple[Subject, int]] = []
         for s in admission.subjects:
             if cost and (s.max_budget is not None or s.soft_budget is not None):
-                await self.live_spend(s)  # seeded before adding, or the seed would be skipped
-                spent = await self.state.incr(self._spend_key(s), cost, SPEND_TTL)
-                if s.soft_budget is not None and spent - cost < s.soft_budget <= spent and self.on_soft_budget:
-                    self.on_soft_budget(s, spent)
+                if s.max_budget is None:
+                    await self.live_spend(s)  # seeded before adding, or the seed would be skipped
+                spent_at.append((s, len(incrs)))
+                incrs.append((self._spend_key(s), cost, SPEND_TTL))
             if tokens and s.tpm_limit is not None:
-                await self.state.incr(f"tpm:{s.kind}:{s.ident}:{minute}", tokens, 120)
+                incrs.append((f"tpm:{s.kind}:{s.ident}:{minute}", tokens, 120))
+        if not incrs:
+            return
+        _, values = await self.state.apply([], incrs)
+        for s, at in spent_at:
+            spent = values[at]
+            if s.soft_budget is not None and spent - cost < s.soft_budget <= spent and self.on_soft_budget:
+                self.on_soft_budget(s, spent)
