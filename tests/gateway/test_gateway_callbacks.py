@@ -151,16 +151,22 @@ def test_call_ids_match_the_response_header(servers):
     assert event["std"]["id"] == reply.headers["x-polyrelay-call-id"]
 
 
-def test_queued_records_are_flushed_at_sigterm(tmp_path):
-    upstream, sink = FakeServer().start(), FakeServer().start()
-    sink.default = Reply(json={}, delay=0.3)  # slow enough that records are still queued at SIGTERM
-    upstream.default = Reply(json=ANSWER)
-    gateway = GatewayProcess("""
+SINK_ONLY = """
 model_list:
   - model_name: gpt
     litellm_params: {model: openai/gpt-4o-mini, api_base: os.environ/UPSTREAM, api_key: sk-upstream-test-123456}
 litellm_settings: {success_callback: [generic_api]}
-""", env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url}).start()
+"""
+
+
+# 1: the service sinks in the sink process (the default); 0: on the gateway's own loop.
+@pytest.mark.parametrize("sink_process", ["1", "0"])
+def test_queued_records_are_flushed_at_sigterm(tmp_path, sink_process):
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(json={}, delay=0.3)  # slow enough that records are still queued at SIGTERM
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess(SINK_ONLY, env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url,
+                                             "POLYRELAY_SINK_PROCESS": sink_process}).start()
     try:
         for _ in range(5):
             httpx.post(gateway.url + "/chat/completions", json={"model": "gpt", "messages": [{"role": "user",
@@ -169,6 +175,32 @@ litellm_settings: {success_callback: [generic_api]}
         gateway.proc.wait(timeout=20)
         assert sum(len(r.json) for r in sink.requests) == 5
     finally:
+        gateway.stop()
+        upstream.stop()
+        sink.stop()
+
+
+@pytest.mark.parametrize("sink_process", ["1", "0"])
+def test_a_sink_that_takes_ten_seconds_delays_no_call(sink_process):
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(json={}, delay=10)
+    upstream.default = Reply(json=ANSWER)
+    gateway = GatewayProcess(SINK_ONLY, env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url,
+                                             "POLYRELAY_SINK_PROCESS": sink_process}).start()
+    try:
+        client = openai.OpenAI(base_url=gateway.url, api_key="anything", max_retries=0)
+        took = []
+        for _ in range(20):
+            started = time.monotonic()
+            client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+            took.append(time.monotonic() - started)
+        assert max(took) < 2.0  # every call answered while its record waits on the 10 s sink
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not sink.requests:
+            time.sleep(0.05)
+        assert sink.requests  # the records did go out (and the sink is still answering them)
+    finally:
+        gateway.proc.kill()  # not a 10 s flush
         gateway.stop()
         upstream.stop()
         sink.stop()
