@@ -13,13 +13,14 @@ An existing LiteLLM config must run unchanged, so the rules are:
   LiteLLM configs carry many settings for features of its own.
 
 Everything is checked and converted here, so nothing on the request path
-parses configuration again.
+parses configuration again. What each key accepts is in ``config_rules.py``;
+this module reads the file, resolves the environment, applies those rules,
+and loads what the config names (guardrails, callbacks, custom handlers).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,6 +28,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import config_audit
+from .config_rules import (
+    GENERAL_SETTINGS,
+    LITELLM_KEPT_SETTINGS,
+    LITELLM_MODULE_SETTINGS,
+    LITELLM_PARAMS,
+    LITELLM_ROUTER_SETTINGS,
+    NOT_YET_ACTIVE,
+    ROUTER_SETTINGS,
+    ConfigError,
+    checked_dict,
+    checked_list,
+    number,
+    type_name,
+)
 
 log = logging.getLogger("polyrelay.gateway")
 
@@ -51,273 +66,6 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
-class ConfigError(Exception):
-    """The configuration cannot be served; the message names the key."""
-
-
-# --- value checkers: each returns the converted value or raises ConfigError ---
-
-def _type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _str(path: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{path} must be a string, got {_type_name(value)} {value!r}")
-    return value
-
-
-def _bool(path: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    # os.environ/ values arrive as strings.
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    raise ConfigError(f"{path} must be true or false, got {value!r}")
-
-
-def _number(minimum: float = 0.0, strict: bool = False) -> Callable[[str, Any], float]:
-    def check(path: str, value: Any) -> float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{path} must be a number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path} must be a number, got {value!r}") from None
-        if not math.isfinite(number) or number < minimum or (strict and number == minimum):
-            bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
-            raise ConfigError(f"{path} must be {bound}, got {value!r}")
-        return int(number) if isinstance(value, int) else number
-    return check
-
-
-def _int(minimum: int = 0) -> Callable[[str, Any], int]:
-    def check(path: str, value: Any) -> int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{path} must be a whole number, got {value!r}")
-        try:
-            number = int(value) if not isinstance(value, float) or value.is_integer() else None
-        except (TypeError, ValueError):
-            number = None
-        if number is None:
-            raise ConfigError(f"{path} must be a whole number, got {value!r}")
-        if number < minimum:
-            raise ConfigError(f"{path} must be at least {minimum}, got {value!r}")
-        return number
-    return check
-
-
-def _list(path: str, value: Any) -> list:
-    if not isinstance(value, list):
-        raise ConfigError(f"{path} must be a list, got {_type_name(value)}")
-    return value
-
-
-def _dict(path: str, value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path} must be a mapping, got {_type_name(value)}")
-    return value
-
-
-def _str_or_list(path: str, value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [_str(f"{path}[{i}]", v) for i, v in enumerate(_list(path, value))]
-
-
-def _one_of(*choices: str) -> Callable[[str, Any], str]:
-    def check(path: str, value: Any) -> str:
-        if value not in choices:
-            raise ConfigError(f"{path} must be one of {', '.join(choices)}; got {value!r}")
-        return value
-    return check
-
-
-def _fallbacks(path: str, value: Any) -> list:
-    for i, entry in enumerate(_list(path, value)):
-        for group, targets in _dict(f"{path}[{i}]", entry).items():
-            _str_or_list(f"{path}[{i}].{group}", targets)
-    return value
-
-
-def _ui_users(path: str, value: Any) -> list:
-    """``ui_users: [{username, password_hash}]``: who may sign in to the admin UI (/ui)."""
-    from ..ui.auth import check_hash_format
-
-    seen: set[str] = set()
-    for i, entry in enumerate(_list(path, value)):
-        entry = _dict(f"{path}[{i}]", entry)
-        unknown = set(entry) - {"username", "password_hash"}
-        if unknown:
-            raise ConfigError(f"{path}[{i}].{sorted(unknown)[0]} is not a field of a UI user (username, password_hash)")
-        name = _str(f"{path}[{i}].username", entry.get("username"))
-        if not name.strip() or name in seen:
-            raise ConfigError(f"{path}[{i}].username must be a non-empty name used once, got {name!r}")
-        seen.add(name)
-        problem = check_hash_format(entry.get("password_hash"))
-        if problem:
-            raise ConfigError(f"{path}[{i}].password_hash {problem}")
-    return value
-
-
-def _routing_strategy(path: str, value: Any) -> str:
-    from ..router.strategies import STRATEGIES  # what the Router implements, not a copy of the list
-
-    return _one_of(*STRATEGIES)(path, value)
-
-
-def _aliases(path: str, value: Any) -> dict:
-    """``model_group_alias``: each alias a group name or ``{model, hidden}``."""
-    from ..errors import PolyrelayError
-    from ..router.table import parse_aliases
-
-    try:
-        parse_aliases(_dict(path, value))
-    except PolyrelayError as exc:
-        raise ConfigError(f"{path}: {exc.message}") from None
-    return value
-
-
-def _policy(kind: str) -> Callable[[str, Any], dict]:
-    """``retry_policy`` / ``allowed_fails_policy``: known error-class fields, whole numbers >= 0."""
-    def check(path: str, value: Any) -> dict:
-        from ..router import policies
-
-        fields = getattr(policies, kind).model_fields
-        for key, count in _dict(path, value).items():
-            if key not in fields:
-                raise ConfigError(f"{path}.{key} is not a field of {kind}; known: {', '.join(fields)}")
-            if count is not None:
-                _int(0)(f"{path}.{key}", count)
-        return value
-    return check
-
-
-def _group_policies(path: str, value: Any) -> dict:
-    for group, policy in _dict(path, value).items():
-        _policy("RetryPolicy")(f"{path}.{group}", policy)
-    return value
-
-
-# Known keys per section, each with its checker. Keys outside these tables
-# are warned about and otherwise ignored.
-GENERAL_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
-    "master_key": _str,
-    "database_url": _str,
-    "max_request_size_mb": _number(0, strict=True),
-    "max_response_size_mb": _number(0, strict=True),  # an upstream body read whole (transport.py)
-    "max_stream_event_size_mb": _number(0, strict=True),  # one upstream stream line or event
-    "header_timeout_seconds": _number(0, strict=True),  # client connections (connections.py)
-    "max_connections": _int(1),
-    "allow_client_side_credentials": _bool,
-    "allow_client_side_metadata_hosts": _bool,
-    "user_config_providers": _str_or_list,
-    "max_batch_models": _int(1),
-    "health_check_interval": _number(0),
-    "spend_spool_dir": _str,
-    "store_model_in_db": _bool,  # /model/new|update|delete (gateway/model_store.py)
-    # The admin UI's sign-in (ui/auth.py): users with password hashes, or LiteLLM's single pair.
-    "ui_users": _ui_users,
-    "ui_username": _str,
-    "ui_password": _str,
-    "store_prompts_in_spend_logs": _bool,  # messages and answers on spend records (shown in the UI)
-}
-ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
-    "routing_strategy": _routing_strategy,
-    "num_retries": _int(0),
-    "timeout": _number(0, strict=True),
-    "stream_timeout": _number(0, strict=True),
-    "allowed_fails": _int(0),
-    "cooldown_time": _number(0),
-    "retry_after": _number(0),
-    "fallbacks": _fallbacks,
-    "context_window_fallbacks": _fallbacks,
-    "content_policy_fallbacks": _fallbacks,
-    "default_fallbacks": _str_or_list,
-    "redis_host": _str,
-    "redis_port": _int(1),
-    "redis_password": _str,
-    "redis_url": _str,
-    "enable_pre_call_checks": _bool,
-    "model_group_alias": _aliases,
-    "retry_policy": _policy("RetryPolicy"),
-    "model_group_retry_policy": _group_policies,
-    "allowed_fails_policy": _policy("AllowedFailsPolicy"),
-    "max_fallbacks": _int(0),
-    "disable_cooldowns": _bool,
-    "routing_strategy_args": _dict,
-    "set_verbose": _bool,
-    "debug_level": _str,
-}
-def _duration(path: str, value: Any) -> str:
-    from ..store.records import parse_duration
-
-    try:
-        parse_duration(_str(path, value))
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return value
-
-
-def _custom_provider_map(path: str, value: Any) -> list:
-    """``[{provider: my-llm, custom_handler: custom_handler.my_llm}]``: the handler
-    is ``module.attribute``, imported from the config file's folder (see load)."""
-    for i, entry in enumerate(_list(path, value)):
-        entry = _dict(f"{path}[{i}]", entry)
-        _str(f"{path}[{i}].provider", entry.get("provider"))
-        handler = entry.get("custom_handler")
-        if not isinstance(handler, str) or "." not in handler.strip("."):
-            raise ConfigError(f"{path}[{i}].custom_handler must name module.attribute "
-                              f"(e.g. custom_handler.my_custom_llm), got {handler!r}")
-    return value
-
-
-# litellm_settings that polyrelay applies as module settings (``polyrelay.X = value``).
-LITELLM_MODULE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
-    "custom_provider_map": _custom_provider_map,
-    "drop_params": _bool,
-    "num_retries": _int(0),
-    "request_timeout": _number(0, strict=True),
-    "set_verbose": _bool,
-}
-# litellm_settings that are the Router's in LiteLLM's proxy: handed to the Router.
-LITELLM_ROUTER_SETTINGS = ("default_fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
-                           "fallbacks", "allowed_fails", "cooldown_time", "num_retries")
-# Recognised, kept in ``Config.litellm_settings`` for the features that read
-# them (logging callbacks, caching); checked for shape only.
-LITELLM_KEPT_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
-    "callbacks": _str_or_list,
-    "success_callback": _str_or_list,
-    "failure_callback": _str_or_list,
-    "cache": _bool,
-    "cache_params": _dict,
-    "turn_off_message_logging": _bool,
-    "s3_callback_params": _dict,  # the s3 logging sink's settings (observe/sinks/s3.py)
-    "json_logs": _bool,
-    "max_budget": _number(0),  # the gateway-wide budget (accounting.py), over budget_duration
-    "budget_duration": _duration,
-}
-# Recognised but not acted on by this version: said at start-up, so a switch
-# from LiteLLM never loses logging or caching silently. A feature that
-# starts reading one of these removes it from here.
-NOT_YET_ACTIVE: frozenset[str] = frozenset()  # every recognised setting is active now
-LITELLM_PARAMS: dict[str, Callable[[str, Any], Any]] = {
-    "model": _str,
-    "api_key": _str,
-    "api_base": _str,
-    "api_version": _str,
-    "timeout": _number(0, strict=True),
-    "stream_timeout": _number(0, strict=True),
-    "max_retries": _int(0),
-    "num_retries": _int(0),
-    "rpm": _int(0),
-    "tpm": _int(0),
-    "weight": _number(0),
-    "order": _int(0),
-    "input_cost_per_token": _number(0),
-    "output_cost_per_token": _number(0),
-    "configurable_clientside_auth_params": _list,
-}
 TOP_LEVEL = ("model_list", "router_settings", "litellm_settings", "general_settings", "environment_variables",
              "guardrails")
 
@@ -464,11 +212,11 @@ _PRICE_NAME = re.compile(r"(^|_)cost(_|$)")
 
 def _check_deployment(index: int, entry: Any) -> dict[str, Any]:
     path = f"model_list[{index}]"
-    entry = dict(_dict(path, entry))
+    entry = dict(checked_dict(path, entry))
     name = entry.get("model_name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{path}.model_name is required and must be a non-empty string")
-    params = dict(_dict(f"{path}.litellm_params", entry.get("litellm_params")))
+    params = dict(checked_dict(f"{path}.litellm_params", entry.get("litellm_params")))
     if not isinstance(params.get("model"), str) or not params["model"]:
         raise ConfigError(f"{path}.litellm_params.model is required and must be a non-empty string")
     for key, value in params.items():
@@ -479,12 +227,12 @@ def _check_deployment(index: int, entry: Any) -> dict[str, Any]:
         if check is not None and value is not None:
             params[key] = check(f"{path}.litellm_params.{key}", value)
     entry["litellm_params"] = params
-    info = entry["model_info"] = dict(_dict(f"{path}.model_info", entry.get("model_info") or {}))
+    info = entry["model_info"] = dict(checked_dict(f"{path}.model_info", entry.get("model_info") or {}))
     # Every price (input_cost_per_request, cache_read_input_token_cost...) is a number of at least 0.
     for section, values in (("litellm_params", params), ("model_info", info)):
         for key, value in values.items():
             if value is not None and _PRICE_NAME.search(key):
-                values[key] = _number(0)(f"{path}.{section}.{key}", value)
+                values[key] = number(0)(f"{path}.{section}.{key}", value)
     return entry
 
 
@@ -504,14 +252,14 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {_type_name(raw)}")
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type_name(raw)}")
     warnings: list[str] = []
     if raw.get("include"):  # LiteLLM merges other files' model_list and settings: without them, calls change
         raise ConfigError("include: merging other config files is not supported; put their settings in this file")
     for key in raw:
         if key not in TOP_LEVEL:
             warnings.append(f"{key} is not a section polyrelay knows; ignored")
-    env_vars = _dict("environment_variables", raw.get("environment_variables") or {})
+    env_vars = checked_dict("environment_variables", raw.get("environment_variables") or {})
     missing: list[str] = []
     for name, value in resolve_environment(env_vars, "environment_variables", missing, resolved).items():
         if value is not None:
@@ -521,8 +269,8 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
     if missing:
         raise ConfigError("environment variables referenced with os.environ/ are not set: " + "; ".join(missing))
 
-    model_list = [_check_deployment(i, e) for i, e in enumerate(_list("model_list", body["model_list"] or []))]
-    general = _check_section("general_settings", _dict("general_settings", body["general_settings"] or {}),
+    model_list = [_check_deployment(i, e) for i, e in enumerate(checked_list("model_list", body["model_list"] or []))]
+    general = _check_section("general_settings", checked_dict("general_settings", body["general_settings"] or {}),
                              GENERAL_SETTINGS, warnings)
     if general.get("store_model_in_db") and not (os.environ.get("POLYRELAY_SALT_KEY")
                                                  or os.environ.get("LITELLM_SALT_KEY")):
@@ -531,9 +279,9 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
     # router_settings are the Router's keyword arguments: the ones checked
     # here are converted, the rest go to the Router as given, which warns
     # about the ones it does not know.
-    router = dict(_dict("router_settings", body["router_settings"] or {}))
+    router = dict(checked_dict("router_settings", body["router_settings"] or {}))
     router.update(_check_section("router_settings", router, ROUTER_SETTINGS, warnings, warn_unknown=False))
-    litellm_raw = _dict("litellm_settings", body["litellm_settings"] or {})
+    litellm_raw = checked_dict("litellm_settings", body["litellm_settings"] or {})
     litellm: dict[str, Any] = {}
     for key, value in litellm_raw.items():
         check = LITELLM_MODULE_SETTINGS.get(key) or LITELLM_KEPT_SETTINGS.get(key)
@@ -553,7 +301,7 @@ def _build(raw: Any, source: str, resolved: dict[str, str]) -> Config:
                                                       [str(d.get("model_name")) for d in model_list])
         except ValueError as exc:
             raise ConfigError(f"litellm_settings.cache_params: {exc}") from None
-    guardrails = _list("guardrails", body["guardrails"] or [])
+    guardrails = checked_list("guardrails", body["guardrails"] or [])
     return Config(model_list=model_list, router_settings=router, litellm_settings=litellm,
                   general_settings=general, guardrails=guardrails, source=source, warnings=warnings)
 
