@@ -211,6 +211,8 @@ ROUTER_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "set_verbose": _bool,
     "debug_level": _str,
 }
+
+
 def _duration(path: str, value: Any) -> str:
     from ..store.records import parse_duration
 
