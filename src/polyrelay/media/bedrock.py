@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from ..errors import BadRequestError
 from ..providers.base import Adapter, Call, HTTPRequest
-from ..providers._aws import REGION, env_region
+from ..providers._aws import endpoint, region_of
 from ..types import new_id, now
 from .images import _ASPECT_RATIOS
 from .rerank import _with_documents
@@ -29,27 +29,13 @@ from .rerank import _with_documents
 _QUALITY = {"standard": "standard", "hd": "premium", "premium": "premium", "high": "premium", "auto": "standard"}
 
 
-def _region(call: Call) -> str | None:
-    region = call.creds.extra.get("aws_region_name") or env_region()
-    if region and not REGION.match(region):
-        raise BadRequestError(f"bedrock region {region[:64]!r} is not a region name", param="aws_region_name",
-                              llm_provider="bedrock", model=call.model)
-    return region
-
-
 def _signed(call: Call, host: str, path: str, body: dict[str, Any]) -> HTTPRequest:
     from ..providers import ADAPTERS
 
-    region = _region(call)
-    base = (call.creds.api_base or "").rstrip("/")
-    if not base:
-        if not region:
-            raise BadRequestError("bedrock needs a region: pass aws_region_name= or set AWS_REGION_NAME or "
-                                  "AWS_REGION", llm_provider="bedrock", model=call.model)
-        base = f"https://{host}.{region}.amazonaws.com"
+    base, region = endpoint(call, "bedrock", host)
     url = base + path
     headers = {"Content-Type": "application/json", "Accept": "application/json", **call.creds.extra_headers}
-    headers = ADAPTERS["bedrock"]._authorize(call, region or "us-east-1", url, headers, body)
+    headers = ADAPTERS["bedrock"]._authorize(call, region, url, headers, body)
     return HTTPRequest("POST", url, headers, body)
 
 
@@ -104,7 +90,7 @@ class BedrockRerank(Adapter):
 
     def build_request(self, call: Call) -> HTTPRequest:
         params = call.params
-        region = _region(call) or "us-east-1"
+        region = region_of(call, "bedrock") or "us-east-1"
         model = {"modelArn": f"arn:aws:bedrock:{region}::foundation-model/{call.model}"}
         if params.get("max_tokens_per_doc"):
             model["additionalModelRequestFields"] = {"max_tokens_per_doc": params["max_tokens_per_doc"]}

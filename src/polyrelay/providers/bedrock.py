@@ -45,7 +45,7 @@ from ..errors import (
 )
 from ..usage_checks import count
 from . import _convert as cv
-from ._aws import AWS_ARGS, REGION, env_region, secret_values
+from ._aws import AWS_ARGS, endpoint, secret_values
 from . import bedrock_invoke as invoke
 from .bedrock_models import bare_id, check_family, family, guardrail_config, without_route
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
@@ -108,17 +108,7 @@ class BedrockAdapter(Adapter):
         return self.unsupported_params
 
     def build_request(self, call: Call) -> HTTPRequest:
-        region = call.creds.extra.get("aws_region_name") or env_region()
-        if region and not REGION.match(region):
-            # The region becomes part of the host name: "x@evil:80/" would send the signed request elsewhere.
-            raise BadRequestError(f"bedrock region {region[:64]!r} is not a region name (lower-case letters, digits "
-                                  "and '-')", llm_provider=self.name, model=call.model, param="aws_region_name")
-        base = (call.creds.api_base or "").rstrip("/")
-        if not base:
-            if not region:
-                raise BadRequestError("bedrock needs a region: pass aws_region_name= or set AWS_REGION_NAME or AWS_REGION",
-                                      llm_provider=self.name, model=call.model)
-            base = f"https://bedrock-runtime.{region}.amazonaws.com"
+        base, region = endpoint(call, "bedrock", "bedrock-runtime")
         route, model_id = without_route(call.model)
         guardrail = None
         # The model id holds ':' (…-v1:0) and an ARN '/': both must be percent-encoded in the path.
@@ -141,8 +131,7 @@ class BedrockAdapter(Adapter):
         if guardrail is not None:  # InvokeModel's guardrail: headers, signed with the rest
             headers.update(invoke.guardrail_headers(call, guardrail_config(call, guardrail)))
         headers.update(call.creds.extra_headers)
-        # With an api_base override and no region, sign for us-east-1 (a proxy or test server).
-        headers = self._authorize(call, region or "us-east-1", url, headers, body)
+        headers = self._authorize(call, region, url, headers, body)
         return HTTPRequest("POST", url, headers, body, stream=call.stream, framing="aws-eventstream")
 
     def _authorize(self, call: Call, region: str, url: str, headers: dict[str, str], body: Any) -> dict[str, str]:

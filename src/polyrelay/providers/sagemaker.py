@@ -43,7 +43,7 @@ from ..errors import (
 from ..redact import scrub
 from ..usage_checks import count
 from . import _convert as cv
-from ._aws import AWS_ARGS, REGION, env_region, secret_values
+from ._aws import AWS_ARGS, endpoint, secret_values
 from . import _relay
 from .base import CHAT, EMBEDDING, Adapter, Call, HTTPRequest, StreamEvent, StreamState
 
@@ -90,16 +90,7 @@ class SageMakerAdapter(Adapter):
             self.kinds = frozenset({CHAT})
 
     def build_request(self, call: Call) -> HTTPRequest:
-        region = call.creds.extra.get("aws_region_name") or env_region()
-        if region and not REGION.match(region):
-            raise BadRequestError(f"sagemaker region {region[:64]!r} is not a region name (lower-case letters, "
-                                  "digits and '-')", llm_provider=self.name, model=call.model, param="aws_region_name")
-        base = (call.creds.api_base or "").rstrip("/")
-        if not base:
-            if not region:
-                raise BadRequestError("sagemaker needs a region: pass aws_region_name= or set AWS_REGION_NAME or "
-                                      "AWS_REGION", llm_provider=self.name, model=call.model)
-            base = f"https://runtime.sagemaker.{region}.amazonaws.com"
+        base, region = endpoint(call, "sagemaker", "runtime.sagemaker")
         path = "/invocations-response-stream" if call.stream else "/invocations"
         url = f"{base}/endpoints/{quote(call.model, safe='')}{path}"
         if call.kind == EMBEDDING:
@@ -109,7 +100,7 @@ class SageMakerAdapter(Adapter):
         headers = {"Content-Type": "application/json",
                    "Accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
         headers.update(call.creds.extra_headers)
-        headers = _signed(call, self.name, region or "us-east-1", url, headers, body)
+        headers = _signed(call, self.name, region, url, headers, body)
         request = HTTPRequest("POST", url, headers, body, stream=call.stream, framing="aws-eventstream")
         return request if call.stream or (self.chat_api and call.kind == CHAT) else \
             _relay.array_as_object(call, request)
