@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from polybench import procs, slowstream  # noqa: E402
+from polybench import procs, slowstream, upstream as nginx_confs  # noqa: E402
 from polybench.targets import parse_target_arg, url_port  # noqa: E402
 
 
@@ -47,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", default=[], metavar="NAME=URL",
                    help="also measure a gateway already running on loopback (repeatable)")
     p.add_argument("--no-polyrelay", action="store_true", help="measure only the --target gateways")
+    p.add_argument("--nginx-hop", action="store_true",
+                   help="also measure nginx relaying unbuffered (one worker, parses nothing): the floor per chunk")
     p.add_argument("--base-port", type=int, default=18900, help="upstream on this port, polyrelay on +1")
     p.add_argument("--print-config", action="store_true", help="print the gateway config for the upstream and exit")
     p.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
@@ -97,6 +99,8 @@ async def measure(port: int, streams: int, pids: list[int], ramp: float) -> dict
         cpu_s = (after.ticks - before.ticks) / procs.CLK_TCK
         row["cpu_s"] = round(cpu_s, 2)
         row["cpu_us_per_chunk"] = round(1e6 * cpu_s / load.events, 1) if load.events else None
+        sys_s = (after.sys_ticks - before.sys_ticks) / procs.CLK_TCK
+        row["sys_us_per_chunk"] = round(1e6 * sys_s / load.events, 1) if load.events else None
         row["rss_before_mb"] = round(before.rss_kb / 1024, 1)
         row["rss_peak_mb"] = round(peak_kb / 1024, 1)
         row["rss_kb_per_stream"] = round((peak_kb - before.rss_kb) / streams, 1)
@@ -108,11 +112,12 @@ def _fmt(value, spec: str = ".1f") -> str:
 
 
 def report(rows: list[dict]) -> str:
-    lines = [f"{'target':<12} {'streams':>7} {'errors':>6} {'chunks':>8} {'µs CPU/chunk':>12} "
+    lines = [f"{'target':<12} {'streams':>7} {'errors':>6} {'chunks':>8} {'µs CPU/chunk':>12} {'of it sys':>9} "
              f"{'KB RSS/stream':>13} {'TTFB p50':>9} {'p99':>8} {'added p50':>9} {'added p99':>9}"]
     for row in rows:
         lines.append(f"{row['target']:<12} {row['streams']:>7} {row['errors']:>6} {row['events']:>8} "
-                     f"{_fmt(row.get('cpu_us_per_chunk')):>12} {_fmt(row.get('rss_kb_per_stream')):>13} "
+                     f"{_fmt(row.get('cpu_us_per_chunk')):>12} {_fmt(row.get('sys_us_per_chunk')):>9} "
+                     f"{_fmt(row.get('rss_kb_per_stream')):>13} "
                      f"{_fmt(row['ttfb_p50_ms']):>9} {_fmt(row['ttfb_p99_ms']):>8} "
                      f"{_fmt(row.get('added_p50_ms'), '+.1f'):>9} {_fmt(row.get('added_p99_ms'), '+.1f'):>9}")
     return "\n".join(lines)
@@ -153,6 +158,15 @@ def main(argv: list[str] | None = None) -> int:
                                     os.path.join(workdir, "gateway.log"), cwd=workdir)
             _wait_ready(f"http://127.0.0.1:{gateway_port}", gateway)
             targets.append(("polyrelay", gateway_port, [gateway.pid]))
+        if args.nginx_hop:
+            hop_port = gateway_port + 1
+            conf = os.path.join(workdir, "pass.conf")
+            with open(conf, "w") as f:
+                f.write(nginx_confs.pass_through_conf(workdir, hop_port, upstream_port, os.geteuid() == 0))
+            hop = running.start("nginx-hop", ["nginx", "-p", workdir, "-e", os.path.join(workdir, "pass-error.log"),
+                                              "-c", conf], os.path.join(workdir, "pass.log"))
+            procs.wait_port(hop_port, hop, "nginx (pass-through)", seconds=10)
+            targets.append(("nginx-hop", hop_port, [hop.pid]))
         for spec in args.target:
             name, url = parse_target_arg(spec)
             targets.append((name, url_port(url), procs.listening_pids(url_port(url))))

@@ -40,6 +40,12 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def sys_ticks(pid: int) -> int:
+    """stime alone: the kernel's share (on loopback a send does the receiver's work too)."""
+    fields = _stat_fields(pid)
+    return 0 if fields is None else int(fields[12])
+
+
 def rss_kb(pid: int) -> int:
     """VmRSS of one process in kB (0 if it is gone)."""
     try:
@@ -85,11 +91,13 @@ class Usage:
     ticks: int
     rss_kb: int
     pids: int
+    sys_ticks: int = 0
 
 
 def read_usage(roots: list[int]) -> Usage:
     pids = process_tree(roots)
-    return Usage(time.monotonic(), sum(cpu_ticks(p) for p in pids), sum(rss_kb(p) for p in pids), len(pids))
+    return Usage(time.monotonic(), sum(cpu_ticks(p) for p in pids), sum(rss_kb(p) for p in pids), len(pids),
+                 sum(sys_ticks(p) for p in pids))
 
 
 def cpu_percent(before: Usage, after: Usage) -> float:

@@ -185,6 +185,28 @@ def hop_conf(workdir: str, ports: Ports, workers: int = 1, run_as_root: bool = F
             + server(ports.hop_json, "up_json", False) + server(ports.hop_stream, "up_stream", True) + "}\n")
 
 
+def pass_through_conf(workdir: str, listen_port: int, upstream_port: int, run_as_root: bool = False) -> str:
+    """One nginx worker relaying a streaming upstream unbuffered: a relay that
+    parses nothing, i.e. what the kernel and one event loop cost per chunk."""
+    return (_main_block(workdir, "pass", 1, run_as_root) + "http {\n" + _http_common(workdir, "pass")
+            + f"""    upstream slow_up {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 1024;
+    }}
+    server {{
+        listen 127.0.0.1:{listen_port} backlog=4096;
+        location / {{
+            proxy_pass http://slow_up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_read_timeout 300s;
+        }}
+    }}
+}}
+""")
+
+
 def gateway_config(ports: Ports, api_key: str = "sk-bench-upstream", master_key: str | None = None,
                    database_url: str | None = None, cache_params: dict | None = None,
                    callbacks: list[str] | None = None) -> str:

@@ -57,6 +57,23 @@ def test_a_refused_connection_is_an_error_not_a_hang():
     assert load.errors == 3 and {r.error for r in load.results} == {"ConnectionRefusedError"}
 
 
+def test_the_nginx_reference_relays_every_event(upstream, tmp_path):
+    """--nginx-hop: one nginx worker relaying unbuffered, the floor a gateway's CPU per chunk is read against."""
+    from polybench.upstream import pass_through_conf
+
+    port = free_port()
+    conf = tmp_path / "pass.conf"
+    conf.write_text(pass_through_conf(str(tmp_path), port, upstream, os.geteuid() == 0))
+    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)])
+    try:
+        wait_port(port, nginx, "nginx pass-through", seconds=10)
+        load = asyncio.run(slowstream.drive(port, 10, "slow", ramp_s=0.1, timeout=30))
+        assert load.errors == 0 and [r.events for r in load.results] == [EVENTS] * 10
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+
+
 def test_the_command_has_help():
     out = subprocess.run([sys.executable, os.path.join(BENCH, "slow_streams.py"), "--help"], capture_output=True,
                          text=True, timeout=30)
