@@ -237,6 +237,38 @@ def test_langfuse_gets_a_trace_and_a_generation_with_mapped_metadata(fake, sink,
     assert bad["level"] == "ERROR" and "boom" in bad["statusMessage"] and bad["traceId"] == "trace-9"
 
 
+def test_langfuse_timestamps_are_utc_iso_8601_to_the_microsecond():
+    import datetime
+    import random
+
+    from polyrelay.observe.sinks.langfuse import iso
+
+    assert iso(None) is None and iso(1796302824.5) == "2026-12-03T13:00:24.500000Z"
+    for epoch in [0.0, 1796302824.9999999] + [random.uniform(1e9, 2e9) for _ in range(2_000)]:
+        parsed = datetime.datetime.fromisoformat(iso(epoch).replace("Z", "+00:00"))
+        assert abs(parsed.timestamp() - epoch) < 2e-6
+
+
+def test_langfuse_batches_stay_under_its_body_limit(fake, sink, monkeypatch):
+    """Langfuse takes at most 3.5 MB a request: a batch of large prompts goes in several."""
+    from polyrelay.observe.sinks import langfuse
+
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", "pk-lf-public")
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk-lf-secret")
+    monkeypatch.setenv("LANGFUSE_HOST", sink.url)
+    monkeypatch.setattr(langfuse, "MAX_BODY_BYTES", 40_000)  # the real limit, scaled down with the prompts
+    sink.default = Reply(207, json={"successes": [], "errors": []})
+    polyrelay.success_callback = ["langfuse"]
+    fake.default = Reply(json=json.loads((FIXTURES / "chat_completion.json").read_text()))
+    prompt = [{"role": "user", "content": "x" * 5_000}]
+    for _ in range(8):  # 8 calls, each two events quoting the 5 KB prompt: ~80 KB in all
+        polyrelay.completion(model="openai/gpt-4o", messages=prompt, api_base=fake.url, api_key=KEY)
+    assert DISPATCHER.flush(10)
+    assert len(sink.requests) >= 2 and all(len(r.body) <= 40_000 for r in sink.requests)
+    events = [e for r in sink.requests for e in r.json["batch"]]
+    assert len(events) == 16 and len({e["id"] for e in events}) == 16
+
+
 @pytest.fixture(params=["http/protobuf", "grpc"])
 def otlp_receiver(request, sink, monkeypatch):
     """An OTLP receiver on 127.0.0.1 for each protocol: a FakeServer for http/protobuf, a grpc

@@ -17,9 +17,10 @@ not created again), ``trace_name``, ``trace_user_id``, ``session_id``,
 from __future__ import annotations
 
 import base64
-import datetime
+import math
 import os
 import random
+import time
 from typing import Any
 
 import httpx
@@ -28,17 +29,30 @@ import orjson
 from . import LoopBoundClient
 
 DEFAULT_HOST = "https://cloud.langfuse.com"
+# "Batch sizes are limited to 3.5 MB in total" (Langfuse API reference, POST /api/public/ingestion):
+# a batch of records is sent in as many requests as keep each body under it.
+MAX_BODY_BYTES = 3_500_000
+
+
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted: a call's timestamps share it
 
 
 def iso(epoch: float | None) -> str | None:
+    """UTC ISO 8601 with microseconds and a Z (datetime's own formatting cost 9% of the sink process)."""
     if epoch is None:
         return None
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    global _second
+    second, cached = math.floor(epoch), _second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return "%s.%06dZ" % (cached[1], (epoch - second) * 1e6)
 
 
 class LangfuseSink(LoopBoundClient):
     name = "langfuse"
-    batch_size, retries, timeout = 50, 3, 15.0
+    # 200 records a request (each post costs the sink process ~1 ms of CPU in httpx); the
+    # byte limit above splits a batch of large prompts into several requests.
+    batch_size, retries, timeout = 200, 3, 15.0
 
     def __init__(self) -> None:
         public, secret = os.environ.get("LANGFUSE_PUBLIC_KEY"), os.environ.get("LANGFUSE_SECRET_KEY")
@@ -58,14 +72,31 @@ class LangfuseSink(LoopBoundClient):
     async def send(self, batch: list) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout)
-        events: list[dict[str, Any]] = []
-        for _, record in batch:
-            events.extend(events_for(record.standard_logging_object()))
-        reply = await self._client.post(self.url, content=orjson.dumps({"batch": events}, default=str),
-                                        headers=self.headers)
-        # 207: per-event results; an event Langfuse refused is its verdict, not worth a retry.
-        if reply.status_code >= 300 and reply.status_code != 207:
-            raise RuntimeError(f"Langfuse answered {reply.status_code}")
+        events = [orjson.dumps(event, default=str) for _, record in batch
+                  for event in events_for(record.standard_logging_object())]
+        for body in bodies(events, MAX_BODY_BYTES):
+            reply = await self._client.post(self.url, content=body, headers=self.headers)
+            # 207: per-event results; an event Langfuse refused is its verdict, not worth a retry.
+            # A retry of the whole batch re-sends what went through: Langfuse upserts by body id.
+            if reply.status_code >= 300 and reply.status_code != 207:
+                raise RuntimeError(f"Langfuse answered {reply.status_code}")
+
+
+def bodies(events: list[bytes], limit: int) -> list[bytes]:
+    """``{"batch": [...]}`` bodies of the encoded events, each under ``limit`` bytes
+    (an event larger than that alone goes in a body of its own: Langfuse's verdict on it)."""
+    out: list[bytes] = []
+    part: list[bytes] = []
+    size = 0
+    for event in events:
+        if part and size + len(event) + 1 > limit - 12:  # 12: the envelope's bytes
+            out.append(b'{"batch":[' + b",".join(part) + b"]}")
+            part, size = [], 0
+        part.append(event)
+        size += len(event) + 1
+    if part:
+        out.append(b'{"batch":[' + b",".join(part) + b"]}")
+    return out
 
 
 def events_for(std: dict[str, Any]) -> list[dict[str, Any]]:
