@@ -67,6 +67,53 @@ def test_two_processes_share_cooldowns(redis_url):
     assert run_worker(healthy, 10) == {"served": {good: 10}, "refused": 0}
 
 
+def test_cooldowns_in_redis_are_read_once_a_second_and_our_own_seen_at_once(redis_url, monkeypatch):
+    """Routing on cooldowns alone, a Router sharing Redis reads them once per
+    SHARED_COOLDOWN_READ_SECONDS, not once a call; another instance's cooldown is
+    honoured after that, this process's own from the next call."""
+    import asyncio
+
+    from polyrelay.router import router as router_module
+
+    monkeypatch.setattr(router_module, "SHARED_COOLDOWN_READ_SECONDS", 0.3)
+    one, two = uuid.uuid4().hex, uuid.uuid4().hex
+    prefix = f"t{uuid.uuid4().hex}:"
+    state = RedisState(url=redis_url, prefix=prefix)
+    reads = []
+    real_get_many = state.get_many
+
+    async def counted_get_many(keys):
+        reads.append(keys)
+        return await real_get_many(keys)
+
+    state.get_many = counted_get_many
+    router = Router(model_list=[
+        {"model_name": "g", "litellm_params": {"model": "mock/x"}, "model_info": {"id": one}},
+        {"model_name": "g", "litellm_params": {"model": "mock/y"}, "model_info": {"id": two}}],
+        state=state, seed=3, num_retries=0)
+
+    async def served(calls: int) -> set:
+        return {(await router.acompletion("g", MESSAGES))._hidden_params["model_id"] for _ in range(calls)}
+
+    async def go():
+        first = await served(20)
+        reads_for_twenty = len(reads)
+        other = RedisState(url=redis_url, prefix=prefix)  # another gateway instance cools `one`
+        await other.set(f"cool:{one}", 1, 30)
+        await asyncio.sleep(0.35)
+        after = await served(20)
+        await other.delete(f"cool:{one}")
+        await router._cool(router._table.deployments[1], polyrelay.RateLimitError("429"))  # ours: `two`
+        ours = await served(10)
+        await other.aclose()
+        await state.aclose()
+        return first, reads_for_twenty, after, ours
+
+    first, reads_for_twenty, after, ours = asyncio.run(go())
+    assert first == {one, two} and reads_for_twenty == 1
+    assert after == {two} and ours == {one}
+
+
 def test_redis_state_round_trips(redis_url):
     import asyncio
 
@@ -83,6 +130,33 @@ def test_redis_state_round_trips(redis_url):
         return values
 
     assert asyncio.run(go()) == [3.5, 0.25, None, None]
+
+
+def test_apply_reads_then_counts_with_expiry_in_one_command_and_outlives_a_script_flush(redis_url):
+    """``apply`` is one Lua script: reads before increments, missing keys as None anywhere in
+    the reply, a time-to-live given once; after a restart forgot the script it is loaded again."""
+    import asyncio
+
+    import redis.asyncio as redis
+
+    prefix = f"t{uuid.uuid4().hex}:"
+    state = RedisState(url=redis_url, prefix=prefix)
+
+    async def go():
+        admin = redis.Redis.from_url(redis_url)
+        first = await state.apply(["missing", "c"], [("c", 2, 30), ("d", -0.5, 30)])
+        ttl = await admin.ttl(prefix + "c")
+        await admin.expire(prefix + "c", 1000)
+        await admin.script_flush()  # what a Redis restart does to loaded scripts
+        second = await state.apply(["c", "missing", "d"], [("c", 1e-5, 30)])
+        kept_ttl = await admin.ttl(prefix + "c")  # EXPIRE NX: not shortened by the later increment
+        await state.aclose()
+        await admin.aclose()
+        return first, ttl, second, kept_ttl
+
+    first, ttl, second, kept_ttl = asyncio.run(go())
+    assert first == ([None, None], [2.0, -0.5]) and 0 < ttl <= 30
+    assert second == ([2.0, None, -0.5], [pytest.approx(2.00001)]) and kept_ttl > 30
 
 
 def test_redis_down_degrades_to_local_state(caplog):

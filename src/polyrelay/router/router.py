@@ -32,7 +32,7 @@ from ..streaming import CompletionStream
 from .caller import NOT_SHAPED, CallerShape, caller_shape, callers_fault
 from .deployment import Deployment
 from .policies import AllowedFailsPolicy, ClassTable, RetryPolicy, as_policy
-from .state import State, make_state
+from .state import MemoryState, State, make_state
 from .strategies import STRATEGIES, STRATEGY_READS, Stats
 from .surface import RouterSurface
 from .table import DeploymentTable, Target, parse_aliases
@@ -45,6 +45,10 @@ DEFAULT_COOLDOWN_SECONDS = 5.0
 DEFAULT_MAX_FALLBACKS = 5  # LiteLLM's default
 # Errors that mean "this deployment is unusable for now", whatever the count.
 COOL_AT_ONCE = frozenset({401, 404, 429})
+# With the state in Redis, a group routed on cooldowns alone (no rpm/tpm limits, a strategy
+# that reads nothing else) reads them at most this often: one Redis round trip a call saved.
+# A cooldown this process starts is seen at once; one started by another instance within this.
+SHARED_COOLDOWN_READ_SECONDS = 1.0
 LATENCY_WEIGHT = 0.3  # weight of the newest sample in the moving average
 _STATS_KEYS = ("cool", "busy", "lat", "rpm", "tpm")
 _KNOWN_SETTINGS = frozenset({
@@ -128,6 +132,8 @@ class Router(RouterSurface):
             str(group): ClassTable(as_policy(RetryPolicy, policy, f"model_group_retry_policy.{group}"), "Retries")
             for group, policy in (model_group_retry_policy or {}).items()}
         self.state = state or make_state(settings)
+        self._cooldown_reads: dict[tuple[str, ...], tuple[float, list]] | None = (
+            None if isinstance(self.state, MemoryState) else {})
         self._rng = random.Random(seed)
         self._tasks: set[asyncio.Task] = set()
 
@@ -339,7 +345,7 @@ class Router(RouterSurface):
             signals = ("cool", *(s for s in ("busy", "latency", "rpm", "tpm") if self._tracks(d, s)))
             wanted.append(signals)
             keys.extend(_state_key(s, d.id, minute) for s in signals)
-        values = iter(await self.state.get_many(keys))
+        values = iter(await self._read_stats(keys, cooldowns_only=len(keys) == len(deployments)))
         out = []
         for signals in wanted:
             got = dict(zip(signals, values))
@@ -347,6 +353,19 @@ class Router(RouterSurface):
                              rpm_used=got.get("rpm") or 0.0, tpm_used=got.get("tpm") or 0.0,
                              cooling=bool(got["cool"])))
         return out
+
+    async def _read_stats(self, keys: list[str], cooldowns_only: bool) -> list:
+        if self._cooldown_reads is None or not cooldowns_only:
+            return await self.state.get_many(keys)
+        now, ident = time.monotonic(), tuple(keys)
+        cached = self._cooldown_reads.get(ident)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        values = await self.state.get_many(keys)
+        if len(self._cooldown_reads) >= 10_000:  # groups x model-list versions: bounded all the same
+            self._cooldown_reads.clear()
+        self._cooldown_reads[ident] = (now + SHARED_COOLDOWN_READ_SECONDS, values)
+        return values
 
     async def _choose(self, target: Target, deployments: list[Deployment], failed: set[str] | None) -> Deployment:
         if target.pinned:
@@ -476,6 +495,8 @@ class Router(RouterSurface):
         log.info("Router: cooling down deployment %s of %r for %gs after %s", deployment.id,
                  deployment.model_name, self.cooldown_time, type(exc).__name__)
         await self.state.set(_state_key("cool", deployment.id), 1, self.cooldown_time)
+        if self._cooldown_reads:
+            self._cooldown_reads.clear()  # this process routes around it from the next call
 
 
 _PLAIN_MESSAGE_KEYS = frozenset({"role", "content"})
