@@ -99,4 +99,3 @@ def test_events_split_byte_by_byte_are_counted_once():
 
     load = asyncio.run(scenario())
     assert load.errors == 0 and load.results[0].events == 1 + 3 + 3
-
