@@ -376,3 +376,36 @@ def test_service_sinks_run_in_a_sink_process_of_the_gateway(servers):
     while time.monotonic() < deadline and not sink.requests:
         time.sleep(0.05)
     assert [p["status"] for r in sink.requests for p in r.json] == ["success"]  # delivered by the sink process
+
+
+def test_two_service_sinks_in_the_sink_process_each_get_every_record_and_their_own_counts(tmp_path):
+    """Records for several service sinks cross to the sink process once, as one line
+    for all of them: each sink still gets every record and /metrics counts by callback."""
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(207, json={"successes": [], "errors": []})
+    config = CONFIG.replace("  callbacks: custom_callbacks.handler\n", "").replace(
+        '["generic_api"]', '["generic_api", "langfuse"]')
+    gateway = GatewayProcess(config, env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url + "/logs",
+                                          "LANGFUSE_HOST": sink.url, "LANGFUSE_PUBLIC_KEY": "pk-lf-1",
+                                          "LANGFUSE_SECRET_KEY": "sk-lf-1", "POLYRELAY_SINK_PROCESS": "1"})
+    try:
+        gateway.start()
+        upstream.default = Reply(json=ANSWER)
+        for _ in range(3):
+            assert httpx.post(gateway.url + "/chat/completions",
+                              json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]}).status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+                gateway.metric("polyrelay_callback_events_delivered_total", callback="langfuse") != 3
+                or gateway.metric("polyrelay_callback_events_delivered_total", callback="generic_api") != 3):
+            time.sleep(0.1)
+        generic = [p for r in sink.requests if r.path == "/logs" for p in r.json]
+        langfuse = [e for r in sink.requests if r.path == "/api/public/ingestion" for e in r.json["batch"]]
+        assert len(generic) == 3 and len({p["id"] for p in generic}) == 3
+        assert sorted(e["type"] for e in langfuse) == ["generation-create"] * 3 + ["trace-create"] * 3
+        assert gateway.metric("polyrelay_callback_events_delivered_total", callback="generic_api") == 3
+        assert gateway.metric("polyrelay_callback_events_delivered_total", callback="langfuse") == 3
+    finally:
+        gateway.stop()
+        upstream.stop()
+        sink.stop()

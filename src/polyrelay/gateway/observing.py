@@ -37,8 +37,8 @@ class Observing:
             return None
         if served:
             observe.DISPATCHER.attach(asyncio.get_running_loop())  # no second thread taking the GIL
-        remote = tuple(dict.fromkeys(sink.name for sink in handlers.success + handlers.failure
-                                     if getattr(sink, "remote", False)))
+        remote = tuple(dict.fromkeys(name for sink in handlers.success + handlers.failure
+                                     if getattr(sink, "remote", False) for name in sink.names))
         if remote:
             from ..observe.sink_process import CHANNEL
 

@@ -82,7 +82,7 @@ class Dispatcher:
             self._start()
         if len(self._pending) >= MAX_PENDING:
             for sink in sinks:
-                self.dropped[sink.name] += 1
+                _count(self.dropped, sink, 1)
             return
         self._pending.append((phase, record, sinks))
         if not self._wake_pending:
@@ -228,7 +228,7 @@ class Dispatcher:
                 if worker is None:
                     worker = self._workers[id(sink)] = _Worker(self, sink)
                 if worker.queue.full():
-                    self.dropped[sink.name] += 1
+                    _count(self.dropped, sink, 1)
                 else:
                     worker.queue.put_nowait((phase, record))
 
@@ -289,11 +289,17 @@ class _Worker:
                 return
             except Exception as exc:  # a sink's failure must never reach a caller: counted and logged
                 if attempt >= retries:
-                    self.dispatcher.dropped[sink.name] += len(batch)
+                    _count(self.dispatcher.dropped, sink, len(batch))
                     log.warning("callback %s: %d record(s) dropped after %d tr%s (%s: %s)", sink.name, len(batch),
                                 attempt + 1, "y" if attempt == 0 else "ies", type(exc).__name__, str(exc)[:200])
                     return
                 await asyncio.sleep(BACKOFF_BASE * 2**attempt)
+
+
+def _count(counter: collections.Counter, sink: Any, n: int) -> None:
+    """By callback name: a stand-in for several sinks in the sink process counts for each."""
+    for name in getattr(sink, "names", None) or (sink.name,):
+        counter[name] += n
 
 
 DISPATCHER = Dispatcher()

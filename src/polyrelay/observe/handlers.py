@@ -89,10 +89,25 @@ def resolve(callbacks: list, success: list, failure: list) -> Handlers:
                     bucket.append(sink)
             if sink.wants("pre") and sink not in handlers.pre:
                 handlers.pre.append(sink)
+    for bucket in (handlers.success, handlers.failure):
+        _group_remote(bucket)
     if len(_resolved) > 64:
         _resolved.clear()  # lists rebuilt over and over: keep the cache small
     _resolved[key] = handlers
     return handlers
+
+
+def _group_remote(bucket: list) -> None:
+    """The sinks of ``bucket`` that run in the sink process become one stand-in, where the first was."""
+    remote = [sink for sink in bucket if getattr(sink, "remote", False)]
+    if len(remote) < 2:
+        return
+    from .sink_process import remote_group
+
+    group = remote_group(tuple(name for sink in remote for name in sink.names))
+    bucket[bucket.index(remote[0])] = group
+    for sink in remote[1:]:
+        bucket.remove(sink)
 
 
 def offload_service_sinks() -> None:
@@ -120,9 +135,9 @@ def sink_for(item: Any) -> Any:
         if sink is None:
             sink = factory()  # made here too when offloaded: a sink missing its settings is refused now
             if item in OFFLOADED:
-                from .sink_process import RemoteSink
+                from .sink_process import remote_group
 
-                sink = RemoteSink(item)
+                sink = remote_group((item,))
             _sinks[item] = sink
         return sink
     sink = _sinks.get(id(item))

@@ -54,21 +54,25 @@ SETTINGS = ("s3_callback_params",)  # module settings the child's sinks read
 
 
 class RemoteSink:
-    """Stands in, in the serving process, for the named sink the child runs."""
+    """Stands in, in the serving process, for named sinks the child runs: one per set of
+    names a phase delivers to (``handlers.resolve`` groups them), so a record crosses the
+    pipe once, as one line for all of them, and takes one turn of the dispatcher."""
 
     remote = True  # the dispatcher does not count these as delivered: the child reports that
     batch_size, retries, timeout = 200, 0, 5.0
     flush_interval = 0.02  # hand records to the child soon; the child batches them for the service
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.name = "+".join(names)
         self.handler = None
+        self._prefix = ",".join(names).encode()
 
     def wants(self, phase: str) -> bool:
         return phase != "pre"
 
     async def send(self, batch: list) -> None:
-        prefix = self.name.encode()
+        prefix = self._prefix
         lines = []
         for phase, record in batch:
             wire = record.wire
@@ -78,6 +82,18 @@ class RemoteSink:
             lines.append(b"%s\t%s\t%s\n" % (prefix, phase.encode(), wire))
         if not CHANNEL.put(b"".join(lines)):
             raise RuntimeError("the sink process is not keeping up (its queue is full)")
+
+
+_groups: dict[tuple[str, ...], RemoteSink] = {}
+
+
+def remote_group(names: tuple[str, ...]) -> RemoteSink:
+    """The one stand-in for these names (the same object each time: the dispatcher keeps a
+    worker per sink object)."""
+    group = _groups.get(names)
+    if group is None:
+        group = _groups[names] = RemoteSink(names)
+    return group
 
 
 class Channel:
@@ -290,40 +306,39 @@ def main() -> None:
     for name, value in settings.items():
         setattr(polyrelay, name, value)
     threading.Thread(target=report_forever, daemon=True).start()
-    sinks: dict[bytes, tuple] = {}
+    sinks: dict[bytes, Any] = {}
+    targets: dict[bytes, tuple] = {}  # a line's names ("langfuse,otel") -> the sinks they name
 
-    def make(name: bytes) -> tuple:
+    def make(name: bytes) -> Any:
         try:
-            return (sink_for(name.decode()),)
+            return sink_for(name.decode())
         except Exception as exc:  # checked at the gateway's start-up; a sink that fails here is logged
             log.warning("callback sink process: %s unavailable (%s)", name.decode(), exc)
-            return ()
+            return None
+
+    def targets_of(names: bytes) -> tuple:
+        for name in names.split(b","):
+            if name not in sinks:
+                sinks[name] = make(name)
+        found = targets[names] = tuple(sinks[n] for n in names.split(b",") if sinks[n] is not None)
+        return found
 
     for name in eager:  # made now, not with the first record: its imports are not paid under load
         sinks[name.encode()] = make(name.encode())
     quiet_collector()
-    decoded: dict[bytes, Received] = {}
     for line in stdin:
-        name, _, rest = line.partition(b"\t")
-        if name in (b"!flush", b"!report"):
-            if name == b"!flush":
+        names, _, rest = line.partition(b"\t")
+        if names in (b"!flush", b"!report"):
+            if names == b"!flush":
                 DISPATCHER.flush(30.0)
             report(flushed=int(rest))
             continue
         phase, _, body = rest.partition(b"\t")
-        target = sinks.get(name)
+        target = targets.get(names)
         if target is None:
-            target = sinks[name] = make(name)
+            target = targets_of(names)
         if target:
-            # Each service sink's line carries the same payload: decoded once, for the first, kept for the rest.
-            record = decoded.pop(body, None) if len(sinks) > 1 else None
-            if record is None:
-                record = Received(orjson.loads(body))
-                if len(sinks) > 1:
-                    if len(decoded) >= 4_000:
-                        decoded.clear()
-                    decoded[body] = record
-            DISPATCHER.submit(phase.decode(), record, target)
+            DISPATCHER.submit(phase.decode(), Received(orjson.loads(body)), target)
     DISPATCHER.flush(30.0)
     stop.set()
     report(flushed=-1)
