@@ -157,8 +157,6 @@ def test_generic_api_posts_batches_with_its_headers(fake, sink, monkeypatch):
 
 @pytest.mark.parametrize("trouble", ["500", "down", "slow"])
 def test_a_sink_in_trouble_changes_nothing_for_callers(fake, sink, monkeypatch, trouble):
-    from polyrelay.observe import dispatcher
-
     if trouble == "down":
         sink.stop()
     elif trouble == "500":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import time
 import uuid
 from pathlib import Path
 
