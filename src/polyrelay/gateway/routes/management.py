@@ -1,5 +1,5 @@
-"""LiteLLM's management API: virtual keys, users, teams, end users
-(customers) and spend reports.
+"""LiteLLM's management API: virtual keys, users, teams and end users
+(customers); spend reports are in spend.py.
 
 Only the admin (the master key) manages, but for team and organization
 admins inside their own team or organization (teams.py, organizations.py);
@@ -29,6 +29,7 @@ from .responses import json_response
 from .budgets import make_budget_routes
 from .model_admin import make_model_admin_routes
 from .organizations import is_org_admin, make_organization_routes
+from .spend import make_spend_routes
 from .teams import make_team_routes
 
 _NUMBER = (int, float)
@@ -403,44 +404,6 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
 
         return create, info, change, remove
 
-    async def spend_logs(request: Request) -> Response:
-        principal = context(request.scope).principal
-        query = request.query_params
-        api_key = query.get("api_key")
-        if principal is not None and not principal.is_admin:
-            api_key = principal.key_hash  # a key sees its own spend, whatever it asks
-        page, size = _paging(request)
-        start, end = _date(query.get("start_date"), "start_date"), _date(query.get("end_date"), "end_date")
-        rows = await run(lambda: records().spend_logs(
-            api_key=_token_hash(api_key) if api_key else None, user_id=query.get("user_id"),
-            team_id=query.get("team_id"), end_user=query.get("end_user"), start=start, end=end,
-            request_id=query.get("request_id") or None, model=query.get("model") or None, page=page, size=size,
-            after=_cursor(query.get("after"))))
-        response = json_response(rows)
-        if len(rows) == size:  # keyset paging: pass this back as ?after= for the next page
-            last = rows[-1]
-            response.headers["x-polyrelay-next-cursor"] = f"{last['start_time'].isoformat()}|{last['request_id']}"
-        return response
-
-    async def spend_tags(request: Request) -> Response:
-        _require_admin(request)
-        query = request.query_params
-        rows = await run(lambda: records().spend_by_tag(start=_date(query.get("start_date"), "start_date"),
-                                                      end=_date(query.get("end_date"), "end_date")))
-        return json_response(rows)
-
-    async def spend_report(request: Request) -> Response:
-        _require_admin(request)
-        query = request.query_params
-        group_by = {"team": "team_id", "customer": "end_user", "api_key": "api_key", "user": "user_id",
-                    "model": "model_group"}.get(query.get("group_by", "team"))
-        if group_by is None:
-            raise BadRequestError("group_by must be one of team, customer, api_key, user, model", param="group_by")
-        rows = await run(lambda: records().spend_report(group_by=group_by, start=_date(query.get("start_date"),
-                                                                                      "start_date"),
-                                                      end=_date(query.get("end_date"), "end_date")))
-        return json_response(rows)
-
     table: list[tuple[str, Any, list[str], str]] = [
         ("/key/generate", generate_key, ["POST"], "Create a virtual key (the plain key is shown once)"),
         ("/key/update", update_key, ["POST"], "Change a key's models, budget or limits"),
@@ -451,10 +414,6 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         ("/key/list", list_keys, ["GET"], "Keys, filtered by user_id, team_id or key_alias, in pages (admin)"),
         ("/key/block", block_key, ["POST"], "Refuse every call made with a key until it is unblocked"),
         ("/key/unblock", unblock_key, ["POST"], "Let a blocked key call again"),
-        ("/spend/tags", spend_tags, ["GET"], "Spend and request counts per tag"),
-        ("/spend/logs", spend_logs, ["GET"],
-         "Spend records (filter by request id, key, user, team, end user, model, dates)"),
-        ("/global/spend/report", spend_report, ["GET"], "Spend totals grouped by team, customer, key, user or model"),
     ]
     for kind, id_field, id_param, plural in (("user", "user_id", "user_id", "user_ids"),
                                              ("team", "team_id", "team_id", "team_ids"),
@@ -464,6 +423,7 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                   (f"/{kind}/info", info, ["GET"], f"A {kind} and its spend"),
                   (f"/{kind}/update", change, ["POST"], f"Change a {kind}"),
                   (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
+    table += make_spend_routes(run, records, _require_admin, _paging, _token_hash)
     table += make_team_routes(run, records, forget, _require_admin, _paging, require_team_admin)
     table += make_budget_routes(run, records, forget, _require_admin)
     table += make_model_admin_routes(gateway, run, _require_admin)
@@ -480,24 +440,3 @@ def _paging(request: Request) -> tuple[int, int]:
     if page > MAX_PAGE:
         raise BadRequestError(f"page must be at most {MAX_PAGE}", param="page", code="invalid_value")
     return max(page, 1), max(size, 1)
-
-
-def _cursor(value: str | None) -> tuple[datetime, str] | None:
-    """``?after=<start_time>|<request_id>``, as the x-polyrelay-next-cursor header gave it."""
-    if not value:
-        return None
-    at, sep, request_id = value.partition("|")
-    parsed = _date(at, "after") if sep and request_id else None
-    if parsed is None:
-        raise BadRequestError("after must be the x-polyrelay-next-cursor header of the previous page", param="after")
-    return parsed, request_id
-
-
-def _date(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadRequestError(f"{name} must be a date (YYYY-MM-DD) or ISO date-time", param=name) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
