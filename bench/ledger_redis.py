@@ -1,8 +1,9 @@
 """What a keyed call costs the gateway in Redis: the ledger's admission and
 settlement (a key and a team, each with an rpm limit and a budget) against a
-real Redis on 127.0.0.1, one caller, CPU and wall time per call.
+real Redis on 127.0.0.1, CPU and wall time per call.
 
     .venv/bin/python bench/ledger_redis.py                 # starts its own redis-server
+    .venv/bin/python bench/ledger_redis.py --concurrency 16   # 16 callers at once, as a busy gateway has
     .venv/bin/python bench/ledger_redis.py --redis-url redis://127.0.0.1:6379/0 --calls 5000
 
 CPU is this process's (the gateway's side: redis-py encoding commands and
@@ -31,10 +32,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-url", help="a Redis to use (default: start redis-server on a free loopback port)")
     p.add_argument("--calls", type=int, default=3000, help="admit + settle pairs to time (default: 3000)")
     p.add_argument("--runs", type=int, default=3, help="timed runs, each reported (default: 3)")
+    p.add_argument("--concurrency", type=int, default=1, help="callers at once, sharing the calls (default: 1)")
     return p
 
 
-async def measure(url: str, calls: int) -> tuple[float, float]:
+async def measure(url: str, calls: int, concurrency: int = 1) -> tuple[float, float]:
     from polyrelay.router.state import RedisState
     from polyrelay.store.ledger import Ledger, Subject
 
@@ -43,9 +45,13 @@ async def measure(url: str, calls: int) -> tuple[float, float]:
     key = Subject("key", "k", max_budget=1e9, rpm_limit=10**9)
     team = Subject("team", "t", max_budget=1e9, rpm_limit=10**9)
     await ledger.settle(await ledger.admit([key, team], 0.01), 0.01, 10)  # seeds the spend counters
+    async def caller(n: int) -> None:
+        for _ in range(n):
+            await ledger.settle(await ledger.admit([key, team], 0.01), 0.001, 10)
+
     cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(calls):
-        await ledger.settle(await ledger.admit([key, team], 0.01), 0.001, 10)
+    await asyncio.gather(*(caller(calls // concurrency) for _ in range(concurrency)))
+    calls = calls // concurrency * concurrency
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     await state.aclose()
     return 1e6 * cpu / calls, 1e6 * wall / calls
@@ -70,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:  # the gateway serves on uvloop when installed: measure there
             run = asyncio.run
         for i in range(args.runs):
-            cpu, wall = run(measure(url, args.calls))
-            print(f"run {i + 1}: admit + settle {cpu:.0f} us CPU, {wall:.0f} us wall per call ({args.calls} calls)",
-                  flush=True)
+            cpu, wall = run(measure(url, args.calls, args.concurrency))
+            print(f"run {i + 1}: admit + settle {cpu:.0f} us CPU, {wall:.0f} us wall per call ({args.calls} calls, "
+                  f"{args.concurrency} at once)", flush=True)
     finally:
         if server is not None:
             server.terminate()

@@ -159,6 +159,33 @@ def test_apply_reads_then_counts_with_expiry_in_one_command_and_outlives_a_scrip
     assert second == ([2.0, None, -0.5], [pytest.approx(2.00001)]) and kept_ttl > 30
 
 
+def test_increments_asked_for_in_one_loop_turn_share_one_round_trip(redis_url):
+    """Settlements of concurrent calls go to Redis together; each caller still gets the
+    values after its own increments, in the order they were asked for."""
+    import asyncio
+
+    state = RedisState(url=redis_url, prefix=f"t{uuid.uuid4().hex}:")
+    sent = []
+    apply_now = state._apply_now
+
+    async def counted(reads, incrs):
+        sent.append(len(incrs))
+        return await apply_now(reads, incrs)
+
+    state._apply_now = counted
+
+    async def go():
+        results = await asyncio.gather(*(state.apply([], [("shared", 1, 30), (f"own{i}", i, 30)]) for i in range(50)))
+        alone = await state.incr("shared", 0.5, 30)
+        await state.aclose()
+        return results, alone
+
+    results, alone = asyncio.run(go())
+    assert sent == [100, 1]  # fifty callers' increments in one script call, then the lone one
+    assert [values for _, values in results] == [[float(i + 1), float(i)] for i in range(50)]
+    assert alone == 50.5
+
+
 def test_redis_down_degrades_to_local_state(caplog):
     import socket
 

@@ -142,6 +142,7 @@ class RedisState:
         self._retry_at = 0.0  # while degraded, Redis is tried again only after this
         self._closing: set[asyncio.Task] = set()
         self._scripts: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+        self._incrs_waiting: dict[asyncio.AbstractEventLoop, list] = {}  # increments for this loop turn
 
     @property
     def _redis(self):
@@ -191,6 +192,41 @@ class RedisState:
         return value
 
     async def apply(self, reads: list[str], incrs: list[tuple[str, float, float]]) -> tuple[list, list[float]]:
+        if reads or not incrs:
+            return await self._apply_now(reads, incrs)
+        # Increments alone (settlements, give-backs, the Router's counters) asked for in the same
+        # turn of the loop go to Redis together, in one script call: under load a round trip
+        # carries several calls' settlements. Each caller still gets the values after its own
+        # increments, as if they had run one after the other.
+        loop = asyncio.get_running_loop()
+        waiting = self._incrs_waiting.get(loop)
+        if waiting is None:
+            waiting = self._incrs_waiting[loop] = []
+            loop.call_soon(self._send_waiting_incrs, loop)
+        future = loop.create_future()
+        waiting.append((incrs, future))
+        return [], await future
+
+    def _send_waiting_incrs(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self._apply_together(self._incrs_waiting.pop(loop)))
+        self._closing.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._closing.discard)
+
+    async def _apply_together(self, waiting: list) -> None:
+        try:
+            _, values = await self._apply_now([], [incr for incrs, _ in waiting for incr in incrs])
+        except BaseException as exc:  # not Redis's errors (those fall back to local state): pass it on
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        at = 0
+        for incrs, future in waiting:
+            if not future.done():  # a caller that left: its increments are counted all the same
+                future.set_result(values[at:at + len(incrs)])
+            at += len(incrs)
+
+    async def _apply_now(self, reads: list[str], incrs: list[tuple[str, float, float]]) -> tuple[list, list[float]]:
         if self._skip():
             return await self._local.apply(reads, incrs)
         prefix = self._prefix
