@@ -121,32 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env_level = diagnostics.env_level()
     except ValueError as exc:
-        print(f"polyrelay: cannot start: {exc}", file=sys.stderr)
-        return 2
-    if args.debug or env_level == "DEBUG":
-        polyrelay.set_verbose = True  # the request sent upstream and the raw answer, keys masked (verbose.py)
-        os.environ["POLYRELAY_LOG"] = "DEBUG"  # workers (--num_workers) read it again
-    logging.basicConfig(level=logging.DEBUG if args.debug else getattr(logging, env_level or "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
-    if args.num_workers < 1:
-        print("polyrelay: --num_workers must be at least 1", file=sys.stderr)
-        return 2
-    if args.header_timeout is not None and not 0 < args.header_timeout < float("inf"):
-        print("polyrelay: --header_timeout must be a positive number of seconds", file=sys.stderr)
-        return 2
-    if args.max_connections is not None and args.max_connections < 1:
-        print("polyrelay: --max_connections must be at least 1", file=sys.stderr)
-        return 2
+        return _refuse(f"cannot start: {exc}")
+    _set_up_logging(args.debug, env_level)
+    problem = _bad_argument(args) or _bad_sink_process_setting()
+    if problem:
+        return _refuse(problem)
     config = None
     try:
         config = load(args.config, args.model)
         check_router(config)
     except ConfigError as exc:
         # Values from os.environ/ are already hidden by name; key shapes and the config's secrets here.
-        print(f"polyrelay: cannot start: {scrub(str(exc), config.secrets() if config else ())}", file=sys.stderr)
-        return 2
+        return _refuse(f"cannot start: {scrub(str(exc), config.secrets() if config else ())}")
     json_logs = bool(config.litellm_settings.get("json_logs"))
     if json_logs:
         for handler in logging.getLogger().handlers:
@@ -157,15 +143,46 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("!!! NO MASTER KEY: listening on %s with general_settings.master_key unset, so anyone who can "
                     "reach this address may call every model and use the management API (create keys, read "
                     "spend). Set general_settings.master_key, or listen on 127.0.0.1. !!!", args.host)
+    _serve(args, config, env_level, json_logs)
+    return 0
 
+
+def _refuse(message: str) -> int:
+    print(f"polyrelay: {message}", file=sys.stderr)
+    return 2
+
+
+def _set_up_logging(debug: bool, env_level: str | None) -> None:
+    if debug or env_level == "DEBUG":
+        polyrelay.set_verbose = True  # the request sent upstream and the raw answer, keys masked (verbose.py)
+        os.environ["POLYRELAY_LOG"] = "DEBUG"  # workers (--num_workers) read it again
+    logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, env_level or "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+
+
+def _bad_argument(args: argparse.Namespace) -> str | None:
+    if args.num_workers < 1:
+        return "--num_workers must be at least 1"
+    if args.header_timeout is not None and not 0 < args.header_timeout < float("inf"):
+        return "--header_timeout must be a positive number of seconds"
+    if args.max_connections is not None and args.max_connections < 1:
+        return "--max_connections must be at least 1"
+    return None
+
+
+def _bad_sink_process_setting() -> str | None:
     # POLYRELAY_SINK_PROCESS=1 (the default) runs the service sinks in a sink process per worker
     # (observe/sink_process.py); 0 runs them on the gateway's own loop. Workers (--num_workers) read it
     # from the environment; its being set also tells observing.py this is the served gateway.
     if os.environ.setdefault("POLYRELAY_SINK_PROCESS", "1").strip() not in ("0", "1"):
-        print(f"polyrelay: POLYRELAY_SINK_PROCESS={os.environ['POLYRELAY_SINK_PROCESS']!r} is not served; use 1 "
-              "(service sinks in a sink process, the default) or 0 (on the gateway's own event loop)",
-              file=sys.stderr)
-        return 2
+        return (f"POLYRELAY_SINK_PROCESS={os.environ['POLYRELAY_SINK_PROCESS']!r} is not served; use 1 "
+                "(service sinks in a sink process, the default) or 0 (on the gateway's own event loop)")
+    return None
+
+
+def _serve(args: argparse.Namespace, config, env_level: str | None, json_logs: bool) -> None:
     import uvicorn
 
     # The client's address (X-Forwarded-For behind a proxy) is read only by
@@ -196,11 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
         uvicorn.run("polyrelay.gateway.app:app_from_env", factory=True, workers=args.num_workers, **options)
-        return 0
+        return
     from .app import create_app
 
     uvicorn.run(create_app(config), **options)
-    return 0
 
 
 if __name__ == "__main__":
