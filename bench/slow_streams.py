@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from polybench import procs, slowstream, upstream as nginx_confs  # noqa: E402
-from polybench.targets import parse_target_arg, url_port  # noqa: E402
+from polybench.targets import parse_target_arg, parse_target_headers, url_port  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="polyrelay --num_workers (default: 1)")
     p.add_argument("--target", action="append", default=[], metavar="NAME=URL",
                    help="also measure a gateway already running on loopback (repeatable)")
+    p.add_argument("--target-header", action="append", default=[], metavar="NAME=HEADER: VALUE",
+                   help="send this header to that --target; {upstream} in the value becomes the slow upstream's "
+                        "base URL (e.g. for Portkey: 'portkey=x-portkey-custom-host: {upstream}')")
     p.add_argument("--no-polyrelay", action="store_true", help="measure only the --target gateways")
     p.add_argument("--nginx-hop", action="store_true",
                    help="also measure nginx relaying unbuffered (one worker, parses nothing): the floor per chunk")
@@ -82,11 +85,11 @@ def _wait_ready(url: str, process: subprocess.Popen | None, seconds: float = 60.
     raise SystemExit(f"{url} did not become ready in {seconds:.0f}s")
 
 
-async def measure(port: int, streams: int, pids: list[int], ramp: float) -> dict:
+async def measure(port: int, streams: int, pids: list[int], ramp: float, headers: dict | None = None) -> dict:
     """One stage against one target: the load's results and the target's CPU and RSS."""
     before = procs.read_usage(pids) if pids else None
     peak_kb = 0
-    task = asyncio.create_task(slowstream.drive(port, streams, "slow", ramp_s=ramp))
+    task = asyncio.create_task(slowstream.drive(port, streams, "slow", ramp_s=ramp, headers=headers))
     while not task.done():
         if pids:
             peak_kb = max(peak_kb, procs.read_usage(pids).rss_kb)
@@ -148,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                                               "--interval-ms", args.interval_ms], os.path.join(workdir, "up.log"))
         procs.wait_port(upstream_port, upstream, "slow upstream")
         targets: list[tuple[str, int, list[int]]] = []
+        upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
+        target_headers = {name: {h: v.replace("{upstream}", upstream_url) for h, v in headers.items()}
+                          for name, headers in parse_target_headers(args.target_header, "bench/slow_streams.py").items()}
         if not args.no_polyrelay:
             config = os.path.join(workdir, "config.yaml")
             with open(config, "w") as f:
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(direct)
             print(report([direct]).splitlines()[1], flush=True)
             for name, port, pids in targets:
-                row = asyncio.run(measure(port, streams, pids, args.ramp))
+                row = asyncio.run(measure(port, streams, pids, args.ramp, target_headers.get(name)))
                 row["target"] = name
                 for q in ("p50", "p99"):
                     ours, base = row[f"ttfb_{q}_ms"], direct[f"ttfb_{q}_ms"]

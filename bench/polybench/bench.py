@@ -17,7 +17,8 @@ import sys
 import time
 
 from . import procs, report, upstream, wrk
-from .targets import KINDS, Target, chat_url, check_answer, parse_target_arg, post, url_port
+from .targets import (KINDS, Target, chat_url, check_answer, parse_target_arg, parse_target_headers, post,
+                      url_port)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -120,13 +121,7 @@ class Bench:
             if not sep or not key:
                 raise SystemExit(f"bench/run.py: --target-key wants NAME=KEY, got {name!r}=...")
             keys[name.strip()] = key.strip()
-        extra_headers: dict[str, dict[str, str]] = {}
-        for text in self.args.target_header:
-            name, sep, header = text.partition("=")
-            hname, hsep, value = header.partition(":")
-            if not sep or not hsep or not hname.strip():
-                raise SystemExit(f"bench/run.py: --target-header wants 'NAME=Header: value', got {text!r}")
-            extra_headers.setdefault(name.strip(), {})[hname.strip()] = value.strip()
+        extra_headers = parse_target_headers(self.args.target_header, "bench/run.py")
         upstreams = {"chat": f"http://127.0.0.1:{self.ports.upstream_json}/v1",
                      "stream": f"http://127.0.0.1:{self.ports.upstream_stream}/v1"}
         for text in self.args.target:

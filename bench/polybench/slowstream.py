@@ -136,12 +136,13 @@ class Load:
         return 1000 * values[min(len(values) - 1, int(quantile * len(values)))]
 
 
-def request_bytes(port: int, model: str, key: str | None) -> bytes:
+def request_bytes(port: int, model: str, key: str | None, headers: dict[str, str] | None = None) -> bytes:
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "tell me a long story"}],
                        "stream": True, "stream_options": {"include_usage": True}}).encode()
     auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"{auth}Content-Length: {len(body)}\r\n\r\n").encode() + body
+            f"{auth}{extra}Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 async def _one_stream(port: int, request: bytes, timeout: float, result: StreamResult, first: asyncio.Event) -> None:
@@ -178,10 +179,10 @@ async def _one_stream(port: int, request: bytes, timeout: float, result: StreamR
 
 
 async def drive(port: int, streams: int, model: str, key: str | None = None, ramp_s: float = 1.0,
-                timeout: float = 120.0) -> Load:
+                timeout: float = 120.0, headers: dict[str, str] | None = None) -> Load:
     """``streams`` concurrent streaming calls, started evenly over ``ramp_s``."""
     load = Load([StreamResult() for _ in range(streams)])
-    request = request_bytes(port, model, key)
+    request = request_bytes(port, model, key, headers)
     firsts = [asyncio.Event() for _ in range(streams)]
     tasks = []
     for index in range(streams):

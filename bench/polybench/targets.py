@@ -128,3 +128,15 @@ def check_answer(kind: str, status: int, data: bytes, strict: bool = True) -> st
         want = "(choices [] and usage)" if strict else "(with usage)"
         return f"want one include_usage chunk {want}, got {usage_chunks}"
     return None
+
+
+def parse_target_headers(texts: list[str], prog: str) -> dict[str, dict[str, str]]:
+    """``--target-header NAME=Header: value`` options -> {target name: {header: value}}."""
+    headers: dict[str, dict[str, str]] = {}
+    for text in texts:
+        name, sep, header = text.partition("=")
+        hname, hsep, value = header.partition(":")
+        if not sep or not hsep or not hname.strip():
+            raise SystemExit(f"{prog}: --target-header wants 'NAME=Header: value', got {text!r}")
+        headers.setdefault(name.strip(), {})[hname.strip()] = value.strip()
+    return headers

@@ -99,3 +99,16 @@ def test_events_split_byte_by_byte_are_counted_once():
 
     load = asyncio.run(scenario())
     assert load.errors == 0 and load.results[0].events == 1 + 3 + 3
+
+
+def test_a_target_gets_its_own_headers():
+    from polybench.targets import parse_target_headers
+
+    headers = parse_target_headers(["portkey=x-portkey-provider: openai",
+                                    "portkey=x-portkey-custom-host: {upstream}"], "prog")
+    assert headers == {"portkey": {"x-portkey-provider": "openai", "x-portkey-custom-host": "{upstream}"}}
+    request = slowstream.request_bytes(4000, "slow", "sk-1", headers["portkey"])
+    head = request.split(b"\r\n\r\n")[0].decode()
+    assert "x-portkey-provider: openai\r\n" in head + "\r\n" and "Authorization: Bearer sk-1" in head
+    with pytest.raises(SystemExit, match="NAME=Header: value"):
+        parse_target_headers(["portkey-no-header"], "prog")
