@@ -197,11 +197,16 @@ def _redacted_error(error: BaseException, text: str) -> BaseException:
     return redacted
 
 
-def _as_model(kind: str, data: dict[str, Any]) -> Any:
-    from ..types import EmbeddingResponse, ModelResponse, ModerationResponse, TextCompletionResponse
+_MODELS: dict[str, type] = {}  # kind -> response class, filled on first use (types imports much)
 
-    cls = {"chat": ModelResponse, "text": TextCompletionResponse, "embedding": EmbeddingResponse,
-           "moderation": ModerationResponse}.get(kind)
+
+def _as_model(kind: str, data: dict[str, Any]) -> Any:
+    if not _MODELS:  # an import statement here would run on every call (~3 us each)
+        from ..types import EmbeddingResponse, ModelResponse, ModerationResponse, TextCompletionResponse
+
+        _MODELS.update(chat=ModelResponse, text=TextCompletionResponse, embedding=EmbeddingResponse,
+                       moderation=ModerationResponse)
+    cls = _MODELS.get(kind)
     try:
         return cls.from_dict(data) if cls is not None else data
     except Exception:  # an answer the model class cannot hold: the handler gets the dict
