@@ -215,7 +215,11 @@ class RedisState:
     async def _apply_together(self, waiting: list) -> None:
         try:
             _, values = await self._apply_now([], [incr for incrs, _ in waiting for incr in incrs])
-        except BaseException as exc:  # not Redis's errors (those fall back to local state): pass it on
+        except asyncio.CancelledError:  # the loop is shutting down
+            for _, future in waiting:
+                future.cancel()
+            raise
+        except Exception as exc:  # not Redis's errors (those fall back to local state): pass it on
             for _, future in waiting:
                 if not future.done():
                     future.set_exception(exc)
