@@ -36,3 +36,17 @@ def test_a_missing_config_file_is_refused_naming_it(tmp_path):
                           capture_output=True, text=True, timeout=60, env={**os.environ, "POLYRELAY_SINK_PROCESS": "1"})
     assert done.returncode == 2 and "cannot start" in done.stderr and "nope.yaml" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_refused_start_leaves_the_callers_environment_alone(monkeypatch, tmp_path):
+    """cli.main called in-process (as tests and embedding programs do): a start-up refused by
+    a bad config must not leave POLYRELAY_SINK_PROCESS set, or every gateway that process
+    embeds later would move its sinks to a sink process."""
+    from polyrelay.gateway import cli
+
+    monkeypatch.delenv("POLYRELAY_SINK_PROCESS", raising=False)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_list: 7\n")
+    assert cli.main(["--config", str(bad), "--port", "1"]) == 2
+    assert cli.main(["--num_workers", "0"]) == 2
+    assert "POLYRELAY_SINK_PROCESS" not in os.environ

@@ -173,17 +173,21 @@ def _bad_argument(args: argparse.Namespace) -> str | None:
 
 
 def _bad_sink_process_setting() -> str | None:
-    # POLYRELAY_SINK_PROCESS=1 (the default) runs the service sinks in a sink process per worker
-    # (observe/sink_process.py); 0 runs them on the gateway's own loop. Workers (--num_workers) read it
-    # from the environment; its being set also tells observing.py this is the served gateway.
-    if os.environ.setdefault("POLYRELAY_SINK_PROCESS", "1").strip() not in ("0", "1"):
-        return (f"POLYRELAY_SINK_PROCESS={os.environ['POLYRELAY_SINK_PROCESS']!r} is not served; use 1 "
+    value = os.environ.get("POLYRELAY_SINK_PROCESS", "1")
+    if value.strip() not in ("0", "1"):
+        return (f"POLYRELAY_SINK_PROCESS={value!r} is not served; use 1 "
                 "(service sinks in a sink process, the default) or 0 (on the gateway's own event loop)")
     return None
 
 
 def _serve(args: argparse.Namespace, config, env_level: str | None, json_logs: bool) -> None:
     import uvicorn
+
+    # POLYRELAY_SINK_PROCESS=1 (the default) runs the service sinks in a sink process per worker
+    # (observe/sink_process.py); 0 runs them on the gateway's own loop. Workers (--num_workers) read it
+    # from the environment; its being set also tells observing.py this is the served gateway. Set only
+    # now, when serving: a start-up refused earlier leaves the caller's environment as it was.
+    os.environ.setdefault("POLYRELAY_SINK_PROCESS", "1")
 
     # The client's address (X-Forwarded-For behind a proxy) is read only by
     # the access log, which --debug turns on; otherwise skip that layer (~1% CPU).
