@@ -62,6 +62,13 @@ def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"wants 1 or more, not {value}")
+    return value
+
+
 def name_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -93,6 +100,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--callbacks", type=name_list, default=["langfuse", "otel", "custom"],
                    metavar="langfuse,otel,custom",
                    help="the callbacks scenario's callbacks (default: all three; to see what each costs)")
+    p.add_argument("--rounds", type=positive_int, default=1, metavar="N",
+                   help="measure each scenario's runs N times, each right after polyrelay plain's run of the "
+                        "same kind and connections (the order reversed every other round), and report each "
+                        "round's ratio and their median: on a noisy machine a far steadier comparison than one "
+                        "run of each taken minutes apart (default: 1)")
     p.add_argument("--keys-db", type=name_list, default=["sqlite"], metavar="sqlite,postgres",
                    help="database(s) for the keys scenario; rows are labelled keys-sqlite / keys-postgres "
                         "(default: sqlite; postgres starts a PostgreSQL server of its own)")
@@ -236,27 +248,37 @@ def main(argv: list[str] | None = None) -> int:
                 modes.run_soak(bench, target)
         else:
             chosen = [t for t in bench.targets if wanted is None or t.name in wanted]
+            plain_polyrelay = next((t for t in chosen if t.name == "polyrelay"), None)
+            in_rounds = args.rounds > 1 and "plain" in args.scenarios and plain_polyrelay is not None
             if "plain" in args.scenarios:
-                bench.run_matrix(chosen)
+                bench.run_matrix([t for t in chosen if not (in_rounds and t is plain_polyrelay)])
+            later = []  # with --rounds: (scenario target, what to check after its runs)
+
+            def measure_scenario(target, after=None):
+                if target is None:
+                    return
+                bench.targets.append(target)
+                if in_rounds:
+                    later.append((target, after))
+                    return
+                bench.run_matrix([target])
+                if after is not None:
+                    after(target)
+
             if "keys" in args.scenarios:
                 for db in args.keys_db:
-                    keys_target = modes.setup_keys_target(bench, db)
-                    if keys_target is not None:
-                        bench.targets.append(keys_target)
-                        bench.run_matrix([keys_target])
-                        modes.check_keys_spend(bench, keys_target.scenario)
+                    measure_scenario(modes.setup_keys_target(bench, db),
+                                     lambda t: modes.check_keys_spend(bench, t.scenario))
             if "cache" in args.scenarios:
                 for backend in ("local", "redis"):
-                    cache_target = modes.setup_cache_target(bench, backend)
-                    if cache_target is not None:
-                        bench.targets.append(cache_target)
-                        bench.run_matrix([cache_target])
+                    measure_scenario(modes.setup_cache_target(bench, backend))
             if "callbacks" in args.scenarios:
-                callbacks_target = modes.setup_callbacks_target(bench)
-                if callbacks_target is not None:
-                    bench.targets.append(callbacks_target)
-                    bench.run_matrix([callbacks_target])
-                    modes.callbacks_delivered(bench, callbacks_target)
+                measure_scenario(modes.setup_callbacks_target(bench), lambda t: modes.callbacks_delivered(bench, t))
+            if in_rounds:
+                bench.run_paired(plain_polyrelay, [t for t, _ in later], args.rounds)
+                for target, after in later:
+                    if after is not None:
+                        after(target)
         complete = True
     except KeyboardInterrupt:
         log("\ninterrupted: stopping everything")

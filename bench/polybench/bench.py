@@ -228,6 +228,38 @@ class Bench:
                     index += 1
                     self.measure(target, kind, c, index, total)
 
+    def run_paired(self, baseline: Target, subjects: list[Target], rounds: int) -> None:
+        """Each kind x connections: the baseline (polyrelay plain) and each scenario target
+        one right after the other, ``rounds`` times, the order reversed every other round
+        (so a machine slowing down through a round favours neither). Rows carry their round."""
+        conns, kinds = self.args.connections, [k for k in self.args.kinds if k in KINDS]
+        targets = [baseline] + subjects
+        total = len(targets) * len(kinds) * len(conns) * rounds
+        log(f"- {total} runs of {self.args.duration}s in {rounds} rounds (about "
+            f"{total * (self.args.duration + 0.3) / 60:.1f} min)")
+        index = 0
+        for kind in kinds:
+            ready = []
+            for target in targets:
+                problem = self.smoke(target, kind, wait=30)
+                if problem is not None:
+                    self.note(f"{target.name} {target.scenario} {kind}: bad answer to the bench request, "
+                              f"not measured: {problem}")
+                    continue
+                ready.append(target)
+                if self.args.warmup:
+                    try:
+                        self.run_wrk(target, wrk.post_script(target.body(kind), target.headers_for(kind)),
+                                     target.urls[kind], min(16, max(conns)), self.args.warmup)
+                    except (RuntimeError, subprocess.TimeoutExpired):
+                        pass
+            for c in conns:
+                for number in range(1, rounds + 1):
+                    for target in (ready if number % 2 else ready[::-1]):
+                        index += 1
+                        self.measure(target, kind, c, index, total)
+                        self.rows[-1]["round"] = number
+
     # -- results ------------------------------------------------------------
 
     def environment(self) -> dict:
@@ -253,15 +285,17 @@ class Bench:
         subjects = [t.name for t in self.targets if t.role == "gateway"]
         subjects = list(dict.fromkeys(subjects))
         ratios = report.ratios(self.rows, subjects, self.extra_names)
+        paired = report.paired_ratios(self.rows)
+        in_rounds = {item["scenario"] for item in paired}
         keys_ratios = [item for scenario in dict.fromkeys(r["scenario"] for r in self.rows)
-                       if scenario != "plain"
+                       if scenario != "plain" and scenario not in in_rounds
                        for item in report.ratios(self.rows, ["polyrelay"], [], scenario=scenario)]
         return {
             "started": self.started.isoformat(timespec="seconds"), "complete": complete,
             "options": {k: v for k, v in vars(self.args).items() if k not in ("target_key", "target_header")},
             "environment": self.environment(),
             "targets": [t.describe() for t in self.targets],
-            "rows": self.rows, "ratios": ratios + keys_ratios,
+            "rows": self.rows, "ratios": ratios + keys_ratios, "paired": paired,
             "added_latency_at_1_connection": {s: report.added_latency(self.rows, s) for s in subjects},
             "goals": report.goal_checks(self.rows, self.extra_names),
             "keys_spend": self.keys_spend, "callbacks": self.callbacks, "soak": self.soak, "profile": self.profile,
@@ -276,6 +310,9 @@ class Bench:
         if results["ratios"]:
             log("\nThroughput ratios (req/s of the target ÷ req/s of the other, same kind and connections)\n")
             log(report.ratios_table(results["ratios"]))
+        if results.get("paired"):
+            log("\nScenario ÷ plain in rounds (each round: the two runs one right after the other)\n")
+            log(report.paired_table(results["paired"]))
         added = results["added_latency_at_1_connection"]
         if any(added.values()):
             log("\nAdded latency at 1 connection (target − direct upstream)")

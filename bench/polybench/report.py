@@ -102,6 +102,36 @@ def ratios(rows: list[dict], subjects: list[str], others: list[str], scenario: s
     return out
 
 
+def paired_ratios(rows: list[dict], subject: str = SUBJECT) -> list[dict]:
+    """For runs measured in rounds (``--rounds``: the subject's plain run and each scenario's
+    run of one kind x connections, one right after the other): each round's scenario ÷ plain,
+    and their median and lowest. A ratio of two runs taken seconds apart moves far less with
+    the machine's speed than one of runs taken minutes apart."""
+    out = []
+    cells = dict.fromkeys((r["scenario"], r["kind"], r["connections"]) for r in rows
+                          if r["target"] == subject and r["scenario"] != "plain" and r.get("round"))
+    for scenario, kind, conns in cells:
+        per_round = []
+        for row in rows:
+            if (row["target"], row["scenario"], row["kind"], row["connections"]) != (subject, scenario, kind, conns):
+                continue
+            plain = next((p for p in rows if (p["target"], p["scenario"], p["kind"], p["connections"], p.get("round"))
+                          == (subject, "plain", kind, conns, row.get("round"))), None)
+            ok = _usable(row) and _usable(plain)
+            per_round.append(ratio(row["rps"], plain["rps"]) if ok else None)
+        measured = sorted(v for v in per_round if v is not None)
+        out.append({"target": subject, "scenario": scenario, "kind": kind, "connections": conns,
+                    "rounds": per_round, "median": _median(measured), "lowest": measured[0] if measured else None})
+    return out
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def added_latency(rows: list[dict], subject: str, baseline: str = "direct", connections: int = 1,
                   scenario: str = "plain") -> dict[str, dict[str, float | None]]:
     """Latency the subject adds over the baseline, per kind, at ``connections``."""
@@ -215,3 +245,11 @@ def ratios_table(items: list[dict]) -> str:
     body = [[i["target"], i["scenario"], i["kind"], str(i["connections"]), fmt_rps(i["rps"])] +
             [fmt_ratio(i["vs"].get(r)) if r in i["vs"] else "" for r in refs] for i in items]
     return table(headers, body, right=set(range(3, len(headers))))
+
+
+def paired_table(items: list[dict]) -> str:
+    headers = ["target", "scenario", "kind", "conns", "÷ plain, each round", "median", "lowest"]
+    body = [[i["target"], i["scenario"], i["kind"], str(i["connections"]),
+             " ".join(fmt_ratio(v) for v in i["rounds"]), fmt_ratio(i["median"]), fmt_ratio(i["lowest"])]
+            for i in items]
+    return table(headers, body, right={3, 5, 6})

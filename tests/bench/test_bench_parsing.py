@@ -273,3 +273,25 @@ def test_a_scenario_is_also_compared_by_cpu_per_request():
     plain["cpu_percent"] = None  # not measured (a target whose process was not found): no ratio
     (item,) = report.ratios([plain, callbacks], ["polyrelay"], [], scenario="callbacks")
     assert item["vs"]["polyrelay plain, CPU/req"] is None
+
+
+def test_rounds_pair_each_scenario_run_with_the_plain_run_of_its_round():
+    def measured(scenario, rps, number, errors=0):
+        row = _row("polyrelay", "chat", 16, rps, 5.0, 9.0, scenario=scenario, errors=errors)
+        row["round"] = number
+        return row
+
+    rows = [measured("plain", 4000, 1), measured("callbacks", 3400, 1),
+            measured("callbacks", 2000, 2), measured("plain", 2500, 2),  # the machine slowed: both did
+            measured("plain", 4000, 3), measured("callbacks", 3000, 3),
+            measured("plain", 4000, 4), measured("callbacks", 3900, 4, errors=100_000)]  # failed: no ratio
+    (item,) = report.paired_ratios(rows)
+    assert item["scenario"] == "callbacks" and item["connections"] == 16
+    assert item["rounds"] == [pytest.approx(0.85), pytest.approx(0.8), pytest.approx(0.75), None]
+    assert item["median"] == pytest.approx(0.8) and item["lowest"] == pytest.approx(0.75)
+    assert report.paired_ratios(rows[:2] + [measured("plain", 4000, 2)])[0]["median"] == pytest.approx(0.85)
+    assert report.paired_ratios([r for r in rows if r["scenario"] == "plain"]) == []
+    table = report.paired_table([item])
+    assert "0.85x 0.80x 0.75x -" in table and "0.80x" in table.splitlines()[-1]
+    unpaired = [dict(r, round=None) for r in rows]  # one run each, no --rounds: nothing to pair
+    assert report.paired_ratios(unpaired) == []

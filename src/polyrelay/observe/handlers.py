@@ -213,6 +213,19 @@ def _as_model(kind: str, data: dict[str, Any]) -> Any:
         return data
 
 
+_ASYNC: dict[Any, bool] = {}  # function -> is it a coroutine function (inspect's answer costs ~1 us)
+
+
+def _is_async(method: Any) -> bool:
+    function = getattr(method, "__func__", method)
+    found = _ASYNC.get(function)
+    if found is None:
+        if len(_ASYNC) > 1_000:
+            _ASYNC.clear()
+        found = _ASYNC[function] = inspect.iscoroutinefunction(method)
+    return found
+
+
 class LoggerSink:
     """A ``CustomLogger``: its async methods awaited, its sync ones run in a worker thread.
     Records are taken in batches of what is already queued (no waiting to fill one): one
@@ -243,7 +256,7 @@ class LoggerSink:
                 method = getattr(self.handler, name)
                 call_args = (record.model, args[0].get("messages"), args[0]) if phase == "pre" else args
                 try:
-                    if inspect.iscoroutinefunction(method):
+                    if _is_async(method):
                         await method(*call_args)
                     else:
                         await asyncio.to_thread(method, *call_args)
@@ -268,7 +281,7 @@ class FunctionSink:
         for _, record in batch:
             args = logger_args(record)
             try:
-                if inspect.iscoroutinefunction(self.handler):
+                if _is_async(self.handler):
                     await self.handler(*args)
                 else:
                     await asyncio.to_thread(self.handler, *args)

@@ -1,0 +1,95 @@
+"""The dispatcher's per-sink queue and the pipe to the sink process: what the
+gateway's loop pays per record, kept small, without changing what is delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import time
+
+import orjson
+
+from polyrelay.observe import dispatcher, sink_process
+
+
+class Collecting:
+    name = "collecting"
+    retries, timeout = 0, 5.0
+
+    def __init__(self, batch_size: int, flush_interval: float) -> None:
+        self.batch_size, self.flush_interval = batch_size, flush_interval
+        self.batches: list[tuple[float, list]] = []
+
+    async def send(self, batch: list) -> None:
+        self.batches.append((time.monotonic(), [record for _, record in batch]))
+
+
+def test_a_worker_batches_in_order_and_waits_only_for_a_batch_that_is_not_full(monkeypatch):
+    async def scenario():
+        loop_dispatcher = dispatcher.Dispatcher()
+        loop_dispatcher.attach(asyncio.get_running_loop())
+        full = Collecting(batch_size=5, flush_interval=10.0)  # a full batch goes at once, not after 10 s
+        started = time.monotonic()
+        for n in range(10):
+            loop_dispatcher.submit("success", n, (full,))
+        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        assert [records for _, records in full.batches] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+        assert time.monotonic() - started < 5
+
+        partial = Collecting(batch_size=5, flush_interval=0.3)
+        started = time.monotonic()
+        for n in range(7):
+            loop_dispatcher.submit("success", n, (partial,))
+        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        (first_at, first), (second_at, second) = partial.batches
+        assert first == [0, 1, 2, 3, 4] and second == [5, 6]
+        assert second_at - started >= 0.25  # the short batch waited for more, then went
+
+        taking = Collecting(batch_size=1_000, flush_interval=0.0)  # a CustomLogger's: what is queued, now
+        for n in range(3):
+            loop_dispatcher.submit("success", n, (taking,))
+        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        assert [r for _, records in taking.batches for r in records] == [0, 1, 2]
+        await loop_dispatcher.detach(5)
+
+    asyncio.run(scenario())
+
+
+def test_a_full_worker_queue_drops_and_counts(monkeypatch):
+    monkeypatch.setattr(dispatcher, "SINK_QUEUE_SIZE", 4)
+
+    async def scenario():
+        loop_dispatcher = dispatcher.Dispatcher()
+        loop_dispatcher.attach(asyncio.get_running_loop())
+        sink = Collecting(batch_size=100, flush_interval=0.2)
+        for n in range(6):
+            loop_dispatcher.submit("success", n, (sink,))
+        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        assert [r for _, records in sink.batches for r in records] == [0, 1, 2, 3]
+        assert loop_dispatcher.dropped == {"collecting": 2}
+        await loop_dispatcher.detach(5)
+
+    asyncio.run(scenario())
+
+
+def test_payloads_cross_as_json_and_keys_that_are_not_strings_still_do():
+    payload = {"id": "call-1", "metadata": {"tags": ["a"], "when": time}, "n": 1}
+    assert orjson.loads(sink_process.encode(payload)) == {"id": "call-1", "metadata": {"tags": ["a"], "when": str(time)},
+                                                         "n": 1}
+    odd = {"metadata": {1: "one", "two": 2}}
+    assert orjson.loads(sink_process.encode(odd)) == {"metadata": {"1": "one", "two": 2}}
+
+
+def test_the_pipe_to_the_sink_process_holds_many_records():
+    """Linux gives a pipe 64 KiB (~25 records): a write that did not fit went to the writer
+    thread, whose GIL hand-overs with the loop cost more than the records. Widened to 1 MiB
+    where /proc/sys/fs/pipe-max-size allows."""
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        allowed = int(f.read())
+    channel = sink_process.Channel()
+    channel.start()
+    try:
+        size = fcntl.fcntl(channel._child.stdin.fileno(), 1032)  # F_GETPIPE_SZ
+        assert size >= min(allowed, sink_process.PIPE_SIZE) > 64 * 1024
+    finally:
+        channel.close(10)
