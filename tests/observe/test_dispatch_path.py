@@ -32,7 +32,7 @@ def test_a_worker_batches_in_order_and_waits_only_for_a_batch_that_is_not_full(m
         started = time.monotonic()
         for n in range(10):
             loop_dispatcher.submit("success", n, (full,))
-        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        await asyncio.wait_for(loop_dispatcher.drained(), 5)
         assert [records for _, records in full.batches] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
         assert time.monotonic() - started < 5
 
@@ -40,7 +40,7 @@ def test_a_worker_batches_in_order_and_waits_only_for_a_batch_that_is_not_full(m
         started = time.monotonic()
         for n in range(7):
             loop_dispatcher.submit("success", n, (partial,))
-        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        await asyncio.wait_for(loop_dispatcher.drained(), 5)
         (first_at, first), (second_at, second) = partial.batches
         assert first == [0, 1, 2, 3, 4] and second == [5, 6]
         assert second_at - started >= 0.25  # the short batch waited for more, then went
@@ -48,7 +48,7 @@ def test_a_worker_batches_in_order_and_waits_only_for_a_batch_that_is_not_full(m
         taking = Collecting(batch_size=1_000, flush_interval=0.0)  # a CustomLogger's: what is queued, now
         for n in range(3):
             loop_dispatcher.submit("success", n, (taking,))
-        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        await asyncio.wait_for(loop_dispatcher.drained(), 5)
         assert [r for _, records in taking.batches for r in records] == [0, 1, 2]
         await loop_dispatcher.detach(5)
 
@@ -64,7 +64,7 @@ def test_a_full_worker_queue_drops_and_counts(monkeypatch):
         sink = Collecting(batch_size=100, flush_interval=0.2)
         for n in range(6):
             loop_dispatcher.submit("success", n, (sink,))
-        await asyncio.wait_for(loop_dispatcher._drained(), 5)
+        await asyncio.wait_for(loop_dispatcher.drained(), 5)
         assert [r for _, records in sink.batches for r in records] == [0, 1, 2, 3]
         assert loop_dispatcher.dropped == {"collecting": 2}
         await loop_dispatcher.detach(5)

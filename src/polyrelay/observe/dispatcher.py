@@ -111,7 +111,7 @@ class Dispatcher:
         ``timeout``), stop the workers; the next record starts a thread again."""
         delivered = True
         try:
-            await asyncio.wait_for(self._drained(), timeout)
+            await asyncio.wait_for(self.drained(), timeout)
         except TimeoutError:
             log.warning("callback flush: records still queued after %gs", timeout)
             delivered = False
@@ -140,7 +140,7 @@ class Dispatcher:
         if threading.get_ident() == self._loop_thread:
             raise RuntimeError("Dispatcher.flush would wait on its own loop: await detach() there instead")
         deadline = time.monotonic() + timeout
-        future = asyncio.run_coroutine_threadsafe(self._drained(), loop)
+        future = asyncio.run_coroutine_threadsafe(self.drained(), loop)
         try:
             future.result(timeout)
         except TimeoutError:
@@ -230,7 +230,8 @@ class Dispatcher:
                 if not worker.put((phase, record)):
                     _count(self.dropped, sink, 1)
 
-    async def _drained(self) -> None:
+    async def drained(self) -> None:
+        """On the attached loop: until everything submitted so far is delivered (or dropped)."""
         self._fan_out()
         for worker in list(self._workers.values()):
             await worker.join()
