@@ -151,7 +151,8 @@ def setup_cache_target(bench: Bench, backend: str) -> Target | None:
         params, gateway_port = {"type": "redis", "host": "127.0.0.1", "port": port}, bench.ports.polyrelay_cache_redis
     else:
         params, gateway_port = {"type": "local"}, bench.ports.polyrelay_cache_local
-    config = upstream.gateway_config(bench.ports, cache_params=params)
+    config = upstream.gateway_config(bench.ports, cache_params=params,  # its own database: see callbacks
+                                     database_url=f"sqlite:///{os.path.join(bench.workdir, scenario + '.db')}")
     try:
         process = bench.start_polyrelay(f"polyrelay-{scenario}", gateway_port, config)
     except RuntimeError as exc:
@@ -198,7 +199,10 @@ def setup_callbacks_target(bench: Bench) -> Target | None:
     if unknown:
         raise SystemExit(f"bench/run.py: --callbacks takes langfuse, otel and custom, not {', '.join(unknown)}")
     names = [("bench_callbacks.handler" if name == "custom" else name) for name in chosen]
-    config = upstream.gateway_config(bench.ports, callbacks=names)
+    # A database of its own: on the plain gateway's, the two spend drains share one spool and
+    # each works through the other's records during the other's runs.
+    config = upstream.gateway_config(bench.ports, callbacks=names,
+                                     database_url=f"sqlite:///{os.path.join(bench.workdir, 'callbacks.db')}")
     try:
         process = bench.start_polyrelay("polyrelay-callbacks", bench.ports.polyrelay_callbacks, config, env=env)
     except RuntimeError as exc:
