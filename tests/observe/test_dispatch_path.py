@@ -93,3 +93,56 @@ def test_the_pipe_to_the_sink_process_holds_many_records():
         assert size >= min(allowed, sink_process.PIPE_SIZE) > 64 * 1024
     finally:
         channel.close(10)
+
+
+def test_the_sink_process_reads_past_a_line_it_cannot_read(tmp_path):
+    """Records before and after a broken line are still delivered, and the process
+    answers a flush (a reading thread that died here took every later record with it)."""
+    import select
+    import subprocess
+    import sys
+
+    import pytest
+
+    out = tmp_path / "records.jsonl"
+    module = tmp_path / "collect_sink.py"
+    module.write_text("import json, os\n"
+                      "class Sink:\n"
+                      "    name = 'collect'\n"
+                      "    batch_size, retries, timeout, flush_interval = 10, 0, 5.0, 0.0\n"
+                      "    handler = None\n"
+                      "    def wants(self, phase):\n"
+                      "        return True\n"
+                      "    async def send(self, batch):\n"
+                      "        with open(os.environ['COLLECT_TO'], 'a') as f:\n"
+                      "            for _, record in batch:\n"
+                      "                f.write(json.dumps(record.standard_logging_object()) + '\\n')\n")
+    bootstrap = ("import sys; sys.path.insert(0, sys.argv[1]); import collect_sink; "
+                 "from polyrelay.observe import handlers; handlers.NAMED_SINKS or handlers._register_named(); "
+                 "handlers.NAMED_SINKS['collect'] = collect_sink.Sink; "
+                 "from polyrelay.observe import sink_process; sink_process.main()")
+    child = subprocess.Popen([sys.executable, "-c", bootstrap, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env={**__import__("os").environ, "COLLECT_TO": str(out)})
+    try:
+        child.stdin.write(b'{"sinks": ["collect"]}\n')
+        child.stdin.write(b'collect\tsuccess\t{"id": "first"}\n')
+        child.stdin.write(b'collect\tsuccess\t{"id": broken\n')
+        child.stdin.write(b'collect\tsuccess\t{"id": "after"}\n')
+        child.stdin.write(b"!flush\t7\n")
+        child.stdin.flush()
+        answer = {}
+        while answer.get("flushed") != 7:
+            if not select.select([child.stdout], [], [], 30)[0]:
+                pytest.fail("the sink process did not answer the flush in 30 s")
+            line = child.stdout.readline()
+            if not line:
+                pytest.fail("the sink process exited without answering the flush")
+            answer = orjson.loads(line)
+        assert [orjson.loads(line)["id"] for line in out.read_text().splitlines()] == ["first", "after"]
+        assert answer["delivered"] == {"collect": 2}
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()

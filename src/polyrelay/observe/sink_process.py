@@ -334,7 +334,10 @@ class Feed(asyncio.Protocol):
         lines = (self._rest + data if self._rest else data).split(b"\n")
         self._rest = lines.pop()
         for line in lines:
-            self._line(line)
+            try:
+                self._line(line)
+            except Exception as exc:  # one bad line is lost (and said), not the process and all after it
+                log.warning("callback sink process: a line it could not read (%s: %s)", type(exc).__name__, exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
