@@ -28,6 +28,9 @@ _NOT_PARAMS = frozenset({"api_key", "api_base", "base_url", "metadata", "litellm
                          "headers", "extra_headers", "azure_ad_token", "aws_secret_access_key", "aws_access_key_id",
                          "aws_session_token", "vertex_credentials", "token", "user_config", "mock_response", "messages",
                          "input", "prompt", "stream_options", "proxy_server_request", "client"})
+# What the payload carries of the call's parameters and hidden params (a client object
+# or a callable is not for a log); checked inline, a function call per value cost more.
+_PLAIN = (str, int, float, bool, list, dict, type(None))
 
 
 @dataclass(slots=True)
@@ -124,12 +127,12 @@ def build(rec: Record) -> dict[str, Any]:
         "end_user": kwargs.get("user") or "",
         "messages": messages,
         "response": response if rec.status == "success" else None,
-        "model_parameters": {k: v for k, v in kwargs.items() if k not in _NOT_PARAMS and _plain(v)},
+        "model_parameters": {k: v for k, v in kwargs.items() if k not in _NOT_PARAMS and isinstance(v, _PLAIN)},
         "error_str": _error_text(error, rec.redact) if error is not None else None,
         "error_information": None if error is None else {
             "error_class": type(error).__name__, "error_code": str(getattr(error, "status_code", "") or ""),
             "error_message": _error_text(error, rec.redact), "llm_provider": getattr(error, "llm_provider", None)},
-        "hidden_params": {k: v for k, v in hidden.items() if _plain(v)},
+        "hidden_params": {k: v for k, v in hidden.items() if isinstance(v, _PLAIN)},
         "guardrail_information": caller.get("guardrail_information") or request_metadata.get("guardrail_information"),
         # polyrelay's own: the gateway request around the call (for the otel sink's spans)
         "gateway": caller.get("gateway"),
@@ -143,10 +146,6 @@ def _masked(mask: Any, payload: dict[str, Any], messages: Any, response: Any) ->
     if isinstance(response, dict):
         response = mask(response)
     return messages, response
-
-
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, (str, int, float, bool, list, dict))
 
 
 def _error_text(error: BaseException, redact: bool) -> str:
