@@ -42,6 +42,19 @@ def test_hidden_params_do_not_leak_into_the_body():
     assert "_hidden_params" not in r.model_dump() and "response_cost" not in str(r.model_dump_json())
 
 
+def test_private_values_are_made_on_first_use_and_behave_as_pydantic_private_attributes():
+    wire = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m", "choices": []}
+    fresh, read = ModelResponse.from_dict(wire), ModelResponse.from_dict(wire)
+    assert read._hidden_params == {} and read._response_ms is None  # defaults, made when read
+    assert fresh == read and read == fresh  # never-read values compare as their defaults
+    read._hidden_params["response_cost"] = 0.5  # mutated in place, as LiteLLM's code does
+    assert read._hidden_params == {"response_cost": 0.5} and fresh != read
+    for twin in (copy.copy(read), copy.deepcopy(read), read.model_copy(), pickle.loads(pickle.dumps(read))):
+        assert twin._hidden_params == {"response_cost": 0.5} and twin == read
+    assert "_hidden_params" not in read.model_dump() and "_response_ms" not in read.model_dump_json()
+    assert ModelResponse.__private_attributes__ == {}  # nothing for pydantic to fill after each validation
+
+
 def test_public_api_is_exactly_all():
     import types
 
