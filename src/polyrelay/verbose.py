@@ -32,9 +32,24 @@ def enabled(kwargs: dict[str, Any]) -> bool:
     return bool(ENV_DEBUG or kwargs.get("verbose") or package_setting("set_verbose", False))
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each line, as logging's last-resort handler
+    does: made once, a handler holding the stream of that moment would keep writing to
+    it after the program (a notebook, ``contextlib.redirect_stderr``, a test's capture)
+    replaced it."""
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def log(message: str, *args: Any, secrets: tuple[str, ...] = ()) -> None:
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("polyrelay: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False  # printed once, not again by a root handler

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 
 import pytest
@@ -76,3 +78,15 @@ def test_verbose_off_prints_nothing(fake, module_settings, capsys):
     fake.reply(Reply(json=OK))
     litellm.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=fake.url, api_key="sk-test-1234")
     assert capsys.readouterr().err == ""
+
+
+def test_verbose_lines_follow_stderr_when_it_is_replaced_later(fake, module_settings):
+    logging.getLogger("polyrelay.verbose").handlers.clear()
+    litellm.set_verbose = True
+    first, later = io.StringIO(), io.StringIO()
+    for stream in (first, later):  # the handler is made during the first call
+        fake.reply(Reply(json=OK))
+        with contextlib.redirect_stderr(stream):
+            litellm.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=fake.url, api_key="sk-test-1234")
+    assert "POST " + fake.url + "/chat/completions" in first.getvalue()
+    assert "POST " + fake.url + "/chat/completions" in later.getvalue()
