@@ -11,7 +11,6 @@ is ever printed.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
@@ -24,8 +23,20 @@ MAX_BODY_CHARS = 2000
 logger = logging.getLogger("polyrelay.verbose")
 
 
-# LITELLM_LOG=DEBUG / POLYRELAY_LOG=DEBUG: as set_verbose, read once (the environment is set before start).
-ENV_DEBUG = any(os.environ.get(name, "").strip().upper() == "DEBUG" for name in ("POLYRELAY_LOG", "LITELLM_LOG"))
+def _env_debug() -> bool:
+    """POLYRELAY_LOG / LITELLM_LOG at DEBUG, read as the rest of the logging reads them
+    (observe/diagnostics.py: the first one set wins; a value that is no level is refused
+    there, at the gateway's start)."""
+    from .observe.diagnostics import env_level
+
+    try:
+        return env_level() == "DEBUG"
+    except ValueError:
+        return False
+
+
+# As set_verbose; read once (the environment is set before start).
+ENV_DEBUG = _env_debug()
 
 
 def enabled(kwargs: dict[str, Any]) -> bool:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -90,3 +93,18 @@ def test_verbose_lines_follow_stderr_when_it_is_replaced_later(fake, module_sett
             litellm.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=fake.url, api_key="sk-test-1234")
     assert "POST " + fake.url + "/chat/completions" in first.getvalue()
     assert "POST " + fake.url + "/chat/completions" in later.getvalue()
+
+
+@pytest.mark.parametrize("env, printed", [({"LITELLM_LOG": "DEBUG"}, True), ({"POLYRELAY_LOG": "debug"}, True),
+                                          ({"POLYRELAY_LOG": "INFO", "LITELLM_LOG": "DEBUG"}, False),
+                                          ({"LITELLM_LOG": "WARNING"}, False)])
+def test_debug_from_the_environment_is_read_as_the_log_level_is(env, printed):
+    # The first of POLYRELAY_LOG / LITELLM_LOG set is the level (observe/diagnostics.py);
+    # verbose printing follows it rather than reading DEBUG in either.
+    code = ("import polyrelay as litellm\n"
+            "litellm.completion(model='mock/gpt-4o', messages=[{'role': 'user', 'content': 'hi'}])\n")
+    clean = {k: v for k, v in os.environ.items() if k not in ("POLYRELAY_LOG", "LITELLM_LOG")}
+    result = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert ("polyrelay: " in result.stderr) is printed
