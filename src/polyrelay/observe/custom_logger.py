@@ -15,6 +15,8 @@ change ``data`` or raise to refuse the call.
 
 from __future__ import annotations
 
+import dis
+import inspect
 from typing import Any
 
 
@@ -73,3 +75,29 @@ def overrides(handler: Any, name: str) -> bool:
     if not isinstance(handler, CustomLogger):
         return callable(getattr(handler, name, None))
     return getattr(type(handler), name, None) is not getattr(CustomLogger, name)
+
+
+# Names through which a function can reach its own locals without naming them.
+_FRAME_ACCESS = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe", "stack"})
+
+
+def reads_argument(function: Any, position: int) -> bool:
+    """Whether ``function`` can read its positional argument ``position`` (0 = first after
+    ``self``). False only when its own code provably never names that parameter: not
+    loaded, not captured by a closure, no ``locals()``/frame access; anything not plain
+    Python code (a builtin, a ``*args`` wrapper, a decorator's) counts as reading it.
+    The dispatcher builds a handler's ``response_obj`` only for handlers that read it:
+    validating the answer as a ``ModelResponse`` is the largest part of what a
+    ``CustomLogger`` costs a call, and many read only ``kwargs["standard_logging_object"]``."""
+    offset = 1 if inspect.ismethod(function) else 0
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    if code is None or offset + position >= code.co_argcount:
+        return True  # not plain Python, or the value arrives through *args
+    name = code.co_varnames[offset + position]
+    if name in code.co_cellvars or _FRAME_ACCESS.intersection(code.co_names):
+        return True
+    for instruction in dis.get_instructions(code):
+        value = instruction.argval
+        if value == name or (isinstance(value, tuple) and name in value):
+            return True
+    return False

@@ -19,7 +19,7 @@ import logging
 import traceback
 from typing import Any, Callable
 
-from .custom_logger import CustomLogger, overrides
+from .custom_logger import CustomLogger, overrides, reads_argument
 from .payload import REDACTED, Record, _echoes_content, _redacted_response
 
 log = logging.getLogger("polyrelay.observe")
@@ -154,8 +154,10 @@ def sink_for(item: Any) -> Any:
 
 # --- what handlers receive ---------------------------------------------------------------------
 
-def logger_args(record: Record) -> tuple[dict[str, Any], Any, datetime.datetime, datetime.datetime]:
-    """``(kwargs, response_obj, start_time, end_time)`` as LiteLLM passes them."""
+def logger_args(record: Record, response_model: bool = True) -> tuple[dict[str, Any], Any, datetime.datetime,
+                                                                      datetime.datetime]:
+    """``(kwargs, response_obj, start_time, end_time)`` as LiteLLM passes them. ``response_model``
+    False: ``response_obj`` stays the answer's dict (for handlers that never read it)."""
     std = record.standard_logging_object()
     kwargs = {**record.kwargs, "model": record.model, "call_type": std["call_type"],
               "litellm_call_id": record.call_id, "standard_logging_object": std,
@@ -180,7 +182,7 @@ def logger_args(record: Record) -> tuple[dict[str, Any], Any, datetime.datetime,
         response = _redacted_response(std["response"])
     elif masked:  # logging_only guardrails: handlers get the masked copy
         response = std["response"]
-    if isinstance(response, dict):
+    if response_model and isinstance(response, dict):
         response = _as_model(record.kind, response)
     start = datetime.datetime.fromtimestamp(record.start)
     end = datetime.datetime.fromtimestamp(record.end or record.start)
@@ -245,13 +247,16 @@ class LoggerSink:
             "failure": [m for m in ("async_log_failure_event", "log_failure_event") if overrides(handler, m)],
             "pre": [m for m in ("async_log_pre_api_call", "log_pre_api_call") if overrides(handler, m)],
         }
+        # Per phase: does any of its methods read response_obj (else none is built for it)?
+        self._response_read = {phase: any(reads_argument(getattr(handler, m), 1) for m in methods)
+                               for phase, methods in self._methods.items()}
 
     def wants(self, phase: str) -> bool:
         return bool(self._methods[phase])
 
     async def send(self, batch: list) -> None:
         for phase, record in batch:
-            args = logger_args(record)
+            args = logger_args(record, self._response_read[phase])
             for name in self._methods[phase]:
                 method = getattr(self.handler, name)
                 call_args = (record.model, args[0].get("messages"), args[0]) if phase == "pre" else args
@@ -273,13 +278,14 @@ class FunctionSink:
     def __init__(self, handler: Callable) -> None:
         self.handler = handler
         self.name = getattr(handler, "__name__", type(handler).__name__)
+        self._response_read = reads_argument(handler if inspect.isroutine(handler) else handler.__call__, 1)
 
     def wants(self, phase: str) -> bool:
         return phase != "pre"
 
     async def send(self, batch: list) -> None:
         for _, record in batch:
-            args = logger_args(record)
+            args = logger_args(record, self._response_read)
             try:
                 if _is_async(self.handler):
                     await self.handler(*args)
