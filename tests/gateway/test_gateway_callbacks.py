@@ -151,6 +151,49 @@ def test_call_ids_match_the_response_header(servers):
     assert event["std"]["id"] == reply.headers["x-polyrelay-call-id"]
 
 
+MASTER = "sk-callbacks-master-5a4b3c2d1e"
+
+
+def test_a_virtual_keys_fields_reach_the_handler_and_the_sink_process(tmp_path):
+    upstream, sink = FakeServer().start(), FakeServer().start()
+    sink.default = Reply(json={"ok": True})
+    events = tmp_path / "events.jsonl"
+    config = CONFIG + "general_settings:\n  master_key: os.environ/CALLBACKS_MASTER_KEY\n"
+    gateway = GatewayProcess(config, env={"UPSTREAM": upstream.url, "GENERIC_LOGGER_ENDPOINT": sink.url + "/logs",
+                                          "EVENTS_FILE": str(events), "CALLBACKS_MASTER_KEY": MASTER})
+    (gateway.config_path.parent / "custom_callbacks.py").write_text(HANDLER)
+    gateway.start()
+    try:
+        admin = {"Authorization": f"Bearer {MASTER}"}
+        made = httpx.post(gateway.url + "/team/new", headers=admin,
+                          json={"team_id": "search", "team_alias": "Search team", "max_budget": 50})
+        assert made.status_code == 200
+        assert httpx.post(gateway.url + "/user/new", headers=admin, json={"user_id": "alice"}).status_code == 200
+        issued = httpx.post(gateway.url + "/key/generate", headers=admin,
+                            json={"team_id": "search", "key_alias": "ci-key", "user_id": "alice", "max_budget": 10})
+        assert issued.status_code == 200, issued.text
+        key = issued.json()["key"]
+        upstream.reply(Reply(json=ANSWER))
+        openai.OpenAI(base_url=gateway.url, api_key=key).chat.completions.create(
+            model="gpt", messages=[{"role": "user", "content": "hello"}], user="end-9")
+        (event,) = read_events(events, 1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not sink.requests:
+            time.sleep(0.05)
+        (posted,) = [p for r in sink.requests for p in r.json]
+        for metadata in (event["std"]["metadata"], posted["metadata"]):  # in the gateway, and in the sink process
+            assert metadata["user_api_key_alias"] == "ci-key" and metadata["user_api_key_team_id"] == "search"
+            assert metadata["user_api_key_user_id"] == "alice" and metadata["user_api_key_team_alias"] == "Search team"
+            assert metadata["user_api_key_max_budget"] == 10 and metadata["user_api_key_team_max_budget"] == 50
+            assert metadata["user_api_key_hash"] and key not in json.dumps(metadata)  # hashed: never the key itself
+            assert metadata["end_user"] == metadata["user_api_key_end_user_id"] == "end-9"
+            assert "user_api_key_org_id" in metadata and "key_fields" not in metadata
+    finally:
+        gateway.stop()
+        upstream.stop()
+        sink.stop()
+
+
 SINK_ONLY = """
 model_list:
   - model_name: gpt

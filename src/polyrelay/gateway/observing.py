@@ -73,12 +73,14 @@ class Observing:
         entry = getattr(principal, "entry", None)
         key = getattr(entry, "key", None) or {}
         team = getattr(entry, "team", None) or {}
-        return {"user_api_key_hash": getattr(principal, "key_hash", None), "user_api_key_alias": key.get("key_alias"),
-                "user_api_key_team_id": getattr(principal, "team_id", None),
-                "user_api_key_user_id": getattr(principal, "user_id", None),
-                "user_api_key_team_alias": team.get("team_alias"), "trace_id": ctx.call_id,
-                "user_api_key_max_budget": key.get("max_budget"), "user_api_key_spend": key.get("spend"),
-                "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend"),
+        key_fields = {  # payload.KEY_FIELDS, in its order: the payload's metadata takes them as they are
+            "user_api_key_hash": getattr(principal, "key_hash", None), "user_api_key_alias": key.get("key_alias"),
+            "user_api_key_team_id": getattr(principal, "team_id", None),
+            "user_api_key_user_id": getattr(principal, "user_id", None),
+            "user_api_key_team_alias": team.get("team_alias"), "user_api_key_org_id": None,
+            "user_api_key_max_budget": key.get("max_budget"), "user_api_key_spend": key.get("spend"),
+            "user_api_key_team_max_budget": team.get("max_budget"), "user_api_key_team_spend": team.get("spend")}
+        return {"key_fields": key_fields, "trace_id": ctx.call_id,
                 "applied_guardrails": ctx.guardrails.decode().split(",") if ctx.guardrails else [],
                 "log_mask": ctx.log_mask}
 

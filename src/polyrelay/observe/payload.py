@@ -22,6 +22,9 @@ CALL_TYPES = {"chat": "acompletion", "text": "atext_completion", "embedding": "a
 KEY_FIELDS = ("user_api_key_hash", "user_api_key_alias", "user_api_key_team_id", "user_api_key_user_id",
               "user_api_key_team_alias", "user_api_key_org_id", "user_api_key_max_budget", "user_api_key_spend",
               "user_api_key_team_max_budget", "user_api_key_team_spend")
+# A call with no gateway caller (the SDK's): the key fields, all unknown. The gateway's
+# caller (gateway/observing.py) hands them over as one dict, ``key_fields``, in this order.
+_NO_KEY_FIELDS = dict.fromkeys(KEY_FIELDS)
 # Keyword arguments that are never model parameters in the payload.
 _NOT_PARAMS = frozenset({"api_key", "api_base", "base_url", "metadata", "litellm_metadata", "polyrelay_log",
                          "litellm_call_id", "model_id", "model_group", "polyrelay_wire", "allowed_model_groups",
@@ -86,10 +89,10 @@ def build(rec: Record) -> dict[str, Any]:
     details = usage.get("prompt_tokens_details") or {}
     request_metadata = kwargs.get("metadata") if isinstance(kwargs.get("metadata"), dict) else {}
     caller = kwargs.get("polyrelay_log") or {}
-    metadata = {**request_metadata, **{k: caller.get(k) for k in KEY_FIELDS}, "end_user": kwargs.get("user"),
+    user = kwargs.get("user")
+    metadata = {**request_metadata, **(caller.get("key_fields") or _NO_KEY_FIELDS), "end_user": user,
                 "requester_metadata": request_metadata, "requester_ip_address": caller.get("requester_ip_address"),
-                "applied_guardrails": caller.get("applied_guardrails") or []}
-    metadata["user_api_key_end_user_id"] = kwargs.get("user")
+                "applied_guardrails": caller.get("applied_guardrails") or [], "user_api_key_end_user_id": user}
     error = rec.error
     messages = rec.payload.get("messages", rec.payload.get("prompt", rec.payload.get("input")))
     if rec.redact:
