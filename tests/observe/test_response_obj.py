@@ -71,6 +71,17 @@ def looks_at_locals(kwargs, response_obj, start_time, end_time):
     return locals()["kwargs"]
 
 
+def debugs(kwargs, response_obj, start_time, end_time):
+    breakpoint()  # a debugger shows every local
+
+
+def reads_its_traceback(kwargs, response_obj, start_time, end_time):
+    try:
+        raise ValueError
+    except ValueError as error:
+        return error.__traceback__.tb_frame.f_locals
+
+
 def takes_star_args(*args):
     return args
 
@@ -81,7 +92,8 @@ class CallableReadsIt:
 
 
 @pytest.mark.parametrize("function, reads", [
-    (ignores, False), (returns, True), (captures, True), (looks_at_locals, True), (takes_star_args, True),
+    (ignores, False), (returns, True), (captures, True), (looks_at_locals, True), (debugs, True),
+    (reads_its_traceback, True), (takes_star_args, True),
     (functools.partial(returns, {}), True), (print, True), (CallableReadsIt().__call__, True),
     (ReadsPayloadOnly().async_log_success_event, False), (ReadsResponse().async_log_success_event, True),
     (CallsSuper().async_log_success_event, True), (Decorated().async_log_success_event, True),

@@ -77,8 +77,10 @@ def overrides(handler: Any, name: str) -> bool:
     return getattr(type(handler), name, None) is not getattr(CustomLogger, name)
 
 
-# Names through which a function can reach its own locals without naming them.
-_FRAME_ACCESS = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe", "stack"})
+# Names through which a function can reach its own locals without naming them (calls, and
+# the attributes of frames and tracebacks, which its code names too).
+_FRAME_ACCESS = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe", "stack", "breakpoint",
+                           "set_trace", "f_locals", "tb_frame"})
 
 
 def reads_argument(function: Any, position: int) -> bool:

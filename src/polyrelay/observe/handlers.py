@@ -247,16 +247,16 @@ class LoggerSink:
             "failure": [m for m in ("async_log_failure_event", "log_failure_event") if overrides(handler, m)],
             "pre": [m for m in ("async_log_pre_api_call", "log_pre_api_call") if overrides(handler, m)],
         }
-        # Per phase: does any of its methods read response_obj (else none is built for it)?
-        self._response_read = {phase: any(reads_argument(getattr(handler, m), 1) for m in methods)
-                               for phase, methods in self._methods.items()}
+        # Does a success / failure method read its response_obj (else no model is built for it)?
+        self._response_read = {phase: any(reads_argument(getattr(handler, m), 1) for m in self._methods[phase])
+                               for phase in ("success", "failure")}
 
     def wants(self, phase: str) -> bool:
         return bool(self._methods[phase])
 
     async def send(self, batch: list) -> None:
         for phase, record in batch:
-            args = logger_args(record, self._response_read[phase])
+            args = logger_args(record, self._response_read.get(phase, False))
             for name in self._methods[phase]:
                 method = getattr(self.handler, name)
                 call_args = (record.model, args[0].get("messages"), args[0]) if phase == "pre" else args
