@@ -139,6 +139,9 @@ def parser() -> argparse.ArgumentParser:
                         "sampling its RSS; reports min/max/drift")
     p.add_argument("--soak-interval", type=float, default=5.0, metavar="S", help="RSS sample interval (default: 5)")
     p.add_argument("--soak-connections", type=int, default=16, metavar="N", help="soak connections (default: 16)")
+    p.add_argument("--soak-warmup", type=int, default=15, metavar="S",
+                   help="load before the first RSS sample (default: 15): the sink process's and the spend drain's "
+                        "batches take ~10 s to reach their working size, which is start-up, not drift")
     p.add_argument("--soak-target", default="polyrelay", metavar="NAME", help="target to soak (default: polyrelay)")
     p.add_argument("--profile", type=seconds, metavar="S",
                    help="instead of the matrix: profile polyrelay (with --scenario callbacks or keys: "

@@ -242,9 +242,9 @@ def run_soak(bench: Bench, target: Target) -> None:
     if not target.roots:
         raise SystemExit(f"bench/run.py: cannot soak {target.name}: its process was not found, no RSS to read")
     log(f"- soak: {target.name}, {a.soak}s at {a.soak_connections} connections, chat and stream alternately; "
-        f"RSS every {a.soak_interval:g}s (after a {max(a.warmup, 3)}s warm-up)")
+        f"RSS every {a.soak_interval:g}s (after a {a.soak_warmup:g}s warm-up)")
     script = wrk.mixed_script(bodies, target.headers_for("chat"))
-    bench.run_wrk(target, script, target.urls["chat"], a.soak_connections, max(a.warmup, 3))
+    bench.run_wrk(target, script, target.urls["chat"], a.soak_connections, max(a.soak_warmup, 1))
     path = os.path.join(bench.workdir, "soak.lua")
     with open(path, "w") as f:
         f.write(script)

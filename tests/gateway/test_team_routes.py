@@ -136,3 +136,19 @@ def test_a_team_admin_manages_its_own_team_only(gw):
     refused = post(gw, "/team/member_add", {"team_id": mine, "member": {"user_id": "y"}},
                    {"Authorization": f"Bearer {member_key}"})
     assert refused.status_code == 403
+
+
+def test_a_key_for_a_user_not_seen_before_creates_the_user(gw):
+    user = f"end-{uuid.uuid4().hex[:6]}"
+    issued = post(gw, "/key/generate", {"user_id": user})  # LiteLLM issues keys for any user id
+    assert issued.status_code == 200 and issued.json()["user_id"] == user
+    again = post(gw, "/key/generate", {"user_id": user})  # the user now exists: a second key is just a key
+    assert again.status_code == 200
+    info = get(gw, "/user/info", user_id=user)
+    assert info.status_code == 200 and info.json()["user_id"] == user and len(info.json()["keys"]) == 2
+    key = issued.json()["key"]
+    answer = httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": HELLO},
+                        headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert answer.status_code == 200
+    unknown_team = post(gw, "/key/generate", {"user_id": user, "team_id": "no-such-team"})
+    assert unknown_team.status_code == 404 and unknown_team.json()["error"]["param"] == "team_id"

@@ -178,9 +178,13 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         fields = {**_fields("key", data), **key_fields.check(data)}
         fields["expires"] = _expiry(data)
         await guardrail_stage.keep_in_metadata(gateway, data, fields)
-        for owner, kind in (("user_id", "user"), ("team_id", "team")):
-            if fields.get(owner) and await run(records().get, kind, fields[owner]) is None:
-                raise NotFoundError(f"{kind} {fields[owner]!r} does not exist; create it first", param=owner)
+        team_id, user_id = fields.get("team_id"), fields.get("user_id")
+        if team_id and await run(records().get, "team", team_id) is None:
+            raise NotFoundError(f"team {team_id!r} does not exist; create it first", param="team_id")
+        if user_id and await run(records().get, "user", user_id) is None:
+            # LiteLLM issues keys for user ids it has no row for (scripts make a key per end
+            # user); the user is made here, as /team/member_add does, so its budget and spend work.
+            await run(records().create, "user", {"user_id": user_id})
         await unique_alias(fields.get("key_alias"), None)
         plain, row = await run(records().create_key, fields, data.get("key"))
         return json_response({**_key_view(row), "key": plain})
