@@ -395,6 +395,7 @@ def test_no_master_key_on_a_public_address_is_a_loud_warning():
     ("/key/generate", {"duration": "999999999999d"}), ("/key/generate", {"budget_duration": "999999999999d"}),
     ("/key/generate", {"metadata": nested(900)}), ("/key/generate", {"max_budget": -1}),
     ("/key/generate", {"key_alias": "a" * 300}), ("/user/new", {"user_id": "u\r\nx"}),
+    ("/key/generate", {"user_id": "u\r\nx"}),  # a new user id is created: checked as /user/new checks it
     ("/team/new", {"team_id": "t", "models": [5]}), ("/customer/new", {"user_id": "c", "max_budget": float("nan")}),
 ])
 def test_malformed_management_input_is_a_400(gw, path, body):
