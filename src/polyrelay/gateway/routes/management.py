@@ -145,18 +145,39 @@ def _token_hash(value: str) -> str:
 
 
 def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
-    """The routes, bound to the gateway. Its database opens at start-up,
-    after the routes are built, so handlers look it up when called."""
+    """The routes, bound to the gateway."""
+    shared = AdminRecords(gateway)
+    table = KeyRoutes(shared).table()
+    for kind, id_field, id_param, plural in (("user", "user_id", "user_id", "user_ids"),
+                                             ("team", "team_id", "team_id", "team_ids"),
+                                             ("customer", "user_id", "end_user_id", "user_ids")):
+        table += RecordRoutes(shared, kind, id_field, id_param, plural).table()
+    run, records, forget = shared.run, shared.records, shared.forget
+    table += make_spend_routes(run, records, _require_admin, _paging, _token_hash)
+    table += make_team_routes(run, records, forget, _require_admin, _paging, shared.require_team_admin)
+    table += make_budget_routes(run, records, forget, _require_admin)
+    table += make_model_admin_routes(gateway, run, _require_admin)
+    table += make_organization_routes(run, records, forget, _require_admin)
+    return table
 
-    def records():
-        return gateway.accounting.keys.records
 
-    def forget(token_hash: str | None = None) -> None:
-        gateway.accounting.keys.forget(token_hash)
+class AdminRecords:
+    """What the management routes share: the gateway's records (its database opens at
+    start-up, after the routes are built, so they are looked up when called), database
+    errors as answers, and the checks of who may change what."""
 
-    async def run(fn, *args):
+    def __init__(self, gateway) -> None:
+        self.gateway = gateway
+
+    def records(self):
+        return self.gateway.accounting.keys.records
+
+    def forget(self, token_hash: str | None = None) -> None:
+        self.gateway.accounting.keys.forget(token_hash)
+
+    async def run(self, fn, *args):
         try:
-            return await gateway.db.run(fn, *args)
+            return await self.gateway.db.run(fn, *args)
         except (sa_exc.DataError, OverflowError) as exc:  # a number past what a column holds, and the like
             raise BadRequestError(f"A value does not fit the database: {describe_db_error(exc)}",
                                   code="invalid_value") from None
@@ -165,72 +186,39 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                                   code="already_exists") from None
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
             # Locked, read-only, unreachable: say so (503), rather than a 500 that reads like a bug.
-            if gateway.store_health is not None:
-                gateway.store_health.db_failed(exc)
+            if self.gateway.store_health is not None:
+                self.gateway.store_health.db_failed(exc)
             raise ServiceUnavailableError(f"The database cannot be used right now ({describe_db_error(exc)}); "
                                           "retry later.", code="database_unavailable",
                                           headers={"retry-after": "5"}) from None
 
-    async def generate_key(request: Request) -> Response:
-        data = await _body(request, "key_write")
-        # A team admin's key may issue keys for its own team (with the team's limits over them).
-        await require_team_admin(request, data.get("team_id"))
-        fields = {**_fields("key", data), **key_fields.check(data)}
-        fields["expires"] = _expiry(data)
-        await guardrail_stage.keep_in_metadata(gateway, data, fields)
-        team_id, user_id = fields.get("team_id"), fields.get("user_id")
-        if team_id and await run(records().get, "team", team_id) is None:
-            raise NotFoundError(f"team {team_id!r} does not exist; create it first", param="team_id")
-        if user_id and await run(records().get, "user", user_id) is None:
-            # LiteLLM issues keys for user ids it has no row for (scripts make a key per end
-            # user); the user is made here, as /team/member_add does, so its budget and spend work.
-            await run(records().create, "user", {"user_id": user_id})
-        await unique_alias(fields.get("key_alias"), None)
-        plain, row = await run(records().create_key, fields, data.get("key"))
-        return json_response({**_key_view(row), "key": plain})
-
-    async def update_key(request: Request) -> Response:
-        _require_admin(request)
-        data = await _body(request, "key_write")
-        token_hash = _token_hash(str(data.get("key") or ""))
-        fields = {**_fields("key", data), **key_fields.check(data)}
-        if "duration" in data or "expires" in data:
-            fields["expires"] = _expiry(data)
-        await guardrail_stage.keep_in_metadata(gateway, data, fields, lambda: run(records().get, "key", token_hash))
-        await unique_alias(fields.get("key_alias"), token_hash)
-        row = await run(records().update, "key", token_hash, fields)
-        if row is None:
-            raise NotFoundError("No such key.", param="key")
-        forget(token_hash)
-        return json_response(_key_view(row))
-
-    async def require_team_admin(request: Request, team_id: Any) -> None:
+    async def require_team_admin(self, request: Request, team_id: Any) -> None:
         principal = context(request.scope).principal
         if principal is None or principal.is_admin:
             return
-        team = await run(records().get, "team", team_id) if isinstance(team_id, str) else None
+        team = await self.run(self.records().get, "team", team_id) if isinstance(team_id, str) else None
         if team is not None and principal.user_id is not None and principal.user_id in (team.get("admins") or []):
             return
         if team is not None and team.get("organization_id") and is_org_admin(
-                principal, await run(records().get, "organization", team["organization_id"])):
+                principal, await self.run(self.records().get, "organization", team["organization_id"])):
             return  # an organization's admin manages the teams inside it
         raise PermissionDeniedError("Only the admin (master key), or an admin of the team named in team_id (or of "
                                     "its organization), may call this endpoint.", code="not_team_admin")
 
-    async def team_in_organization(request: Request, data: dict[str, Any], team: dict[str, Any] | None) -> None:
+    async def team_in_organization(self, request: Request, data: dict[str, Any], team: dict[str, Any] | None) -> None:
         """/team/new and /team/update: the master key, or an admin of the team's organization
         (both the one it is in and the one it moves to). The organization must exist, and a
         team takes only models its organization has."""
         current = (team or {}).get("organization_id")
         org_id = data["organization_id"] if "organization_id" in data else current  # null: out of any
-        org = await run(records().get, "organization", org_id) if org_id else None
+        org = await self.run(self.records().get, "organization", org_id) if org_id else None
         if org_id and org is None:
             raise NotFoundError(f"No such organization: {org_id!r}; create it with /organization/new",
                                 param="organization_id")
         principal = context(request.scope).principal
         if principal is not None and not principal.is_admin:
             if not is_org_admin(principal, org) or (current and current != org_id and not is_org_admin(
-                    principal, await run(records().get, "organization", current))):
+                    principal, await self.run(self.records().get, "organization", current))):
                 raise PermissionDeniedError("Only the admin (master key), or an admin of the team's organization, "
                                             "may create or change this team.", code="not_org_admin")
         allowed = (org or {}).get("models")
@@ -241,19 +229,77 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
                 raise BadRequestError(f"models: {outside[0]!r} is not one of organization {org_id!r}'s models "
                                       f"({', '.join(allowed)})", param="models", code="invalid_value")
 
-    async def budget_exists(budget_id: str | None) -> None:
-        if budget_id and await run(records().get, "budget", budget_id) is None:
+    async def budget_exists(self, budget_id: str | None) -> None:
+        if budget_id and await self.run(self.records().get, "budget", budget_id) is None:
             raise NotFoundError(f"No such budget: {budget_id!r}; create it with /budget/new", param="budget_id")
 
-    async def unique_alias(alias: str | None, token_hash: str | None) -> None:
+    async def unique_alias(self, alias: str | None, token_hash: str | None) -> None:
         """key_alias names one key: a second key with the same alias is refused."""
         if alias:
-            holders = await run(lambda: records().list("key", size=2, key_alias=alias))
+            holders = await self.run(lambda: self.records().list("key", size=2, key_alias=alias))
             if any(row["token_hash"] != token_hash for row in holders):
                 raise BadRequestError(f"key_alias {alias!r} is already used by another key", param="key_alias",
                                       code="already_exists")
 
-    async def delete_keys(request: Request) -> Response:
+
+class KeyRoutes:
+    """/key/*: virtual keys."""
+
+    def __init__(self, shared: AdminRecords) -> None:
+        self.shared = shared
+
+    def table(self) -> list[tuple[str, Any, list[str], str]]:
+        return [
+            ("/key/generate", self.generate, ["POST"], "Create a virtual key (the plain key is shown once)"),
+            ("/key/update", self.update, ["POST"], "Change a key's models, budget or limits"),
+            ("/key/delete", self.delete, ["POST"], "Delete keys"),
+            ("/key/regenerate", self.regenerate, ["POST"], "A new secret for a key (spend and limits carry over)"),
+            ("/key/{key}/regenerate", self.regenerate, ["POST"], "Same, with the key in the path"),
+            ("/key/info", self.info, ["GET"], "A key's spend, budget, models and limits"),
+            ("/key/list", self.list_keys, ["GET"], "Keys, filtered by user_id, team_id or key_alias, in pages (admin)"),
+            ("/key/block", self.block, ["POST"], "Refuse every call made with a key until it is unblocked"),
+            ("/key/unblock", self.unblock, ["POST"], "Let a blocked key call again"),
+        ]
+
+    async def generate(self, request: Request) -> Response:
+        shared = self.shared
+        records = shared.records()
+        data = await _body(request, "key_write")
+        # A team admin's key may issue keys for its own team (with the team's limits over them).
+        await shared.require_team_admin(request, data.get("team_id"))
+        fields = {**_fields("key", data), **key_fields.check(data)}
+        fields["expires"] = _expiry(data)
+        await guardrail_stage.keep_in_metadata(shared.gateway, data, fields)
+        team_id, user_id = fields.get("team_id"), fields.get("user_id")
+        if team_id and await shared.run(records.get, "team", team_id) is None:
+            raise NotFoundError(f"team {team_id!r} does not exist; create it first", param="team_id")
+        if user_id and await shared.run(records.get, "user", user_id) is None:
+            # LiteLLM issues keys for user ids it has no row for (scripts make a key per end
+            # user); the user is made here, as /team/member_add does, so its budget and spend work.
+            await shared.run(records.create, "user", {"user_id": user_id})
+        await shared.unique_alias(fields.get("key_alias"), None)
+        plain, row = await shared.run(records.create_key, fields, data.get("key"))
+        return json_response({**_key_view(row), "key": plain})
+
+    async def update(self, request: Request) -> Response:
+        shared = self.shared
+        _require_admin(request)
+        data = await _body(request, "key_write")
+        token_hash = _token_hash(str(data.get("key") or ""))
+        fields = {**_fields("key", data), **key_fields.check(data)}
+        if "duration" in data or "expires" in data:
+            fields["expires"] = _expiry(data)
+        await guardrail_stage.keep_in_metadata(shared.gateway, data, fields,
+                                               lambda: shared.run(shared.records().get, "key", token_hash))
+        await shared.unique_alias(fields.get("key_alias"), token_hash)
+        row = await shared.run(shared.records().update, "key", token_hash, fields)
+        if row is None:
+            raise NotFoundError("No such key.", param="key")
+        shared.forget(token_hash)
+        return json_response(_key_view(row))
+
+    async def delete(self, request: Request) -> Response:
+        shared = self.shared
         _require_admin(request)
         data = await _body(request, "key_delete")
         by_alias = "keys" not in data and "key_aliases" in data
@@ -261,27 +307,29 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         if not isinstance(given, list) or not all(isinstance(k, str) for k in given):
             raise BadRequestError("keys must be a list of keys", param="keys")
         if by_alias:
-            found = [await run(lambda a=alias: records().list("key", size=1, key_alias=a)) for alias in given]
+            found = [await shared.run(lambda a=alias: shared.records().list("key", size=1, key_alias=a))
+                     for alias in given]
             hashes = [rows[0]["token_hash"] for rows in found if rows]
         else:
             hashes = [_token_hash(k) for k in given]
-        deleted = await run(records().delete, "key", hashes)
+        deleted = await shared.run(shared.records().delete, "key", hashes)
         for token_hash in hashes:
-            forget(token_hash)
+            shared.forget(token_hash)
         return json_response({"deleted_keys": given, "deleted": deleted})
 
-    async def regenerate_key(request: Request) -> Response:
+    async def regenerate(self, request: Request) -> Response:
+        shared = self.shared
         _require_admin(request)
         data = await _body(request, "key_one") if await request.body() else {}
         token_hash = _token_hash(str(request.path_params.get("key") or data.get("key") or ""))
-        found = await run(records().regenerate_key, token_hash)
+        found = await shared.run(shared.records().regenerate_key, token_hash)
         if found is None:
             raise NotFoundError("No such key.", param="key")
         plain, row = found
-        forget(token_hash)
+        shared.forget(token_hash)
         return json_response({**_key_view(row), "key": plain})
 
-    async def key_info(request: Request) -> Response:
+    async def info(self, request: Request) -> Response:
         principal = context(request.scope).principal
         asked = request.query_params.get("key")
         if asked is None:
@@ -292,28 +340,29 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
             token_hash = _token_hash(asked)
         if principal is not None and not principal.is_admin and principal.key_hash != token_hash:
             raise PermissionDeniedError("A key may only read its own info.", code="not_your_key")
-        row = await run(records().get, "key", token_hash)
+        row = await self.shared.run(self.shared.records().get, "key", token_hash)
         if row is None:
             raise NotFoundError("No such key.", param="key")
         return json_response({"key": asked or token_hash, "info": _key_view(row)})
 
-    async def set_blocked(request: Request, blocked: bool) -> Response:
+    async def _set_blocked(self, request: Request, blocked: bool) -> Response:
+        shared = self.shared
         _require_admin(request)
         data = await _body(request, "key_one")
         token_hash = _token_hash(str(data.get("key") or ""))
-        row = await run(records().update, "key", token_hash, {"blocked": blocked})
+        row = await shared.run(shared.records().update, "key", token_hash, {"blocked": blocked})
         if row is None:
             raise NotFoundError("No such key.", param="key")
-        forget(token_hash)
+        shared.forget(token_hash)
         return json_response(_key_view(row))
 
-    async def block_key(request: Request) -> Response:
-        return await set_blocked(request, True)
+    async def block(self, request: Request) -> Response:
+        return await self._set_blocked(request, True)
 
-    async def unblock_key(request: Request) -> Response:
-        return await set_blocked(request, False)
+    async def unblock(self, request: Request) -> Response:
+        return await self._set_blocked(request, False)
 
-    async def list_keys(request: Request) -> Response:
+    async def list_keys(self, request: Request) -> Response:
         _require_admin(request)
         query = request.query_params
         unknown = set(query) - {"page", "page_size", "size", "user_id", "team_id", "key_alias", "key_hash",
@@ -326,113 +375,106 @@ def make_management_routes(gateway) -> list[tuple[str, Any, list[str], str]]:
         filters = {"user_id": query.get("user_id"), "team_id": query.get("team_id"),
                    "key_alias": query.get("key_alias"),
                    "token_hash": _token_hash(query["key_hash"]) if query.get("key_hash") else None}
-        rows, total = await run(lambda: (records().list("key", page=page, size=size, **filters),
-                                         records().count("key", **filters)))
+        records = self.shared.records
+        rows, total = await self.shared.run(lambda: (records().list("key", page=page, size=size, **filters),
+                                                     records().count("key", **filters)))
         full = (query.get("return_full_object") or "").lower() in ("1", "true", "yes")
         return json_response({"keys": [_key_view(r) if full else r["token_hash"] for r in rows],
                               "total_count": total, "current_page": page, "page_size": size,
                               "total_pages": -(-total // size)})
 
-    def crud(kind: str, id_field: str, id_param: str, plural: str):
-        async def create(request: Request) -> Response:
-            if kind != "team":  # a team may also be made by its organization's admin
-                _require_admin(request)
-            data = await _body(request, kind)
-            if kind == "team":
-                await team_in_organization(request, data, None)
-            fields = _fields(kind, data)
-            if kind == "team":
-                await guardrail_stage.keep_in_metadata(gateway, data, fields)
-            await budget_exists(data.get("budget_id"))
-            fields.setdefault(id_field if kind != "customer" else "user_id", data.get(id_param) or str(uuid.uuid4()))
-            ident = fields.get(id_field if kind != "customer" else "user_id")
-            if await run(records().get, kind, ident) is not None:
-                raise BadRequestError(f"{kind} {ident!r} already exists", param=id_param, code="already_exists")
-            row = await run(records().create, kind, fields)
-            answer = dict(row)
-            if kind == "user":  # LiteLLM's /user/new also issues the user a key
-                plain, key_row = await run(records().create_key, {"user_id": row["user_id"],
-                                                                "models": fields.get("models")})
-                answer.update(key=plain, token=key_row["token_hash"])
-            return json_response(answer)
 
-        async def info(request: Request) -> Response:
-            ident = request.query_params.get(id_param) or request.query_params.get(id_field)
-            principal = context(request.scope).principal
-            own = principal is not None and kind in ("user", "team") and ident == getattr(principal, id_field, None)
-            if not own:
-                _require_admin(request)
-            if not ident:
-                raise BadRequestError(f"Pass ?{id_param}=...", param=id_param)
-            row = await run(records().get, kind, ident)
-            if row is None:
-                raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
-            answer: dict[str, Any] = {id_param: ident, f"{kind}_info": row}
-            if kind in ("user", "team"):
-                owned = await run(lambda: records().list("key", **{id_field: ident}))
-                answer["keys"] = [_key_view(k) for k in owned]
-            return json_response(answer)
+class RecordRoutes:
+    """/user/*, /team/*, /customer/*: new, info, update, delete of one kind of record."""
 
-        async def change(request: Request) -> Response:
-            if kind != "team":
-                _require_admin(request)
-            data = await _body(request, kind)
-            ident = data.get(id_param) or data.get(id_field)
-            if not isinstance(ident, str):
-                raise BadRequestError(f"{id_param} is required", param=id_param)
-            if kind == "team":
-                current = await run(records().get, "team", ident)
-                if current is None:
-                    _require_admin(request)
-                    raise NotFoundError(f"No such team: {ident!r}", param=id_param)
-                await team_in_organization(request, data, current)
-            fields = _fields(kind, data)
-            if kind == "team":
-                await guardrail_stage.keep_in_metadata(gateway, data, fields, lambda: run(records().get, kind, ident))
-            await budget_exists(data.get("budget_id"))
-            row = await run(records().update, kind, ident, fields)
-            if row is None:
-                raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
-            forget()
-            return json_response(row)
+    def __init__(self, shared: AdminRecords, kind: str, id_field: str, id_param: str, plural: str) -> None:
+        self.shared, self.kind = shared, kind
+        self.id_field, self.id_param, self.plural = id_field, id_param, plural
 
-        async def remove(request: Request) -> Response:
+    def table(self) -> list[tuple[str, Any, list[str], str]]:
+        kind = self.kind
+        return [(f"/{kind}/new", self.create, ["POST"], f"Create a {kind}"),
+                (f"/{kind}/info", self.info, ["GET"], f"A {kind} and its spend"),
+                (f"/{kind}/update", self.change, ["POST"], f"Change a {kind}"),
+                (f"/{kind}/delete", self.remove, ["POST"], f"Delete {kind}s")]
+
+    async def create(self, request: Request) -> Response:
+        shared, kind, id_field = self.shared, self.kind, self.id_field
+        records = shared.records()
+        if kind != "team":  # a team may also be made by its organization's admin
             _require_admin(request)
-            data = await _body(request, f"{kind}_delete")
-            idents = data.get(plural)
-            if not isinstance(idents, list) or not all(isinstance(i, str) for i in idents):
-                raise BadRequestError(f"{plural} must be a list of ids", param=plural)
-            deleted = await run(records().delete, kind, idents)
-            forget()
-            return json_response({"deleted": deleted, plural: idents})
+        data = await _body(request, kind)
+        if kind == "team":
+            await shared.team_in_organization(request, data, None)
+        fields = _fields(kind, data)
+        if kind == "team":
+            await guardrail_stage.keep_in_metadata(shared.gateway, data, fields)
+        await shared.budget_exists(data.get("budget_id"))
+        fields.setdefault(id_field if kind != "customer" else "user_id", data.get(self.id_param) or str(uuid.uuid4()))
+        ident = fields.get(id_field if kind != "customer" else "user_id")
+        if await shared.run(records.get, kind, ident) is not None:
+            raise BadRequestError(f"{kind} {ident!r} already exists", param=self.id_param, code="already_exists")
+        row = await shared.run(records.create, kind, fields)
+        answer = dict(row)
+        if kind == "user":  # LiteLLM's /user/new also issues the user a key
+            plain, key_row = await shared.run(records.create_key, {"user_id": row["user_id"],
+                                                                  "models": fields.get("models")})
+            answer.update(key=plain, token=key_row["token_hash"])
+        return json_response(answer)
 
-        return create, info, change, remove
+    async def info(self, request: Request) -> Response:
+        shared, kind, id_field, id_param = self.shared, self.kind, self.id_field, self.id_param
+        ident = request.query_params.get(id_param) or request.query_params.get(id_field)
+        principal = context(request.scope).principal
+        own = principal is not None and kind in ("user", "team") and ident == getattr(principal, id_field, None)
+        if not own:
+            _require_admin(request)
+        if not ident:
+            raise BadRequestError(f"Pass ?{id_param}=...", param=id_param)
+        row = await shared.run(shared.records().get, kind, ident)
+        if row is None:
+            raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
+        answer: dict[str, Any] = {id_param: ident, f"{kind}_info": row}
+        if kind in ("user", "team"):
+            owned = await shared.run(lambda: shared.records().list("key", **{id_field: ident}))
+            answer["keys"] = [_key_view(k) for k in owned]
+        return json_response(answer)
 
-    table: list[tuple[str, Any, list[str], str]] = [
-        ("/key/generate", generate_key, ["POST"], "Create a virtual key (the plain key is shown once)"),
-        ("/key/update", update_key, ["POST"], "Change a key's models, budget or limits"),
-        ("/key/delete", delete_keys, ["POST"], "Delete keys"),
-        ("/key/regenerate", regenerate_key, ["POST"], "A new secret for a key (spend and limits carry over)"),
-        ("/key/{key}/regenerate", regenerate_key, ["POST"], "Same, with the key in the path"),
-        ("/key/info", key_info, ["GET"], "A key's spend, budget, models and limits"),
-        ("/key/list", list_keys, ["GET"], "Keys, filtered by user_id, team_id or key_alias, in pages (admin)"),
-        ("/key/block", block_key, ["POST"], "Refuse every call made with a key until it is unblocked"),
-        ("/key/unblock", unblock_key, ["POST"], "Let a blocked key call again"),
-    ]
-    for kind, id_field, id_param, plural in (("user", "user_id", "user_id", "user_ids"),
-                                             ("team", "team_id", "team_id", "team_ids"),
-                                             ("customer", "user_id", "end_user_id", "user_ids")):
-        create, info, change, remove = crud(kind, id_field, id_param, plural)
-        table += [(f"/{kind}/new", create, ["POST"], f"Create a {kind}"),
-                  (f"/{kind}/info", info, ["GET"], f"A {kind} and its spend"),
-                  (f"/{kind}/update", change, ["POST"], f"Change a {kind}"),
-                  (f"/{kind}/delete", remove, ["POST"], f"Delete {kind}s")]
-    table += make_spend_routes(run, records, _require_admin, _paging, _token_hash)
-    table += make_team_routes(run, records, forget, _require_admin, _paging, require_team_admin)
-    table += make_budget_routes(run, records, forget, _require_admin)
-    table += make_model_admin_routes(gateway, run, _require_admin)
-    table += make_organization_routes(run, records, forget, _require_admin)
-    return table
+    async def change(self, request: Request) -> Response:
+        shared, kind, id_param = self.shared, self.kind, self.id_param
+        if kind != "team":
+            _require_admin(request)
+        data = await _body(request, kind)
+        ident = data.get(id_param) or data.get(self.id_field)
+        if not isinstance(ident, str):
+            raise BadRequestError(f"{id_param} is required", param=id_param)
+        if kind == "team":
+            current = await shared.run(shared.records().get, "team", ident)
+            if current is None:
+                _require_admin(request)
+                raise NotFoundError(f"No such team: {ident!r}", param=id_param)
+            await shared.team_in_organization(request, data, current)
+        fields = _fields(kind, data)
+        if kind == "team":
+            await guardrail_stage.keep_in_metadata(shared.gateway, data, fields,
+                                                   lambda: shared.run(shared.records().get, kind, ident))
+        await shared.budget_exists(data.get("budget_id"))
+        row = await shared.run(shared.records().update, kind, ident, fields)
+        if row is None:
+            raise NotFoundError(f"No such {kind}: {ident!r}", param=id_param)
+        shared.forget()
+        return json_response(row)
+
+    async def remove(self, request: Request) -> Response:
+        shared, plural = self.shared, self.plural
+        _require_admin(request)
+        data = await _body(request, f"{self.kind}_delete")
+        idents = data.get(plural)
+        if not isinstance(idents, list) or not all(isinstance(i, str) for i in idents):
+            raise BadRequestError(f"{plural} must be a list of ids", param=plural)
+        deleted = await shared.run(shared.records().delete, self.kind, idents)
+        shared.forget()
+        return json_response({"deleted": deleted, plural: idents})
 
 
 def _paging(request: Request) -> tuple[int, int]:
